@@ -1,0 +1,3 @@
+//! One module per subcommand. Each owns its clap `Args` and a `run` that returns the exit code.
+
+pub mod parse;

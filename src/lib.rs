@@ -1,0 +1,6 @@
+//! ldcheck: makes Linux kernel links predictable.
+//!
+//! Data flows one way: linker script → [`script`] AST → evaluated layout → analysis → report.
+//! The binary in `main.rs` only parses flags and calls into this library.
+
+pub mod script;

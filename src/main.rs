@@ -1,0 +1,28 @@
+//! The `ldcheck` command line: parses flags, calls the library, renders reports, sets exit codes.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Make Linux kernel links predictable.
+#[derive(Parser)]
+#[command(name = "ldcheck", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a linker script's syntax; optionally print it canonically or dump its AST.
+    Parse(cli::parse::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Parse(args) => cli::parse::run(args),
+    }
+}

@@ -186,7 +186,10 @@ pub enum OutputSectionType<'a> {
     Overlay,
     ReadOnly,
     /// `(TYPE = expr)`, optionally as `(READONLY (TYPE = expr))`.
-    Type { read_only: bool, value: Expr<'a> },
+    Type {
+        read_only: bool,
+        value: Expr<'a>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -455,7 +458,10 @@ pub struct Expr<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum ExprKind<'a> {
     /// A number with the text it was written as (so printing keeps `0x1000`, `4K`, `1000h`).
-    Number { value: u64, text: &'a str },
+    Number {
+        value: u64,
+        text: &'a str,
+    },
     Symbol(Name<'a>),
     /// The location counter `.`.
     Dot,

@@ -1,0 +1,334 @@
+//! Mapping input sections to the script's input-section descriptions (ld's `map_input_to_output_sections`).
+//!
+//! Owns which description claims each input section — the first matching description in script
+//! order wins — and the order of sections inside each description (input order, or the SORT
+//! rules). Addresses are not computed here.
+
+use std::collections::HashMap;
+
+use super::flags::SecFlags;
+use super::glob::name_matches;
+use super::ir::{Program, WildId};
+use super::model::{FileId, InputFile, elf};
+use crate::script::ast::{InputSectionDesc, SortKey};
+
+/// An input section: the file in link order and the index in that file's section list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SectionRef {
+    pub file: FileId,
+    pub sec: usize,
+}
+
+/// What happened to an input section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Not yet claimed; after mapping this means orphan.
+    Unplaced,
+    /// Claimed by a description (which may belong to /DISCARD/).
+    Placed(WildId),
+    /// A later copy of a COMDAT group, or SHF_EXCLUDE, or a section type ld never places.
+    Dropped,
+    /// A debugging section removed by `--strip-debug`.
+    Stripped,
+}
+
+/// ld's sort modes for one section pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortMode {
+    None,
+    ByName,
+    ByAlignment,
+    ByNameAlignment,
+    ByAlignmentName,
+    ByInitPriority,
+    /// SORT_NONE: never sort, not even for `--sort-section`.
+    Never,
+}
+
+impl SortMode {
+    /// The mode a stack of SORT wrappers (outermost first) selects, and whether REVERSE was given.
+    pub fn from_keys(keys: &[SortKey], default: SortMode) -> (SortMode, bool) {
+        let reverse = keys.contains(&SortKey::Reverse);
+        let keys: Vec<SortKey> = keys
+            .iter()
+            .copied()
+            .filter(|k| *k != SortKey::Reverse)
+            .collect();
+        let mode = match keys.as_slice() {
+            [] => default,
+            [SortKey::None, ..] => SortMode::Never,
+            [SortKey::InitPriority, ..] => SortMode::ByInitPriority,
+            [SortKey::Name, SortKey::Alignment, ..] => SortMode::ByNameAlignment,
+            [SortKey::Alignment, SortKey::Name, ..] => SortMode::ByAlignmentName,
+            [SortKey::Name, ..] => SortMode::ByName,
+            [SortKey::Alignment, ..] => SortMode::ByAlignment,
+            [SortKey::Reverse, ..] => default,
+        };
+        (mode, reverse)
+    }
+
+    fn is_sorting(self) -> bool {
+        !matches!(self, SortMode::None | SortMode::Never)
+    }
+}
+
+/// The result of mapping: each input section's fate and each description's ordered sections.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub disposition: Vec<Vec<Disposition>>,
+    pub wild_sections: Vec<Vec<SectionRef>>,
+}
+
+/// Options of the command line that change mapping.
+#[derive(Debug, Clone, Copy)]
+pub struct MapOptions {
+    pub strip_debug: bool,
+    pub sort_section: SortMode,
+}
+
+/// Decides every input section's description, in ld's order.
+pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapOptions) -> Mapping {
+    let mut disposition: Vec<Vec<Disposition>> = files
+        .iter()
+        .map(|f| vec![Disposition::Unplaced; f.sections.len()])
+        .collect();
+    drop_unplaceable(files, &mut disposition, opts);
+
+    // For each distinct section name, the descriptions (in script order) whose section patterns
+    // match it; file patterns are checked per section afterwards.
+    let mut candidates: HashMap<&str, Vec<WildId>> = HashMap::new();
+    let mut wild_sections: Vec<Vec<SectionRef>> = vec![Vec::new(); program.wilds.len()];
+    for (file_id, file) in files.iter().enumerate() {
+        for (sec_idx, sec) in file.sections.iter().enumerate() {
+            if disposition[file_id][sec_idx] != Disposition::Unplaced {
+                continue;
+            }
+            let list = candidates
+                .entry(sec.name)
+                .or_insert_with(|| wilds_matching_name(program, sec.name));
+            let chosen = list
+                .iter()
+                .copied()
+                .find(|&w| desc_claims(program.wilds[w].desc, file, sec.name));
+            if let Some(w) = chosen {
+                disposition[file_id][sec_idx] = Disposition::Placed(w);
+                wild_sections[w].push(SectionRef {
+                    file: file_id,
+                    sec: sec_idx,
+                });
+            }
+        }
+    }
+    for (w, list) in wild_sections.iter_mut().enumerate() {
+        sort_wild(program.wilds[w].desc, files, list, opts.sort_section);
+    }
+    Mapping {
+        disposition,
+        wild_sections,
+    }
+}
+
+/// Marks sections ld never places: group sections, SHF_EXCLUDE, later COMDAT copies, and
+/// debugging sections under `--strip-debug`.
+fn drop_unplaceable(
+    files: &[InputFile<'_>],
+    disposition: &mut [Vec<Disposition>],
+    opts: MapOptions,
+) {
+    let mut groups_seen: HashMap<&str, FileId> = HashMap::new();
+    for (file_id, file) in files.iter().enumerate() {
+        for (sec_idx, sec) in file.sections.iter().enumerate() {
+            let flags = SecFlags::from_elf(sec.name, sec.sh_type, sec.sh_flags);
+            let drop = sec.sh_type == elf::SHT_GROUP
+                || flags.contains(SecFlags::EXCLUDE)
+                || sec
+                    .comdat
+                    .is_some_and(|sig| *groups_seen.entry(sig).or_insert(file_id) != file_id);
+            if drop {
+                disposition[file_id][sec_idx] = Disposition::Dropped;
+            } else if opts.strip_debug && flags.contains(SecFlags::DEBUGGING) {
+                disposition[file_id][sec_idx] = Disposition::Stripped;
+            }
+        }
+    }
+}
+
+fn wilds_matching_name(program: &Program<'_, '_>, name: &str) -> Vec<WildId> {
+    program
+        .wilds
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| {
+            w.desc
+                .sections
+                .iter()
+                .any(|s| name_matches(s.pattern.text, name))
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Whether a description claims section `name` of `file` (file pattern, both EXCLUDE_FILE
+/// positions, and the section pattern that names it).
+fn desc_claims(desc: &InputSectionDesc<'_>, file: &InputFile<'_>, name: &str) -> bool {
+    if !file_matches(desc.file.pattern.text, file) {
+        return false;
+    }
+    if desc.file.exclude.iter().any(|e| excluded(e.text, file)) {
+        return false;
+    }
+    desc.sections.iter().any(|spec| {
+        name_matches(spec.pattern.text, name)
+            && !spec.exclude.iter().any(|e| excluded(e.text, file))
+    })
+}
+
+fn file_matches(pattern: &str, file: &InputFile<'_>) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    if let Some((archive, member)) = split_archive_pattern(pattern) {
+        let archive_ok = match &file.archive {
+            Some(a) => archive.is_empty() || name_matches(archive, a),
+            None => false,
+        };
+        return archive_ok && (member.is_empty() || name_matches(member, &file.name));
+    }
+    name_matches(pattern, &file.name)
+}
+
+/// `archive:member` patterns (a `:` that is not part of a drive letter).
+fn split_archive_pattern(pattern: &str) -> Option<(&str, &str)> {
+    let idx = pattern.find(':')?;
+    Some((&pattern[..idx], &pattern[idx + 1..]))
+}
+
+fn excluded(pattern: &str, file: &InputFile<'_>) -> bool {
+    name_matches(pattern, &file.name)
+        || file
+            .archive
+            .as_deref()
+            .is_some_and(|a| name_matches(pattern, a))
+}
+
+/// Orders a description's sections as ld's `wild_sort` insertion does: a stable sort on the
+/// mode of the pattern that matched each section, with SORT(file) taking precedence.
+fn sort_wild(
+    desc: &InputSectionDesc<'_>,
+    files: &[InputFile<'_>],
+    list: &mut [SectionRef],
+    sort_section: SortMode,
+) {
+    let files_sorted = !desc.file.sort.is_empty();
+    let modes: Vec<(SortMode, bool)> = desc
+        .sections
+        .iter()
+        .map(|s| SortMode::from_keys(&s.sort, sort_section))
+        .collect();
+    if !files_sorted && !modes.iter().any(|(m, _)| m.is_sorting()) {
+        return;
+    }
+    let mode_of = |r: &SectionRef| -> (SortMode, bool) {
+        let name = files[r.file].sections[r.sec].name;
+        desc.sections
+            .iter()
+            .zip(&modes)
+            .find(|(s, _)| name_matches(s.pattern.text, name))
+            .map_or((SortMode::None, false), |(_, m)| *m)
+    };
+    let all_same = modes.windows(2).all(|w| w[0] == w[1]);
+    if all_same {
+        let (mode, reverse) = modes[0];
+        list.sort_by(|a, b| {
+            let mut ord = std::cmp::Ordering::Equal;
+            if files_sorted {
+                ord = file_sort_key(files, a).cmp(&file_sort_key(files, b));
+            }
+            if ord.is_eq() && mode.is_sorting() {
+                ord = compare_sections(mode, files, a, b);
+                if reverse {
+                    ord = ord.reverse();
+                }
+            }
+            ord
+        });
+        return;
+    }
+    // Mixed modes: replay ld's insertion exactly.
+    let mut out: Vec<SectionRef> = Vec::with_capacity(list.len());
+    for r in list.iter().copied() {
+        let (mode, reverse) = mode_of(&r);
+        let mut pos = out.len();
+        if files_sorted || mode.is_sorting() {
+            for (i, existing) in out.iter().enumerate() {
+                if files_sorted {
+                    let ord = file_sort_key(files, &r).cmp(&file_sort_key(files, existing));
+                    if ord.is_gt() {
+                        continue;
+                    }
+                    if ord.is_lt() {
+                        pos = i;
+                        break;
+                    }
+                }
+                if mode.is_sorting() {
+                    let mut ord = compare_sections(mode, files, &r, existing);
+                    if reverse {
+                        ord = ord.reverse();
+                    }
+                    if ord.is_lt() {
+                        pos = i;
+                        break;
+                    }
+                }
+            }
+        }
+        out.insert(pos, r);
+    }
+    list.copy_from_slice(&out);
+}
+
+fn file_sort_key<'f>(files: &'f [InputFile<'_>], r: &SectionRef) -> (&'f str, &'f str) {
+    let f = &files[r.file];
+    (f.archive.as_deref().unwrap_or(""), f.name.as_str())
+}
+
+fn compare_sections(
+    mode: SortMode,
+    files: &[InputFile<'_>],
+    a: &SectionRef,
+    b: &SectionRef,
+) -> std::cmp::Ordering {
+    let sa = &files[a.file].sections[a.sec];
+    let sb = &files[b.file].sections[b.sec];
+    let by_name = || sa.name.cmp(sb.name);
+    // Larger alignment first.
+    let by_align = || sb.align.cmp(&sa.align);
+    match mode {
+        SortMode::ByName => by_name(),
+        SortMode::ByAlignment => by_align(),
+        SortMode::ByNameAlignment => by_name().then_with(by_align),
+        SortMode::ByAlignmentName => by_align().then_with(by_name),
+        SortMode::ByInitPriority => init_priority(sa.name).cmp(&init_priority(sb.name)),
+        SortMode::None | SortMode::Never => std::cmp::Ordering::Equal,
+    }
+}
+
+/// The priority in `.init_array.NNNNN` / `.ctors.NNNNN` names (ctors count down), 0 when none.
+fn init_priority(name: &str) -> u64 {
+    let Some(dot) = name.rfind('.') else {
+        return 0;
+    };
+    let digits = &name[dot + 1..];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    let Ok(value) = digits.parse::<u64>() else {
+        return 0;
+    };
+    if name.starts_with(".ctors") || name.starts_with(".dtors") {
+        65535u64.saturating_sub(value)
+    } else {
+        value
+    }
+}

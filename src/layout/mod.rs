@@ -1,0 +1,276 @@
+//! The GNU ld 2.40 layout simulator.
+//!
+//! Owns the evaluation of a parsed script over a set of inputs: which output section each input
+//! section lands in, every output section's address, load address, size and flags, and every
+//! symbol's final value, section and `nm` letter — following ld's phases (map, mark, allocate,
+//! final assignments, symbol fix-ups) so that the same corner cases come out the same way.
+
+pub mod flags;
+pub mod glob;
+pub mod ir;
+pub mod map;
+pub mod model;
+
+mod eval;
+mod place;
+mod symbols;
+
+use std::collections::HashMap;
+
+use miette::Diagnostic;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::script::ast::{Script, Span};
+use flags::SecFlags;
+use ir::{OsId, Program};
+use map::{MapOptions, SortMode};
+use model::InputFile;
+
+pub use symbols::{LinkedSymbol, SymbolSection};
+
+/// A layout failure ld would also report, with the script span where there is one.
+#[derive(Debug, Error, Diagnostic, Clone, PartialEq, Eq)]
+pub enum LayoutError {
+    #[error("undefined symbol `{name}` referenced in expression")]
+    UndefinedSymbol {
+        name: String,
+        #[label("referenced here")]
+        span: Span,
+    },
+    #[error("undefined section `{name}` referenced in expression")]
+    UndefinedSection {
+        name: String,
+        #[label("referenced here")]
+        span: Span,
+    },
+    #[error("undefined MEMORY region `{name}` referenced in expression")]
+    UndefinedRegion {
+        name: String,
+        #[label("referenced here")]
+        span: Span,
+    },
+    #[error("{op} by zero")]
+    DivisionByZero {
+        op: &'static str,
+        #[label("this divisor is zero")]
+        span: Span,
+    },
+    #[error("cannot move location counter backwards (from {from:#x} to {to:#x})")]
+    DotBackwards {
+        from: u64,
+        to: u64,
+        #[label("this assignment")]
+        span: Span,
+    },
+    #[error("invalid assignment to location counter")]
+    InvalidDotAssignment {
+        #[label("this assignment")]
+        span: Span,
+    },
+    #[error("non constant or forward reference address expression for section {name}")]
+    NonConstantAddress {
+        name: String,
+        #[label("this address")]
+        span: Span,
+    },
+    #[error("{what} must be a power of two, not {value:#x}")]
+    BadAlignment {
+        what: &'static str,
+        value: u64,
+        #[label("this value")]
+        span: Span,
+    },
+    #[error("can not PROVIDE assignment to location counter")]
+    ProvideDot {
+        #[label("here")]
+        span: Span,
+    },
+    #[error("assertion failed: {message}")]
+    AssertionFailed {
+        message: String,
+        #[label("this ASSERT")]
+        span: Span,
+    },
+    #[error("{what} is not modelled by ldcheck's layout simulator")]
+    Unsupported {
+        what: &'static str,
+        #[label("used here")]
+        span: Span,
+    },
+    #[error("expression nesting too deep")]
+    TooDeep {
+        #[label("here")]
+        span: Span,
+    },
+}
+
+/// Link options that change layout.
+#[derive(Debug, Clone)]
+pub struct LayoutOptions {
+    pub max_page_size: u64,
+    pub common_page_size: u64,
+    /// Bytes of build-id hash (`--build-id=sha1` → 20), or None without `--build-id`.
+    pub build_id_size: Option<u64>,
+    pub strip_debug: bool,
+    pub sort_section: SortMode,
+    /// Whether symbol values are 64-bit (ELFCLASS64).
+    pub is_64: bool,
+    /// `--defsym NAME=EXPR` assignments, already parsed as script text.
+    pub defsyms: Vec<(String, u64)>,
+    /// `-e`: overrides ENTRY.
+    pub entry: Option<String>,
+}
+
+impl Default for LayoutOptions {
+    fn default() -> Self {
+        LayoutOptions {
+            max_page_size: 0x1000,
+            common_page_size: 0x1000,
+            build_id_size: None,
+            strip_debug: false,
+            sort_section: SortMode::None,
+            is_64: true,
+            defsyms: Vec::new(),
+            entry: None,
+        }
+    }
+}
+
+/// One output section of the linked image.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OutputSection {
+    pub name: String,
+    pub vma: u64,
+    pub lma: u64,
+    pub size: u64,
+    pub align: u64,
+    pub sh_type: u32,
+    pub sh_flags: u64,
+    /// The script span of the output-section statement (None for orphans and linker-made ones).
+    #[serde(skip)]
+    pub span: Option<Span>,
+}
+
+/// Why an output-section statement produced no section in the image.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub enum RemovedReason {
+    /// Nothing was ever placed in it and it assigns nothing (ld never created it).
+    NeverCreated,
+    /// Created but empty and not kept; `advanced_dot` when its symbols made ld still honour its
+    /// alignment (the section was not "ignored").
+    Empty { advanced_dot: bool },
+    /// ONLY_IF_RO / ONLY_IF_RW did not hold.
+    ConstraintFailed,
+    /// `/DISCARD/`.
+    Discard,
+}
+
+/// A statement of the script that produced no output section, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RemovedSection {
+    pub name: String,
+    pub reason: RemovedReason,
+    /// The address ld computed for it anyway (what symbols inside it were relative to).
+    pub vma: u64,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// The evaluated layout of one link.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layout {
+    /// Output sections in the order of the output file's section headers.
+    pub sections: Vec<OutputSection>,
+    pub removed: Vec<RemovedSection>,
+    /// Every symbol the output's symbol table lists, in no particular order.
+    pub symbols: Vec<LinkedSymbol>,
+    pub entry: Option<u64>,
+    /// Failed ASSERTs, which ld reports as errors after layout.
+    pub failed_asserts: Vec<String>,
+    /// Orphan input sections and where they were put.
+    pub orphans: Vec<(String, String)>,
+    pub is_64: bool,
+}
+
+impl Layout {
+    pub fn section(&self, name: &str) -> Option<&OutputSection> {
+        self.sections.iter().find(|s| s.name == name)
+    }
+
+    pub fn symbol(&self, name: &str) -> Option<&LinkedSymbol> {
+        self.symbols.iter().find(|s| s.name == name)
+    }
+}
+
+/// Runs the layout of `files` (in link order, after archive member selection) under `script`.
+pub fn link(
+    script: &Script<'_>,
+    mut files: Vec<InputFile<'_>>,
+    options: &LayoutOptions,
+) -> Result<Layout, LayoutError> {
+    if let (Some(hash), Some(first)) = (options.build_id_size, files.first_mut()) {
+        first.sections.push(build_id_section(hash));
+    }
+    let files = files.as_slice();
+    let mut program = Program::build(script);
+    let mapping = map::map_inputs(
+        &program,
+        files,
+        MapOptions {
+            strip_debug: options.strip_debug,
+            sort_section: options.sort_section,
+        },
+    );
+    let mut engine = place::Engine::new(&mut program, files, mapping, options);
+    engine.run()
+}
+
+/// The `.note.gnu.build-id` input section ld adds to the first input file: a note header
+/// (12 bytes), the name `GNU\0` and the hash.
+fn build_id_section(hash: u64) -> model::InputSection<'static> {
+    model::InputSection {
+        name: ".note.gnu.build-id",
+        index: usize::MAX,
+        size: 16 + hash,
+        align: 4,
+        sh_type: model::elf::SHT_NOTE,
+        sh_flags: model::elf::SHF_ALLOC,
+        entsize: 0,
+        data: &[],
+        comdat: None,
+        linker_created: true,
+    }
+}
+
+/// Output section state while ld's passes run (the `asection` of an output statement).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OutState {
+    /// bfd created the output section (`os->bfd_section != NULL`).
+    pub created: bool,
+    pub flags: SecFlags,
+    pub first_input_type: Option<u32>,
+    pub has_input: bool,
+    pub align: u64,
+    pub vma: u64,
+    pub lma: u64,
+    pub size: u64,
+    pub rawsize: u64,
+    pub processed_vma: bool,
+    pub processed_lma: bool,
+    pub ignored: bool,
+    pub excluded: bool,
+    pub update_dot: bool,
+    pub constraint_failed: bool,
+    pub after_end: bool,
+    pub entsize: u64,
+}
+
+/// Shared lookups from output-section names to statements.
+pub(crate) fn section_index(program: &Program<'_, '_>) -> HashMap<String, OsId> {
+    let mut map = HashMap::new();
+    for (i, os) in program.sections.iter().enumerate() {
+        map.entry(os.name.to_string()).or_insert(i);
+    }
+    map
+}

@@ -1,0 +1,239 @@
+//! The global symbol table (bfd's link hash) and the output symbol list.
+//!
+//! Owns symbol resolution across input files (strong/weak/common/undefined), the definedness
+//! bookkeeping script assignments need (DEFINED, PROVIDE, self-reference), and the final values,
+//! sections and `nm` letters of every symbol the output lists.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::ir::OsId;
+use super::map::{Disposition, SectionRef};
+use super::model::{Binding, FileId, InputFile, SymbolPlace, SymbolType, elf};
+
+/// What a definition is relative to before addresses are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SymBase {
+    Abs,
+    /// An output section (script symbols).
+    Out(OsId),
+    /// An input section (object symbols).
+    Input(SectionRef),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SymState {
+    /// Looked up by an expression but never defined or referenced by an object.
+    New,
+    Undefined {
+        weak: bool,
+    },
+    Defined {
+        base: SymBase,
+        value: u64,
+    },
+    Common {
+        size: u64,
+        align: u64,
+    },
+}
+
+/// One global symbol.
+#[derive(Debug, Clone)]
+pub(crate) struct Sym {
+    pub name: String,
+    pub state: SymState,
+    pub weak_def: bool,
+    pub kind: SymbolType,
+    pub hidden: bool,
+    pub script_def: bool,
+    pub rel_from_abs: bool,
+    /// Defined by an object before any script assignment (ld's `by_object`).
+    pub by_object: bool,
+    /// The assignment pass (ld's `lang_statement_iteration`) that last assigned it from the script.
+    pub def_iteration: Option<u32>,
+    /// For `.`-derived absolute script symbols: the section `section_for_dot` chose.
+    pub final_sec: Option<OsId>,
+    /// Referenced by an object (undefined reference) or by a script expression.
+    pub referenced: bool,
+    /// Referenced by an input object, so an undefined one is listed in the output.
+    pub object_ref: bool,
+}
+
+/// bfd's link hash table.
+#[derive(Debug, Default)]
+pub(crate) struct SymbolTable {
+    syms: Vec<Sym>,
+    index: HashMap<String, usize>,
+    /// Local symbols kept from the inputs: (file, symbol index).
+    pub locals: Vec<(FileId, usize)>,
+}
+
+impl SymbolTable {
+    pub fn intern(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.syms.len();
+        self.syms.push(Sym {
+            name: name.to_string(),
+            state: SymState::New,
+            weak_def: false,
+            kind: SymbolType::NoType,
+            hidden: false,
+            script_def: false,
+            rel_from_abs: false,
+            by_object: false,
+            def_iteration: None,
+            final_sec: None,
+            referenced: false,
+            object_ref: false,
+        });
+        self.index.insert(name.to_string(), i);
+        i
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    pub fn get(&self, id: usize) -> &Sym {
+        &self.syms[id]
+    }
+
+    pub fn get_mut(&mut self, id: usize) -> &mut Sym {
+        &mut self.syms[id]
+    }
+
+    pub fn all(&self) -> &[Sym] {
+        &self.syms
+    }
+
+    pub fn mark_referenced(&mut self, id: usize) {
+        let s = &mut self.syms[id];
+        s.referenced = true;
+        if s.state == SymState::New {
+            s.state = SymState::Undefined { weak: false };
+        }
+    }
+
+    /// Adds every input file's symbols in link order, resolving as bfd's ELF linker does.
+    pub fn add_inputs(&mut self, files: &[InputFile<'_>], disposition: &[Vec<Disposition>]) {
+        for (file_id, file) in files.iter().enumerate() {
+            let section_pos: HashMap<usize, usize> = file
+                .sections
+                .iter()
+                .enumerate()
+                .map(|(pos, s)| (s.index, pos))
+                .collect();
+            for (sym_idx, sym) in file.symbols.iter().enumerate() {
+                if matches!(sym.kind, SymbolType::Section | SymbolType::File) || sym.name.is_empty()
+                {
+                    continue;
+                }
+                let placed = |shndx: usize| -> Option<SectionRef> {
+                    let pos = *section_pos.get(&shndx)?;
+                    match disposition[file_id][pos] {
+                        Disposition::Dropped => None,
+                        _ => Some(SectionRef {
+                            file: file_id,
+                            sec: pos,
+                        }),
+                    }
+                };
+                if sym.binding == Binding::Local {
+                    let keep = match sym.place {
+                        SymbolPlace::Section(shndx) => placed(shndx).is_some(),
+                        SymbolPlace::Absolute => true,
+                        _ => false,
+                    };
+                    if keep {
+                        self.locals.push((file_id, sym_idx));
+                    }
+                    continue;
+                }
+                let id = self.intern(sym.name);
+                if sym.visibility == elf::STV_HIDDEN || sym.visibility == elf::STV_INTERNAL {
+                    self.syms[id].hidden = true;
+                }
+                let weak = sym.binding == Binding::Weak;
+                let definition = match sym.place {
+                    SymbolPlace::Undefined => None,
+                    SymbolPlace::Absolute => Some(SymBase::Abs),
+                    SymbolPlace::Section(shndx) => placed(shndx).map(SymBase::Input),
+                    SymbolPlace::Common { align } => {
+                        let s = &mut self.syms[id];
+                        match &mut s.state {
+                            SymState::Defined { .. } => {}
+                            SymState::Common { size, align: a } => {
+                                *size = (*size).max(sym.size);
+                                *a = (*a).max(align);
+                            }
+                            _ => {
+                                s.state = SymState::Common {
+                                    size: sym.size,
+                                    align,
+                                };
+                                s.kind = SymbolType::Object;
+                            }
+                        }
+                        continue;
+                    }
+                };
+                let s = &mut self.syms[id];
+                match definition {
+                    None => {
+                        s.referenced = true;
+                        s.object_ref = true;
+                        match s.state {
+                            SymState::New => s.state = SymState::Undefined { weak },
+                            SymState::Undefined { weak: true } if !weak => {
+                                s.state = SymState::Undefined { weak: false }
+                            }
+                            _ => {}
+                        }
+                    }
+                    Some(base) => {
+                        let replace = match s.state {
+                            SymState::New
+                            | SymState::Undefined { .. }
+                            | SymState::Common { .. } => true,
+                            SymState::Defined { .. } => s.weak_def && !weak,
+                        };
+                        if replace {
+                            s.state = SymState::Defined {
+                                base,
+                                value: sym.value,
+                            };
+                            s.weak_def = weak;
+                            s.kind = sym.kind;
+                            s.by_object = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The section a linked symbol's value is relative to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum SymbolSection {
+    Absolute,
+    Undefined,
+    Section(String),
+}
+
+/// A symbol of the linked output, as `nm` would show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkedSymbol {
+    pub name: String,
+    pub value: u64,
+    pub section: SymbolSection,
+    /// The `nm` type letter.
+    pub nm: char,
+    pub global: bool,
+    /// Defined by the linker script rather than an input object.
+    pub from_script: bool,
+}

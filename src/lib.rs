@@ -4,3 +4,4 @@
 //! The binary in `main.rs` only parses flags and calls into this library.
 
 pub mod script;
+pub mod target;

@@ -70,6 +70,14 @@ pub(super) fn thin_member_paths(
     Ok(Some(paths))
 }
 
+/// Identifies a member by where its header lies in the archive (thin members have no data
+/// offset of their own).
+fn header_key(member: &object::read::archive::ArchiveMember<'_>) -> usize {
+    member
+        .header()
+        .map_or(0, |h| std::ptr::from_ref(h) as usize)
+}
+
 impl<'a> Archive<'a> {
     /// Parses an archive whose bytes (and, if thin, member files) `store` has mapped.
     pub(super) fn parse(
@@ -108,7 +116,7 @@ impl<'a> Archive<'a> {
                 file: path,
                 member: Some(name),
             };
-            by_offset.insert(member.file_range().0, members.len());
+            by_offset.insert(header_key(&member), members.len());
             members.push(InputObject::parse(bytes, origin, target)?);
         }
         let index = match archive.symbols().map_err(|e| bad_archive(path, e))? {
@@ -121,7 +129,7 @@ impl<'a> Archive<'a> {
                         .member(sym.offset())
                         .map_err(|e| bad_archive(path, e))?;
                     let member = *by_offset
-                        .get(&member.file_range().0)
+                        .get(&header_key(&member))
                         .ok_or_else(|| bad_archive(path, "symbol index points between members"))?;
                     let name =
                         std::str::from_utf8(sym.name()).map_err(|_| InputError::NonUtf8 {

@@ -3,5 +3,8 @@
 //! Data flows one way: linker script → [`script`] AST → evaluated layout → analysis → report.
 //! The binary in `main.rs` only parses flags and calls into this library.
 
+pub mod input;
 pub mod layout;
+pub mod link_args;
 pub mod script;
+pub mod target;

@@ -1,0 +1,195 @@
+//! Link inputs: ELF relocatable objects and archives (regular and thin), memory-mapped.
+//!
+//! [`FileStore`] owns the mappings; everything parsed from them ([`InputObject`], [`Archive`])
+//! borrows section data and names from the mapped bytes and copies nothing. [`select`] decides
+//! which archive members a link uses and in which order, as ld does. This module must not do
+//! layout: it only reports what the inputs contain.
+
+mod archive;
+pub mod nm;
+mod object;
+pub mod select;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use thiserror::Error;
+
+pub use self::archive::{Archive, ArchiveSymbol};
+pub use self::object::{
+    Binding, Group, InputObject, InputSection, InputSymbol, SymbolKind, SymbolSection, Visibility,
+};
+use crate::target::{ElfClass, Endian};
+
+/// Why an input could not be read. Every variant names the file (and archive member).
+#[derive(Debug, Error)]
+pub enum InputError {
+    #[error("{path}: cannot open: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}: is a directory, not an object or archive")]
+    Directory(PathBuf),
+    #[error("{file}: not an ELF object or archive ({detail})")]
+    Foreign { file: String, detail: &'static str },
+    #[error("{file}: malformed ELF: {detail}")]
+    Malformed { file: String, detail: String },
+    #[error("{file}: is not a relocatable object (ELF type {e_type})")]
+    NotRelocatable { file: String, e_type: u16 },
+    #[error("{file}: is {found:?}, the target needs {expected:?}")]
+    WrongClass {
+        file: String,
+        expected: ElfClass,
+        found: ElfClass,
+    },
+    #[error("{file}: is {found:?}-endian, the target needs {expected:?}-endian")]
+    WrongEndian {
+        file: String,
+        expected: Endian,
+        found: Endian,
+    },
+    #[error("{file}: has e_machine {found}, the target `{target}` needs {expected}")]
+    WrongMachine {
+        file: String,
+        target: String,
+        expected: u16,
+        found: u16,
+    },
+    #[error("{file}: bad archive: {detail}")]
+    BadArchive { file: String, detail: String },
+    #[error("{file}: {what} is not valid UTF-8")]
+    NonUtf8 { file: String, what: String },
+    #[error(
+        "{0}: archive has no symbol index (run ranlib), and it is not linked with --whole-archive"
+    )]
+    NoIndex(String),
+}
+
+/// Where an object came from: a file, or a member of an archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin<'a> {
+    /// The file named on the command line (the archive for members).
+    pub file: &'a Path,
+    /// The member name inside the archive (a path for thin archives).
+    pub member: Option<&'a str>,
+}
+
+impl std::fmt::Display for Origin<'_> {
+    /// `file` or `archive(member)`, the way ld names inputs in its messages and maps.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.member {
+            Some(m) => write!(f, "{}({m})", self.file.display()),
+            None => write!(f, "{}", self.file.display()),
+        }
+    }
+}
+
+/// Handle of a mapped file inside a [`FileStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId(usize);
+
+struct Mapped {
+    path: PathBuf,
+    /// `None` for an empty file, which cannot be mapped.
+    map: Option<Mmap>,
+}
+
+/// Owner of every mapped input file; parsed views borrow from it.
+#[derive(Default)]
+pub struct FileStore {
+    files: Vec<Mapped>,
+    by_path: HashMap<PathBuf, FileId>,
+}
+
+/// A parsed input file.
+#[derive(Debug)]
+pub enum InputFile<'a> {
+    Object(InputObject<'a>),
+    Archive(Archive<'a>),
+}
+
+impl FileStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Maps `path` (once; a second call returns the same id) and, for a thin archive, every
+    /// member file it names, relative to the archive's directory.
+    pub fn load(&mut self, path: &Path) -> Result<FileId, InputError> {
+        let id = self.map_file(path)?;
+        if let Some(members) = archive::thin_member_paths(path, self.bytes(id))? {
+            for member in members {
+                self.map_file(&member)?;
+            }
+        }
+        Ok(id)
+    }
+
+    fn map_file(&mut self, path: &Path) -> Result<FileId, InputError> {
+        if let Some(&id) = self.by_path.get(path) {
+            return Ok(id);
+        }
+        let io = |source| InputError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if meta.is_dir() {
+            return Err(InputError::Directory(path.to_path_buf()));
+        }
+        let file = File::open(path).map_err(io)?;
+        let map = if meta.len() == 0 {
+            None
+        } else {
+            // SAFETY: the mapping is read-only and private to this process. As with ld itself,
+            // another process truncating an input while we read it is outside our contract.
+            Some(unsafe { Mmap::map(&file) }.map_err(io)?)
+        };
+        let id = FileId(self.files.len());
+        self.files.push(Mapped {
+            path: path.to_path_buf(),
+            map,
+        });
+        self.by_path.insert(path.to_path_buf(), id);
+        Ok(id)
+    }
+
+    /// The mapped bytes of a file.
+    pub fn bytes(&self, id: FileId) -> &[u8] {
+        self.files[id.0].map.as_deref().unwrap_or(&[])
+    }
+
+    /// The path a file was loaded from.
+    pub fn path(&self, id: FileId) -> &Path {
+        &self.files[id.0].path
+    }
+
+    fn lookup(&self, path: &Path) -> Option<FileId> {
+        self.by_path.get(path).copied()
+    }
+
+    /// Parses a loaded file as an object or archive. With a target, every object is checked
+    /// against its class, byte order and machine.
+    pub fn parse(
+        &self,
+        id: FileId,
+        target: Option<&crate::target::Target>,
+    ) -> Result<InputFile<'_>, InputError> {
+        let path = self.path(id);
+        let data = self.bytes(id);
+        if archive::is_archive(data) {
+            Ok(InputFile::Archive(Archive::parse(
+                self, path, data, target,
+            )?))
+        } else {
+            let origin = Origin {
+                file: path,
+                member: None,
+            };
+            Ok(InputFile::Object(InputObject::parse(data, origin, target)?))
+        }
+    }
+}

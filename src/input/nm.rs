@@ -1,0 +1,288 @@
+//! What GNU `nm -n` (binutils 2.40, `LC_COLLATE=C`) prints for an ELF file, and the rule that
+//! gives a symbol its type letter, usable without a file so the layout can predict letters.
+//!
+//! Owns: which symbols nm lists, the letter rules (BFD's section flags from ELF headers, the
+//! section-name table, weak/unique/ifunc/common cases), the `-n` order and the line format.
+//! Must not: depend on the layout or on anything but the ELF file's own tables.
+
+use object::elf;
+use object::read::elf::{FileHeader, SectionHeader, Sym};
+use object::{Endianness, SymbolIndex};
+use thiserror::Error;
+
+use super::{Binding, SymbolKind};
+
+/// Why a file cannot be listed.
+#[derive(Debug, Error)]
+pub enum NmError {
+    #[error("not an ELF file")]
+    NotElf,
+    #[error("malformed ELF: {0}")]
+    Malformed(#[from] object::Error),
+}
+
+/// The facts about a symbol's section that decide its nm letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NmSection<'a> {
+    Undefined,
+    Absolute,
+    Common,
+    Section {
+        name: &'a [u8],
+        sh_type: u32,
+        sh_flags: u64,
+    },
+}
+
+/// BFD's section flags as derived from an ELF section header (only those nm looks at).
+struct BfdFlags {
+    code: bool,
+    data: bool,
+    readonly: bool,
+    has_contents: bool,
+    debugging: bool,
+}
+
+fn bfd_flags(name: &[u8], sh_type: u32, sh_flags: u64) -> BfdFlags {
+    let alloc = sh_flags & u64::from(elf::SHF_ALLOC) != 0;
+    let has_contents = sh_type != elf::SHT_NOBITS;
+    let load = alloc && has_contents;
+    let code = sh_flags & u64::from(elf::SHF_EXECINSTR) != 0;
+    // Debugging sections are recognised by name only, and only when not allocated.
+    let debug_prefix = [
+        &b".debug"[..],
+        b".gnu.debuglto_.debug_",
+        b".gnu.linkonce.wi.",
+        b".zdebug",
+        b".line",
+        b".stab",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p));
+    let debugging = !alloc && (debug_prefix || name == b".gdb_index");
+    BfdFlags {
+        code,
+        data: !code && load,
+        readonly: sh_flags & u64::from(elf::SHF_WRITE) == 0,
+        has_contents,
+        debugging,
+    }
+}
+
+/// BFD's name table: these section-name prefixes force a letter when followed by nothing,
+/// `.`, `$` or a digit.
+const NAMED_SECTIONS: &[(&[u8], char)] = &[
+    (b".drectve", 'i'),
+    (b".edata", 'e'),
+    (b".idata", 'i'),
+    (b".pdata", 'p'),
+];
+
+fn letter_from_name(name: &[u8]) -> Option<char> {
+    NAMED_SECTIONS.iter().find_map(|(prefix, c)| {
+        let rest = name.strip_prefix(*prefix)?;
+        match rest.first() {
+            None => Some(*c),
+            Some(b) if *b == b'.' || *b == b'$' || b.is_ascii_digit() => Some(*c),
+            Some(_) => None,
+        }
+    })
+}
+
+fn letter_from_flags(f: &BfdFlags) -> char {
+    if f.code {
+        't'
+    } else if f.data {
+        if f.readonly { 'r' } else { 'd' }
+    } else if !f.has_contents {
+        'b'
+    } else if f.debugging {
+        'N'
+    } else if f.readonly {
+        'n'
+    } else {
+        '?'
+    }
+}
+
+/// The letter `nm` prints for a symbol with this binding, type and section.
+pub fn type_letter(binding: Binding, kind: SymbolKind, section: NmSection<'_>) -> char {
+    let object_like = matches!(kind, SymbolKind::Object | SymbolKind::Common);
+    match section {
+        NmSection::Common => return 'C',
+        NmSection::Undefined => {
+            return match (binding, object_like) {
+                (Binding::Weak, true) => 'v',
+                (Binding::Weak, false) => 'w',
+                _ => 'U',
+            };
+        }
+        _ => {}
+    }
+    if kind == SymbolKind::Ifunc {
+        return 'i';
+    }
+    match binding {
+        Binding::Weak => return if object_like { 'V' } else { 'W' },
+        Binding::Unique => return 'u',
+        Binding::Other(_) => return '?',
+        Binding::Local | Binding::Global => {}
+    }
+    let c = match section {
+        NmSection::Section {
+            name,
+            sh_type,
+            sh_flags,
+        } => letter_from_name(name)
+            .unwrap_or_else(|| letter_from_flags(&bfd_flags(name, sh_type, sh_flags))),
+        _ => 'a',
+    };
+    if binding == Binding::Global {
+        c.to_ascii_uppercase()
+    } else {
+        c
+    }
+}
+
+/// One line of `nm -n` output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NmSymbol<'a> {
+    /// The value nm prints and sorts by (a COMMON symbol's size, as BFD reports it).
+    pub value: u64,
+    pub letter: char,
+    pub name: &'a [u8],
+}
+
+impl NmSymbol<'_> {
+    /// Undefined symbols print no value and sort first.
+    pub fn is_undefined(&self) -> bool {
+        matches!(self.letter, 'U' | 'w' | 'v')
+    }
+}
+
+/// Sorts like `nm -n`: undefined symbols first by name, then by value, ties by name (byte
+/// order, as under `LC_COLLATE=C`), remaining ties in symbol-table order.
+pub fn sort_numeric(symbols: &mut [NmSymbol<'_>]) {
+    symbols.sort_by(|a, b| {
+        b.is_undefined()
+            .cmp(&a.is_undefined())
+            .then_with(|| {
+                if a.is_undefined() {
+                    std::cmp::Ordering::Equal
+                } else {
+                    a.value.cmp(&b.value)
+                }
+            })
+            .then_with(|| a.name.cmp(b.name))
+    });
+}
+
+/// Renders sorted symbols exactly as `nm` prints them; `width` is 8 or 16 hex digits.
+pub fn format(symbols: &[NmSymbol<'_>], width: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(symbols.len() * (width + 32));
+    for s in symbols {
+        if s.is_undefined() {
+            out.extend(std::iter::repeat_n(b' ', width));
+        } else {
+            out.extend_from_slice(format!("{:0width$x}", s.value).as_bytes());
+        }
+        out.push(b' ');
+        let mut buf = [0; 4];
+        out.extend_from_slice(s.letter.encode_utf8(&mut buf).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(s.name);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The symbols `nm` lists for an ELF file (section and file symbols excluded), in `-n` order,
+/// and the address width.
+pub fn symbols(data: &[u8]) -> Result<(Vec<NmSymbol<'_>>, usize), NmError> {
+    if data.len() < 16 || &data[..4] != b"\x7fELF" {
+        return Err(NmError::NotElf);
+    }
+    match data[4] {
+        elf::ELFCLASS32 => Ok((read::<elf::FileHeader32<Endianness>>(data)?, 8)),
+        elf::ELFCLASS64 => Ok((read::<elf::FileHeader64<Endianness>>(data)?, 16)),
+        _ => Err(NmError::NotElf),
+    }
+}
+
+/// Exactly the bytes `nm -n FILE` writes to stdout for one ELF file.
+pub fn nm_numeric(data: &[u8]) -> Result<Vec<u8>, NmError> {
+    let (syms, width) = symbols(data)?;
+    Ok(format(&syms, width))
+}
+
+/// ARM and AArch64 mapping and tag symbols (`$a`, `$t`, `$d`, `$x`, …, optionally followed by
+/// `.suffix`), which nm hides unless given `--special-syms`.
+fn is_target_special(machine: u16, name: &[u8]) -> bool {
+    let [b'$', kind, rest @ ..] = name else {
+        return false;
+    };
+    let kind_ok = match machine {
+        elf::EM_ARM => kind.is_ascii_lowercase(),
+        elf::EM_AARCH64 => matches!(kind, b'x' | b'd' | b'm' | b'f' | b'p'),
+        _ => false,
+    };
+    kind_ok && (rest.is_empty() || rest[0] == b'.')
+}
+
+fn read<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<NmSymbol<'_>>, NmError> {
+    let header = Elf::parse(data)?;
+    let endian = header.endian()?;
+    let machine = header.e_machine(endian);
+    let arm = machine == elf::EM_ARM;
+    let sections = header.sections(endian, data)?;
+    let symtab = sections.symbols(endian, data, elf::SHT_SYMTAB)?;
+    let mut out = Vec::with_capacity(symtab.len());
+    for (index, sym) in symtab.iter().enumerate().skip(1) {
+        let kind = SymbolKind::from_elf(sym.st_type());
+        if matches!(kind, SymbolKind::Section | SymbolKind::File) {
+            continue;
+        }
+        let binding = Binding::from_elf(sym.st_bind());
+        let name = symtab.symbol_name(endian, sym)?;
+        if is_target_special(machine, name) {
+            continue;
+        }
+        let shndx = sym.st_shndx(endian);
+        let mut value: u64 = sym.st_value(endian).into();
+        let section = match shndx {
+            elf::SHN_UNDEF => NmSection::Undefined,
+            elf::SHN_COMMON => {
+                value = sym.st_size(endian).into();
+                NmSection::Common
+            }
+            elf::SHN_ABS => NmSection::Absolute,
+            _ if shndx >= elf::SHN_LORESERVE && shndx != elf::SHN_XINDEX => NmSection::Absolute,
+            _ => match symtab.symbol_section(endian, sym, SymbolIndex(index))? {
+                None => NmSection::Undefined,
+                Some(si) => {
+                    let sh = sections.section(si)?;
+                    NmSection::Section {
+                        name: sections.section_name(endian, sh)?,
+                        sh_type: sh.sh_type(endian),
+                        sh_flags: sh.sh_flags(endian).into(),
+                    }
+                }
+            },
+        };
+        // The ARM backend strips the Thumb bit from function addresses when reading symbols.
+        if arm && matches!(kind, SymbolKind::Func | SymbolKind::Ifunc) {
+            value &= !1;
+        }
+        let letter = type_letter(binding, kind, section);
+        if letter == 'U' || letter == 'w' || letter == 'v' {
+            value = 0;
+        }
+        out.push(NmSymbol {
+            value,
+            letter,
+            name,
+        });
+    }
+    sort_numeric(&mut out);
+    Ok(out)
+}

@@ -18,11 +18,17 @@ struct Cli {
 enum Command {
     /// Check a linker script's syntax; optionally print it canonically or dump its AST.
     Parse(cli::parse::Args),
+    /// Simulate a GNU ld link and print its layout (sections, script symbols, or nm -n).
+    Layout(cli::layout::LayoutArgs),
+    /// Simulate a link and compare it with the file the real linker produced.
+    Verify(cli::layout::VerifyArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Parse(args) => cli::parse::run(args),
+        Command::Layout(args) => cli::layout::run_layout(args),
+        Command::Verify(args) => cli::layout::run_verify(args),
     }
 }

@@ -1,3 +1,13 @@
 //! One module per subcommand. Each owns its clap `Args` and a `run` that returns the exit code.
 
+pub mod layout;
 pub mod parse;
+
+use std::process::ExitCode;
+
+/// Renders an input or usage error on stderr (miette: spans and colour on a terminal) and
+/// returns ldcheck's exit status for it, 2.
+pub fn report_error(report: miette::Report) -> ExitCode {
+    eprintln!("{report:?}");
+    ExitCode::from(2)
+}

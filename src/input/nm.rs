@@ -217,7 +217,7 @@ pub fn nm_numeric(data: &[u8]) -> Result<Vec<u8>, NmError> {
 
 /// ARM and AArch64 mapping and tag symbols (`$a`, `$t`, `$d`, `$x`, …, optionally followed by
 /// `.suffix`), which nm hides unless given `--special-syms`.
-fn is_target_special(machine: u16, name: &[u8]) -> bool {
+pub fn is_target_special(machine: u16, name: &[u8]) -> bool {
     let [b'$', kind, rest @ ..] = name else {
         return false;
     };

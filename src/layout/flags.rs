@@ -157,26 +157,3 @@ fn is_debug_name(name: &str) -> bool {
         || name.starts_with(".stab")
         || name.starts_with(".gdb_index")
 }
-
-/// The letter `nm` prints for a symbol defined in a section with these ELF header values
-/// (bfd's `bfd_decode_symclass` on an ELF file), lower case; callers upper-case globals.
-pub fn nm_section_letter(sh_type: u32, sh_flags: u64, name: &str) -> char {
-    let f = SecFlags::from_elf(name, sh_type, sh_flags);
-    if f.contains(SecFlags::CODE) {
-        't'
-    } else if f.contains(SecFlags::DATA) {
-        if f.contains(SecFlags::READONLY) {
-            'r'
-        } else {
-            'd'
-        }
-    } else if !f.contains(SecFlags::HAS_CONTENTS) {
-        'b'
-    } else if f.contains(SecFlags::DEBUGGING) {
-        'N'
-    } else if f.contains(SecFlags::READONLY) {
-        'n'
-    } else {
-        '?'
-    }
-}

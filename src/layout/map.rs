@@ -130,21 +130,11 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
 
 /// Marks sections ld never places: group sections, SHF_EXCLUDE, later COMDAT copies, and
 /// debugging sections under `--strip-debug`.
-fn drop_unplaceable(
-    files: &[InputFile<'_>],
-    disposition: &mut [Vec<Disposition>],
-    opts: MapOptions,
-) {
-    let mut groups_seen: HashMap<&str, FileId> = HashMap::new();
+fn drop_unplaceable(files: &[InputFile<'_>], disposition: &mut [Vec<Disposition>], opts: MapOptions) {
     for (file_id, file) in files.iter().enumerate() {
         for (sec_idx, sec) in file.sections.iter().enumerate() {
             let flags = SecFlags::from_elf(sec.name, sec.sh_type, sec.sh_flags);
-            let drop = sec.sh_type == elf::SHT_GROUP
-                || flags.contains(SecFlags::EXCLUDE)
-                || sec
-                    .comdat
-                    .is_some_and(|sig| *groups_seen.entry(sig).or_insert(file_id) != file_id);
-            if drop {
+            if sec.duplicate || sec.sh_type == elf::SHT_GROUP || flags.contains(SecFlags::EXCLUDE) {
                 disposition[file_id][sec_idx] = Disposition::Dropped;
             } else if opts.strip_debug && flags.contains(SecFlags::DEBUGGING) {
                 disposition[file_id][sec_idx] = Disposition::Stripped;

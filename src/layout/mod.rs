@@ -120,6 +120,8 @@ pub struct LayoutOptions {
     pub defsyms: Vec<(String, u64)>,
     /// `-e`: overrides ENTRY.
     pub entry: Option<String>,
+    /// `--emit-relocs`: output sections with only empty inputs are kept.
+    pub emit_relocs: bool,
 }
 
 impl Default for LayoutOptions {
@@ -133,6 +135,7 @@ impl Default for LayoutOptions {
             is_64: true,
             defsyms: Vec::new(),
             entry: None,
+            emit_relocs: false,
         }
     }
 }
@@ -238,7 +241,7 @@ fn build_id_section(hash: u64) -> model::InputSection<'static> {
         sh_flags: model::elf::SHF_ALLOC,
         entsize: 0,
         data: &[],
-        comdat: None,
+        duplicate: false,
         linker_created: true,
     }
 }

@@ -1,7 +1,14 @@
-//! What the layout engine needs to know about its inputs, independent of the ELF reader.
+//! What the layout engine needs to know about its inputs, in link order.
 //!
-//! Owns plain descriptions of input files, sections and symbols in link order. Reading ELF files
-//! and choosing archive members is `input`'s job; tests can build these by hand.
+//! Owns the layout's view of input objects: the name file patterns match, the sections bfd
+//! would create (with COMDAT losers already marked) and the symbols. Reading ELF files and
+//! choosing archive members is `input`'s job; [`from_link_set`] bridges the two, and tests can
+//! build these by hand.
+
+use std::path::Path;
+
+use crate::input::select::LinkSet;
+pub use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
 
 /// Index of an input file in link order.
 pub type FileId = usize;
@@ -17,7 +24,7 @@ pub struct InputFile<'a> {
     pub symbols: Vec<InputSymbol<'a>>,
 }
 
-/// One section of an input object.
+/// One section of an input object that bfd turns into an input section.
 #[derive(Debug, Clone)]
 pub struct InputSection<'a> {
     pub name: &'a str,
@@ -30,61 +37,15 @@ pub struct InputSection<'a> {
     pub entsize: u64,
     /// Section contents; empty for SHT_NOBITS. Needed only for merge sections.
     pub data: &'a [u8],
-    /// COMDAT group signature when the section belongs to a `GRP_COMDAT` group.
-    pub comdat: Option<&'a str>,
+    /// A later copy of a COMDAT group or `.gnu.linkonce` section, which ld drops.
+    pub duplicate: bool,
     /// Made by the linker itself (the build-id note), which keeps its output section alive.
     pub linker_created: bool,
 }
 
-/// Binding of an input symbol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Binding {
-    Local,
-    Global,
-    Weak,
-}
-
-/// ELF symbol type, as far as layout and nm letters care.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SymbolType {
-    NoType,
-    Object,
-    Func,
-    Section,
-    File,
-    Tls,
-    Common,
-    Other(u8),
-}
-
-/// Where an input symbol is defined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SymbolPlace {
-    Undefined,
-    Absolute,
-    /// A COMMON symbol with its alignment.
-    Common {
-        align: u64,
-    },
-    /// Defined in the section with this ELF index of the same file.
-    Section(usize),
-}
-
-/// One symbol of an input object.
-#[derive(Debug, Clone)]
-pub struct InputSymbol<'a> {
-    pub name: &'a str,
-    pub binding: Binding,
-    pub kind: SymbolType,
-    /// `st_other & 3`: STV_DEFAULT, STV_INTERNAL, STV_HIDDEN, STV_PROTECTED.
-    pub visibility: u8,
-    pub place: SymbolPlace,
-    pub value: u64,
-    pub size: u64,
-}
-
 /// ELF constants the layout rules use.
 pub mod elf {
+    pub const SHT_NULL: u32 = 0;
     pub const SHT_PROGBITS: u32 = 1;
     pub const SHT_SYMTAB: u32 = 2;
     pub const SHT_STRTAB: u32 = 3;
@@ -93,19 +54,81 @@ pub mod elf {
     pub const SHT_NOBITS: u32 = 8;
     pub const SHT_REL: u32 = 9;
     pub const SHT_GROUP: u32 = 17;
-    pub const SHT_ARM_EXIDX: u32 = 0x7000_0001;
+    pub const SHT_SYMTAB_SHNDX: u32 = 18;
 
     pub const SHF_WRITE: u64 = 0x1;
     pub const SHF_ALLOC: u64 = 0x2;
     pub const SHF_EXECINSTR: u64 = 0x4;
     pub const SHF_MERGE: u64 = 0x10;
     pub const SHF_STRINGS: u64 = 0x20;
-    pub const SHF_INFO_LINK: u64 = 0x40;
-    pub const SHF_LINK_ORDER: u64 = 0x80;
-    pub const SHF_GROUP: u64 = 0x200;
     pub const SHF_TLS: u64 = 0x400;
     pub const SHF_EXCLUDE: u64 = 0x8000_0000;
+}
 
-    pub const STV_HIDDEN: u8 = 2;
-    pub const STV_INTERNAL: u8 = 1;
+/// The layout view of a resolved link: objects in load order, sections as bfd creates them
+/// (no symbol, string-table, relocation or group-table sections), COMDAT losers marked.
+pub fn from_link_set<'a>(set: &LinkSet<'a>) -> Vec<InputFile<'a>> {
+    let dropped = set.discarded_duplicates();
+    set.objects()
+        .map(|(r, obj)| {
+            let (name, archive) = match obj.origin.member {
+                None => (display_path(obj.origin.file), None),
+                Some(member) => (
+                    member_file_name(obj.origin.file, member),
+                    Some(display_path(obj.origin.file)),
+                ),
+            };
+            let symtab_strtabs: Vec<u32> = obj
+                .sections
+                .iter()
+                .filter(|s| s.sh_type == elf::SHT_SYMTAB)
+                .map(|s| s.sh_link)
+                .collect();
+            let sections = obj
+                .sections
+                .iter()
+                .filter(|s| {
+                    !matches!(
+                        s.sh_type,
+                        elf::SHT_NULL | elf::SHT_SYMTAB | elf::SHT_REL | elf::SHT_RELA | elf::SHT_SYMTAB_SHNDX
+                    ) && !(s.sh_type == elf::SHT_STRTAB
+                        && (symtab_strtabs.contains(&(s.index as u32)) || s.name == ".shstrtab"))
+                })
+                .map(|s| InputSection {
+                    name: s.name,
+                    index: s.index,
+                    size: s.size,
+                    align: s.align.max(1),
+                    sh_type: s.sh_type,
+                    sh_flags: s.sh_flags,
+                    entsize: s.sh_entsize,
+                    data: s.data,
+                    duplicate: dropped.contains(&(r, s.index)),
+                    linker_created: false,
+                })
+                .collect();
+            InputFile {
+                name,
+                archive,
+                sections,
+                symbols: obj.symbols.clone(),
+            }
+        })
+        .collect()
+}
+
+fn display_path(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    s.strip_prefix("./").unwrap_or(&s).to_string()
+}
+
+/// bfd names a regular archive member by its member name and a thin archive member by its
+/// path, which the archive stores relative to its own directory.
+fn member_file_name(archive: &Path, member: &str) -> String {
+    match archive.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !Path::new(member).is_absolute() && member.contains('/') => {
+            display_path(&dir.join(member))
+        }
+        _ => member.to_string(),
+    }
 }

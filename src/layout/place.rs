@@ -8,10 +8,11 @@
 use std::collections::{HashMap, HashSet};
 
 use super::eval::{AssignSrc, Base, Fold, Value};
-use super::flags::{SecFlags, nm_section_letter};
+use super::flags::SecFlags;
 use super::ir::{AddrSpec, LmaSpec, OsId, OsStmt, Program, SecStmt, SectionType, TopStmt};
 use super::map::{Disposition, Mapping, SectionRef};
-use super::model::{InputFile, SymbolPlace, SymbolType, elf};
+use super::model::{Binding, InputFile, SymbolKind, SymbolSection as Place, elf};
+use crate::input::nm::{NmSection, type_letter};
 use super::symbols::{LinkedSymbol, SymBase, SymState, SymbolSection, SymbolTable};
 use super::{
     Layout, LayoutError, LayoutOptions, OutState, OutputSection, RemovedReason, RemovedSection,
@@ -1090,7 +1091,8 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
     fn strip_excluded(&mut self) {
         for &id in &self.bfd_order {
             let st = &self.os[id];
-            let linker_inputs = self.has_linker_created_input(id);
+            let linker_inputs = self.has_linker_created_input(id)
+                || (self.opts.emit_relocs && self.os[id].has_input);
             let exclude = st.created
                 && !st.constraint_failed
                 && st.size == 0
@@ -1463,18 +1465,20 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         (st.flags.elf_type(st.first_input_type), st.flags.elf_flags())
     }
 
-    fn letter(&self, base: Option<OsId>, global: bool, weak: bool, object: bool) -> char {
-        let c = match base {
-            None => 'a',
+    /// The `nm` letter of a symbol in output section `base` (None: absolute).
+    fn letter(&self, base: Option<OsId>, binding: Binding, kind: SymbolKind) -> char {
+        let section = match base {
+            None => NmSection::Absolute,
             Some(id) => {
-                let (t, f) = self.out_elf(id);
-                nm_section_letter(t, f, self.prog.sections[id].name)
+                let (sh_type, sh_flags) = self.out_elf(id);
+                NmSection::Section {
+                    name: self.prog.sections[id].name.as_bytes(),
+                    sh_type,
+                    sh_flags,
+                }
             }
         };
-        if weak {
-            return if object { 'V' } else { 'W' };
-        }
-        if global { c.to_ascii_uppercase() } else { c }
+        type_letter(binding, kind, section)
     }
 
     fn build_layout(&mut self) -> Layout {
@@ -1562,16 +1566,21 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                         continue;
                     }
                     let global = !s.hidden;
-                    let weak = global && s.weak_def;
+                    let binding = match (global, s.weak_def) {
+                        (false, _) => Binding::Local,
+                        (true, true) => Binding::Weak,
+                        (true, false) => Binding::Global,
+                    };
                     out.push(LinkedSymbol {
                         name: s.name.clone(),
                         value: self.mask(addr),
                         section: sec.map_or(SymbolSection::Absolute, |id| {
                             SymbolSection::Section(self.prog.sections[id].name.to_string())
                         }),
-                        nm: self.letter(sec, global, weak, s.kind == SymbolType::Object),
+                        nm: self.letter(sec, binding, s.kind),
                         global,
                         from_script: s.script_def,
+                        is_function: s.kind == SymbolKind::Func,
                     });
                 }
                 SymState::Undefined { weak } if s.object_ref => {
@@ -1579,13 +1588,14 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                         name: s.name.clone(),
                         value: 0,
                         section: SymbolSection::Undefined,
-                        nm: match (weak, s.kind == SymbolType::Object) {
-                            (true, true) => 'v',
-                            (true, false) => 'w',
-                            _ => 'U',
-                        },
+                        nm: type_letter(
+                            if *weak { Binding::Weak } else { Binding::Global },
+                            s.kind,
+                            NmSection::Undefined,
+                        ),
                         global: true,
                         from_script: false,
+                        is_function: s.kind == SymbolKind::Func,
                     });
                 }
                 _ => {}
@@ -1593,9 +1603,9 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         }
         for &(file, idx) in &self.syms.locals {
             let sym = &self.files[file].symbols[idx];
-            let (sec, addr) = match sym.place {
-                SymbolPlace::Absolute => (None, sym.value),
-                SymbolPlace::Section(shndx) => {
+            let (sec, addr) = match sym.section {
+                Place::Absolute => (None, sym.value),
+                Place::Section(shndx) => {
                     let Some(pos) = self.files[file]
                         .sections
                         .iter()
@@ -1627,9 +1637,10 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                 section: sec.map_or(SymbolSection::Absolute, |id| {
                     SymbolSection::Section(self.prog.sections[id].name.to_string())
                 }),
-                nm: self.letter(sec, false, false, false),
+                nm: self.letter(sec, Binding::Local, sym.kind),
                 global: false,
                 from_script: false,
+                is_function: sym.kind == SymbolKind::Func,
             });
         }
         out

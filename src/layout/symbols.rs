@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::ir::OsId;
 use super::map::{Disposition, SectionRef};
-use super::model::{Binding, FileId, InputFile, SymbolPlace, SymbolType, elf};
+use super::model::{Binding, FileId, InputFile, SymbolKind, SymbolSection as Place, Visibility};
 
 /// What a definition is relative to before addresses are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub(crate) struct Sym {
     pub name: String,
     pub state: SymState,
     pub weak_def: bool,
-    pub kind: SymbolType,
+    pub kind: SymbolKind,
     pub hidden: bool,
     pub script_def: bool,
     pub rel_from_abs: bool,
@@ -80,7 +80,7 @@ impl SymbolTable {
             name: name.to_string(),
             state: SymState::New,
             weak_def: false,
-            kind: SymbolType::NoType,
+            kind: SymbolKind::NoType,
             hidden: false,
             script_def: false,
             rel_from_abs: false,
@@ -128,7 +128,7 @@ impl SymbolTable {
                 .map(|(pos, s)| (s.index, pos))
                 .collect();
             for (sym_idx, sym) in file.symbols.iter().enumerate() {
-                if matches!(sym.kind, SymbolType::Section | SymbolType::File) || sym.name.is_empty()
+                if matches!(sym.kind, SymbolKind::Section | SymbolKind::File) || sym.name.is_empty()
                 {
                     continue;
                 }
@@ -143,9 +143,9 @@ impl SymbolTable {
                     }
                 };
                 if sym.binding == Binding::Local {
-                    let keep = match sym.place {
-                        SymbolPlace::Section(shndx) => placed(shndx).is_some(),
-                        SymbolPlace::Absolute => true,
+                    let keep = match sym.section {
+                        Place::Section(shndx) => placed(shndx).is_some(),
+                        Place::Absolute => true,
                         _ => false,
                     };
                     if keep {
@@ -154,15 +154,16 @@ impl SymbolTable {
                     continue;
                 }
                 let id = self.intern(sym.name);
-                if sym.visibility == elf::STV_HIDDEN || sym.visibility == elf::STV_INTERNAL {
+                if matches!(sym.visibility, Visibility::Hidden | Visibility::Internal) {
                     self.syms[id].hidden = true;
                 }
                 let weak = sym.binding == Binding::Weak;
-                let definition = match sym.place {
-                    SymbolPlace::Undefined => None,
-                    SymbolPlace::Absolute => Some(SymBase::Abs),
-                    SymbolPlace::Section(shndx) => placed(shndx).map(SymBase::Input),
-                    SymbolPlace::Common { align } => {
+                let definition = match sym.section {
+                    Place::Undefined | Place::Reserved(_) => None,
+                    Place::Absolute => Some(SymBase::Abs),
+                    Place::Section(shndx) => placed(shndx).map(SymBase::Input),
+                    Place::Common => {
+                        let align = sym.value;
                         let s = &mut self.syms[id];
                         match &mut s.state {
                             SymState::Defined { .. } => {}
@@ -175,7 +176,7 @@ impl SymbolTable {
                                     size: sym.size,
                                     align,
                                 };
-                                s.kind = SymbolType::Object;
+                                s.kind = SymbolKind::Object;
                             }
                         }
                         continue;
@@ -236,4 +237,6 @@ pub struct LinkedSymbol {
     pub global: bool,
     /// Defined by the linker script rather than an input object.
     pub from_script: bool,
+    /// STT_FUNC (ARM's nm clears the Thumb bit of these).
+    pub is_function: bool,
 }

@@ -1,0 +1,167 @@
+//! `ldcheck layout -- LD-ARGS…` and `ldcheck verify --elf LINKED -- LD-ARGS…`
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ldcheck::simulate::{LinkSession, predicted_nm};
+use ldcheck::verify;
+
+/// Arguments of `ldcheck layout`.
+#[derive(clap::Args)]
+pub struct LayoutArgs {
+    /// Run as if started in DIR (relative paths on the ld command line are resolved there).
+    #[arg(short = 'C', long = "directory", value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// Print the layout as JSON (schema: docs/layout-json.md).
+    #[arg(long, conflicts_with = "nm")]
+    pub json: bool,
+    /// Print exactly what `nm -n` would print for the linked file.
+    #[arg(long)]
+    pub nm: bool,
+    /// The linker's own command line, as Kbuild prints it with V=1 (a leading `ld` is skipped).
+    #[arg(last = true, required = true, value_name = "LD-ARGS")]
+    pub ld_args: Vec<String>,
+}
+
+/// Arguments of `ldcheck verify`.
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// The file the real linker produced from the same command line.
+    #[arg(long, value_name = "LINKED")]
+    pub elf: PathBuf,
+    /// Run as if started in DIR.
+    #[arg(short = 'C', long = "directory", value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// The linker's command line (a leading `ld` is skipped).
+    #[arg(last = true, required = true, value_name = "LD-ARGS")]
+    pub ld_args: Vec<String>,
+}
+
+fn strip_program_name(args: &[String]) -> &[String] {
+    match args.first() {
+        Some(a) if a == "ld" || a.ends_with("-ld") || a.ends_with("/ld") || a.ends_with("ld.bfd") => &args[1..],
+        _ => args,
+    }
+}
+
+fn open(directory: &Option<PathBuf>, ld_args: &[String]) -> Result<LinkSession, ExitCode> {
+    let base = directory.clone().unwrap_or_else(|| PathBuf::from("."));
+    LinkSession::open(strip_program_name(ld_args), &base).map_err(|e| super::report_error(e.into()))
+}
+
+pub fn run_layout(args: LayoutArgs) -> ExitCode {
+    let session = match open(&args.directory, &args.ld_args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let layout = match session.layout() {
+        Ok(l) => l,
+        Err(e) => return super::report_error(e.into()),
+    };
+    let mut out = std::io::stdout().lock();
+    let written = if args.nm {
+        out.write_all(&predicted_nm(&layout, session.target.e_machine))
+    } else if args.json {
+        serde_json::to_writer_pretty(&mut out, &layout).map_err(std::io::Error::other).and_then(|()| writeln!(out))
+    } else {
+        write_table(&mut out, &layout, session.target.address_width())
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => super::report_error(miette::miette!("cannot write output: {e}")),
+    }
+}
+
+fn write_table(out: &mut impl Write, layout: &ldcheck::layout::Layout, width: usize) -> std::io::Result<()> {
+    writeln!(out, "{:<28} {:>w$} {:>w$} {:>10} {:>8} {:>10} {:>5}", "Section", "VMA", "LMA", "Size", "Align", "Type", "Flags", w = width)?;
+    for s in &layout.sections {
+        let mut flags = String::new();
+        if s.sh_flags & 2 != 0 {
+            flags.push('A');
+        }
+        if s.sh_flags & 1 != 0 {
+            flags.push('W');
+        }
+        if s.sh_flags & 4 != 0 {
+            flags.push('X');
+        }
+        writeln!(
+            out,
+            "{:<28} {:0w$x} {:0w$x} {:>#10x} {:>#8x} {:>10} {:>5}",
+            s.name,
+            s.vma,
+            s.lma,
+            s.size,
+            s.align,
+            section_type_name(s.sh_type),
+            flags,
+            w = width
+        )?;
+    }
+    for r in &layout.removed {
+        writeln!(out, "removed: {} ({:?})", r.name, r.reason)?;
+    }
+    for (input, output) in &layout.orphans {
+        writeln!(out, "orphan: {input} -> {output}")?;
+    }
+    writeln!(out, "\nScript symbols:")?;
+    let mut script_syms: Vec<_> = layout.symbols.iter().filter(|s| s.from_script).collect();
+    script_syms.sort_by(|a, b| a.value.cmp(&b.value).then_with(|| a.name.cmp(&b.name)));
+    for s in script_syms {
+        writeln!(out, "{:0w$x} {} {}", s.value, s.nm, s.name, w = width)?;
+    }
+    Ok(())
+}
+
+fn section_type_name(t: u32) -> String {
+    match t {
+        1 => "PROGBITS".into(),
+        7 => "NOTE".into(),
+        8 => "NOBITS".into(),
+        14 => "INIT_ARRAY".into(),
+        15 => "FINI_ARRAY".into(),
+        0x7000_0001 => "ARM_EXIDX".into(),
+        0x7000_0003 => "ARM_ATTRS".into(),
+        t => format!("{t:#x}"),
+    }
+}
+
+pub fn run_verify(args: VerifyArgs) -> ExitCode {
+    let session = match open(&args.directory, &args.ld_args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let elf_path = match &args.directory {
+        Some(d) if args.elf.is_relative() => d.join(&args.elf),
+        _ => args.elf.clone(),
+    };
+    let data = match std::fs::read(&elf_path) {
+        Ok(d) => d,
+        Err(e) => return super::report_error(miette::miette!("cannot read {}: {e}", elf_path.display())),
+    };
+    let layout = match session.layout() {
+        Ok(l) => l,
+        Err(e) => return super::report_error(e.into()),
+    };
+    match verify::compare(&layout, &data) {
+        Ok(diffs) if diffs.is_empty() => {
+            println!(
+                "{}: {} allocated sections and {} symbols match",
+                elf_path.display(),
+                layout.sections.iter().filter(|s| s.sh_flags & 2 != 0).count(),
+                layout.symbols.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(diffs) => {
+            println!("{}: {} differences", elf_path.display(), diffs.len());
+            for d in &diffs {
+                println!("  {d}");
+            }
+            ExitCode::from(1)
+        }
+        Err(e) => super::report_error(miette::miette!("{}: {e}", elf_path.display())),
+    }
+}

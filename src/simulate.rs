@@ -1,0 +1,214 @@
+//! One simulated link: a GNU ld command line, its inputs and its script, laid out.
+//!
+//! Owns the glue between `link_args`, `input`, `script` and `layout`: which script and target a
+//! command line selects, which objects it links, and the layout options it implies. Loading is
+//! done once per session so that callers (the pass simulator) can lay out many variants.
+
+use std::path::{Path, PathBuf};
+
+use miette::{Diagnostic, NamedSource};
+use thiserror::Error;
+
+use crate::input::nm::{NmSymbol, format, sort_numeric};
+use crate::input::select::{LinkSet, LoadedItem};
+use crate::input::{FileStore, InputError};
+use crate::layout::map::SortMode;
+use crate::layout::model::{InputFile, from_link_set};
+use crate::layout::{Layout, LayoutError, LayoutOptions, SymbolSection};
+use crate::link_args::{LinkArgsError, LinkRequest, SortSection, Strip};
+use crate::script::ast::Script;
+use crate::target::{ElfClass, Target, TargetError};
+
+/// Why a link could not be simulated.
+#[derive(Debug, Error, Diagnostic)]
+pub enum SimulateError {
+    #[error(transparent)]
+    Args(#[from] LinkArgsError),
+    #[error("the command line names no linker script (-T); kernel links always use one")]
+    NoScript,
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Script(Box<crate::script::ParseError>),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("{0} is not supported by the layout simulator")]
+    Unsupported(String),
+    #[error("layout failed: {error}")]
+    Layout {
+        #[source_code]
+        source_code: NamedSource<String>,
+        #[related]
+        related: Vec<LayoutError>,
+        error: LayoutError,
+    },
+}
+
+/// A command line with its inputs loaded, ready to be laid out (repeatedly).
+pub struct LinkSession {
+    pub request: LinkRequest,
+    /// Directory relative paths on the command line are resolved against.
+    pub base: PathBuf,
+    pub script_path: PathBuf,
+    pub script_text: String,
+    pub target: &'static Target,
+    store: FileStore,
+    items: Vec<LoadedItem>,
+}
+
+impl LinkSession {
+    /// Parses `args` (ld's arguments, without the program name) and maps every input.
+    pub fn open<S: AsRef<str>>(args: &[S], base: &Path) -> Result<Self, SimulateError> {
+        let request = LinkRequest::parse(args)?;
+        if request.gc_sections {
+            return Err(SimulateError::Unsupported("--gc-sections".into()));
+        }
+        if request.shared || request.pie {
+            return Err(SimulateError::Unsupported("-shared / -pie".into()));
+        }
+        let script_rel = request.scripts.first().ok_or(SimulateError::NoScript)?;
+        let script_path = base.join(script_rel);
+        let script_text = std::fs::read_to_string(&script_path).map_err(|source| SimulateError::Io {
+            path: script_path.clone(),
+            source,
+        })?;
+        let mut store = FileStore::new();
+        let lib_request = &request;
+        let items = store.load_items(&request.inputs, base, |name| lib_request.find_library(name, base).ok())?;
+        let session_script = parse(&script_text, &script_path)?;
+        let program = crate::layout::ir::Program::build(&session_script);
+        let machines = machines_of(&store, &items);
+        let target = Target::resolve(
+            request.emulation.as_deref(),
+            program.output_arch,
+            program.output_format,
+            &machines,
+        )?;
+        Ok(LinkSession {
+            request,
+            base: base.to_path_buf(),
+            script_path,
+            script_text,
+            target,
+            store,
+            items,
+        })
+    }
+
+    /// The layout options the command line implies.
+    pub fn options(&self) -> Result<LayoutOptions, SimulateError> {
+        let r = &self.request;
+        let mut defsyms = Vec::new();
+        for (name, expr) in &r.defsyms {
+            let value = parse_number(expr).ok_or_else(|| {
+                SimulateError::Unsupported(format!("--defsym {name}={expr} (only numbers are modelled)"))
+            })?;
+            defsyms.push((name.clone(), value));
+        }
+        Ok(LayoutOptions {
+            max_page_size: r.max_page_size.unwrap_or(self.target.layout.max_page_size),
+            common_page_size: r.common_page_size.unwrap_or(self.target.layout.common_page_size),
+            build_id_size: r.build_id.as_ref().filter(|b| !b.is_empty()).map(|b| b.len() as u64),
+            strip_debug: matches!(r.strip, Strip::Debug | Strip::All),
+            sort_section: match r.sort_section {
+                None => SortMode::None,
+                Some(SortSection::Name) => SortMode::ByName,
+                Some(SortSection::Alignment) => SortMode::ByAlignment,
+            },
+            is_64: self.target.class == ElfClass::Elf64,
+            defsyms,
+            entry: r.entry.clone(),
+            emit_relocs: r.emit_relocs,
+        })
+    }
+
+    /// Lays the link out.
+    pub fn layout(&self) -> Result<Layout, SimulateError> {
+        let script = self.script()?;
+        let undefined: Vec<&str> = self.request.undefined.iter().map(String::as_str).collect();
+        let set = LinkSet::resolve(&self.store, &self.items, Some(self.target), &undefined)?;
+        let files = from_link_set(&set);
+        self.layout_files(&script, files)
+    }
+
+    /// Lays out an explicit list of input files under the session's script and options.
+    pub fn layout_files(&self, script: &Script<'_>, files: Vec<InputFile<'_>>) -> Result<Layout, SimulateError> {
+        let options = self.options()?;
+        crate::layout::link(script, files, &options).map_err(|error| SimulateError::Layout {
+            source_code: NamedSource::new(self.script_path.display().to_string(), self.script_text.clone()),
+            related: Vec::new(),
+            error,
+        })
+    }
+
+    /// The session's script, parsed.
+    pub fn script(&self) -> Result<Script<'_>, SimulateError> {
+        parse(&self.script_text, &self.script_path)
+    }
+
+    pub fn store(&self) -> &FileStore {
+        &self.store
+    }
+}
+
+fn parse<'t>(text: &'t str, path: &Path) -> Result<Script<'t>, SimulateError> {
+    crate::script::parse_script(text)
+        .map_err(|e| SimulateError::Script(Box::new(e.with_file_name(path.display().to_string()))))
+}
+
+fn machines_of(store: &FileStore, items: &[LoadedItem]) -> Vec<u16> {
+    let mut machines = Vec::new();
+    for item in items {
+        if let LoadedItem::File(id) = item {
+            let data = store.bytes(*id);
+            if data.len() >= 20 && &data[..4] == b"\x7fELF" {
+                let m = if data[5] == 2 {
+                    u16::from_be_bytes([data[18], data[19]])
+                } else {
+                    u16::from_le_bytes([data[18], data[19]])
+                };
+                if !machines.contains(&m) {
+                    machines.push(m);
+                }
+            }
+        }
+    }
+    machines
+}
+
+fn parse_number(text: &str) -> Option<u64> {
+    let t = text.trim();
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()
+    } else {
+        t.parse().ok()
+    }
+}
+
+/// What `nm -n` would print for the simulated output, for machine `e_machine`.
+pub fn predicted_nm(layout: &Layout, e_machine: u16) -> Vec<u8> {
+    let mut syms: Vec<NmSymbol<'_>> = layout
+        .symbols
+        .iter()
+        .filter(|s| !crate::input::nm::is_target_special(e_machine, s.name.as_bytes()))
+        .map(|s| NmSymbol {
+            value: if s.section == SymbolSection::Undefined {
+                0
+            } else if e_machine == object::elf::EM_ARM && s.is_function {
+                s.value & !1
+            } else {
+                s.value
+            },
+            letter: s.nm,
+            name: s.name.as_bytes(),
+        })
+        .collect();
+    sort_numeric(&mut syms);
+    format(&syms, if layout.is_64 { 16 } else { 8 })
+}

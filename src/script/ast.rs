@@ -106,7 +106,13 @@ pub enum CommandKind<'a> {
     Target(Name<'a>),
     Extern(Vec<Name<'a>>),
     ForceCommonAllocation,
+    /// `FORCE_GROUP_ALLOCATION`: place group members like normal input sections.
+    ForceGroupAllocation,
     InhibitCommonAllocation,
+    /// `MAP(file)`: where to write the link map.
+    Map(Name<'a>),
+    /// `LD_FEATURE(name)`: opt into a linker behaviour (`SANE_EXPR`).
+    LdFeature(Name<'a>),
     NoCrossRefs(Vec<Name<'a>>),
     NoCrossRefsTo(Vec<Name<'a>>),
     RegionAlias {
@@ -199,14 +205,19 @@ pub enum Constraint {
     Special,
 }
 
-/// `OVERLAY [start] : [NOCROSSREFS] [AT(lma)] { sections } [>region] [:phdr…] [=fill]`
+/// `OVERLAY [start] : [NOCROSSREFS] [AT(lma)] [SUBALIGN(a)] { sections } [>region]
+/// [AT>region] [:phdr…] [=fill]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Overlay<'a> {
     pub address: Option<Expr<'a>>,
     pub no_cross_refs: bool,
     pub lma: Option<Expr<'a>>,
+    /// `SUBALIGN(a)`, applied to every section of the overlay.
+    pub subalign: Option<Expr<'a>>,
     pub sections: Vec<OverlaySection<'a>>,
     pub region: Option<Name<'a>>,
+    /// `AT> region`: where the overlay's load addresses are allocated.
+    pub lma_region: Option<Name<'a>>,
     pub phdrs: Vec<Name<'a>>,
     pub fill: Option<Expr<'a>>,
     pub span: Span,
@@ -275,6 +286,8 @@ pub struct InputSectionDesc<'a> {
     /// Flag tests from INPUT_SECTION_FLAGS, all of which must hold.
     pub flags: Vec<SectionFlagTest<'a>>,
     pub file: FileSpec<'a>,
+    /// Empty for the bare `file` form (no parentheses), which takes every section of the
+    /// matching files; ld's grammar requires at least one pattern inside parentheses.
     pub sections: Vec<SectionSpec<'a>>,
     pub span: Span,
 }
@@ -317,6 +330,7 @@ pub enum SortKey {
     InitPriority,
     /// `SORT_NONE`: keep input order even under `--sort-section`.
     None,
+    /// `REVERSE`: from later ld releases; ld 2.40 itself does not know it.
     Reverse,
 }
 
@@ -479,6 +493,8 @@ pub enum ExprKind<'a> {
     SegmentStart(Name<'a>, Box<Expr<'a>>),
     /// Builtins whose arguments are all expressions.
     Call(Builtin, Vec<Expr<'a>>),
+    /// `ASSERT(cond, "message")` used as a value (`. = ASSERT(…);`): checks, then yields `cond`.
+    Assert(Box<Assert<'a>>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -4,3 +4,11 @@
 //! in the way LLD keeps `ScriptParser` apart from `LinkerScript`.
 
 pub mod ast;
+pub mod diag;
+mod lex;
+pub mod parse;
+pub mod print;
+
+pub use diag::ParseError;
+pub use parse::parse_script;
+pub use print::{print_expr, print_script};

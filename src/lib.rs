@@ -7,4 +7,6 @@ pub mod input;
 pub mod layout;
 pub mod link_args;
 pub mod script;
+pub mod simulate;
 pub mod target;
+pub mod verify;

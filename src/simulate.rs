@@ -74,13 +74,16 @@ impl LinkSession {
         }
         let script_rel = request.scripts.first().ok_or(SimulateError::NoScript)?;
         let script_path = base.join(script_rel);
-        let script_text = std::fs::read_to_string(&script_path).map_err(|source| SimulateError::Io {
-            path: script_path.clone(),
-            source,
-        })?;
+        let script_text =
+            std::fs::read_to_string(&script_path).map_err(|source| SimulateError::Io {
+                path: script_path.clone(),
+                source,
+            })?;
         let mut store = FileStore::new();
         let lib_request = &request;
-        let items = store.load_items(&request.inputs, base, |name| lib_request.find_library(name, base).ok())?;
+        let items = store.load_items(&request.inputs, base, |name| {
+            lib_request.find_library(name, base).ok()
+        })?;
         let session_script = parse(&script_text, &script_path)?;
         let program = crate::layout::ir::Program::build(&session_script);
         let machines = machines_of(&store, &items);
@@ -107,14 +110,22 @@ impl LinkSession {
         let mut defsyms = Vec::new();
         for (name, expr) in &r.defsyms {
             let value = parse_number(expr).ok_or_else(|| {
-                SimulateError::Unsupported(format!("--defsym {name}={expr} (only numbers are modelled)"))
+                SimulateError::Unsupported(format!(
+                    "--defsym {name}={expr} (only numbers are modelled)"
+                ))
             })?;
             defsyms.push((name.clone(), value));
         }
         Ok(LayoutOptions {
             max_page_size: r.max_page_size.unwrap_or(self.target.layout.max_page_size),
-            common_page_size: r.common_page_size.unwrap_or(self.target.layout.common_page_size),
-            build_id_size: r.build_id.as_ref().filter(|b| !b.is_empty()).map(|b| b.len() as u64),
+            common_page_size: r
+                .common_page_size
+                .unwrap_or(self.target.layout.common_page_size),
+            build_id_size: r
+                .build_id
+                .as_ref()
+                .filter(|b| !b.is_empty())
+                .map(|b| b.len() as u64),
             strip_debug: matches!(r.strip, Strip::Debug | Strip::All),
             sort_section: match r.sort_section {
                 None => SortMode::None,
@@ -138,10 +149,17 @@ impl LinkSession {
     }
 
     /// Lays out an explicit list of input files under the session's script and options.
-    pub fn layout_files(&self, script: &Script<'_>, files: Vec<InputFile<'_>>) -> Result<Layout, SimulateError> {
+    pub fn layout_files(
+        &self,
+        script: &Script<'_>,
+        files: Vec<InputFile<'_>>,
+    ) -> Result<Layout, SimulateError> {
         let options = self.options()?;
         crate::layout::link(script, files, &options).map_err(|error| SimulateError::Layout {
-            source_code: NamedSource::new(self.script_path.display().to_string(), self.script_text.clone()),
+            source_code: NamedSource::new(
+                self.script_path.display().to_string(),
+                self.script_text.clone(),
+            ),
             related: Vec::new(),
             error,
         })

@@ -4,9 +4,9 @@
 //! headers) and the list of differences: per section name, VMA, LMA, size, type and flags, and
 //! the full `nm -n` text. It does not simulate anything itself.
 
+use object::Endianness;
 use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
-use object::Endianness;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -40,24 +40,56 @@ pub struct RealSection {
 /// One disagreement between simulation and reality.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Difference {
-    MissingSection { name: String },
-    ExtraSection { name: String },
-    SectionOrder { expected: Vec<String>, actual: Vec<String> },
-    SectionField { name: String, field: &'static str, expected: u64, actual: u64 },
+    MissingSection {
+        name: String,
+    },
+    ExtraSection {
+        name: String,
+    },
+    SectionOrder {
+        expected: Vec<String>,
+        actual: Vec<String>,
+    },
+    SectionField {
+        name: String,
+        field: &'static str,
+        expected: u64,
+        actual: u64,
+    },
     /// `nm -n` lines only the real file has (`-`) or only the simulation has (`+`).
-    NmLine { line: String, only_in_real: bool },
+    NmLine {
+        line: String,
+        only_in_real: bool,
+    },
 }
 
 impl std::fmt::Display for Difference {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Difference::MissingSection { name } => write!(f, "section {name}: in the linked file, not predicted"),
-            Difference::ExtraSection { name } => write!(f, "section {name}: predicted, not in the linked file"),
-            Difference::SectionOrder { expected, actual } => {
-                write!(f, "section order: predicted {} / linked {}", expected.join(" "), actual.join(" "))
+            Difference::MissingSection { name } => {
+                write!(f, "section {name}: in the linked file, not predicted")
             }
-            Difference::SectionField { name, field, expected, actual } => {
-                write!(f, "section {name}: {field} predicted {expected:#x}, linked {actual:#x}")
+            Difference::ExtraSection { name } => {
+                write!(f, "section {name}: predicted, not in the linked file")
+            }
+            Difference::SectionOrder { expected, actual } => {
+                write!(
+                    f,
+                    "section order: predicted {} / linked {}",
+                    expected.join(" "),
+                    actual.join(" ")
+                )
+            }
+            Difference::SectionField {
+                name,
+                field,
+                expected,
+                actual,
+            } => {
+                write!(
+                    f,
+                    "section {name}: {field} predicted {expected:#x}, linked {actual:#x}"
+                )
             }
             Difference::NmLine { line, only_in_real } => {
                 write!(f, "nm {} {line}", if *only_in_real { "-" } else { "+" })
@@ -78,14 +110,22 @@ pub fn real_sections(data: &[u8]) -> Result<(Vec<RealSection>, u16), VerifyError
     }
 }
 
-fn read_sections<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<(Vec<RealSection>, u16), VerifyError> {
+fn read_sections<H: FileHeader<Endian = Endianness>>(
+    data: &[u8],
+) -> Result<(Vec<RealSection>, u16), VerifyError> {
     let header = H::parse(data)?;
     let endian = header.endian()?;
     let segments: Vec<(u64, u64, u64)> = header
         .program_headers(endian, data)?
         .iter()
         .filter(|p| p.p_type(endian) == elf::PT_LOAD)
-        .map(|p| (p.p_vaddr(endian).into(), p.p_paddr(endian).into(), p.p_memsz(endian).into()))
+        .map(|p| {
+            (
+                p.p_vaddr(endian).into(),
+                p.p_paddr(endian).into(),
+                p.p_memsz(endian).into(),
+            )
+        })
         .collect();
     let sections = header.sections(endian, data)?;
     let mut out = Vec::new();
@@ -124,7 +164,9 @@ pub fn compare(layout: &Layout, data: &[u8]) -> Result<Vec<Difference>, VerifyEr
     let mut diffs = Vec::new();
     for p in &predicted {
         let Some(r) = real.iter().find(|r| r.name == p.name) else {
-            diffs.push(Difference::ExtraSection { name: p.name.clone() });
+            diffs.push(Difference::ExtraSection {
+                name: p.name.clone(),
+            });
             continue;
         };
         let mut field = |field: &'static str, expected: u64, actual: u64| {
@@ -147,7 +189,9 @@ pub fn compare(layout: &Layout, data: &[u8]) -> Result<Vec<Difference>, VerifyEr
     }
     for r in &real {
         if !predicted.iter().any(|p| p.name == r.name) {
-            diffs.push(Difference::MissingSection { name: r.name.clone() });
+            diffs.push(Difference::MissingSection {
+                name: r.name.clone(),
+            });
         }
     }
     let expected: Vec<String> = predicted.iter().map(|p| p.name.clone()).collect();

@@ -40,7 +40,11 @@ pub struct VerifyArgs {
 
 fn strip_program_name(args: &[String]) -> &[String] {
     match args.first() {
-        Some(a) if a == "ld" || a.ends_with("-ld") || a.ends_with("/ld") || a.ends_with("ld.bfd") => &args[1..],
+        Some(a)
+            if a == "ld" || a.ends_with("-ld") || a.ends_with("/ld") || a.ends_with("ld.bfd") =>
+        {
+            &args[1..]
+        }
         _ => args,
     }
 }
@@ -63,7 +67,9 @@ pub fn run_layout(args: LayoutArgs) -> ExitCode {
     let written = if args.nm {
         out.write_all(&predicted_nm(&layout, session.target.e_machine))
     } else if args.json {
-        serde_json::to_writer_pretty(&mut out, &layout).map_err(std::io::Error::other).and_then(|()| writeln!(out))
+        serde_json::to_writer_pretty(&mut out, &layout)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out))
     } else {
         write_table(&mut out, &layout, session.target.address_width())
     };
@@ -74,8 +80,23 @@ pub fn run_layout(args: LayoutArgs) -> ExitCode {
     }
 }
 
-fn write_table(out: &mut impl Write, layout: &ldcheck::layout::Layout, width: usize) -> std::io::Result<()> {
-    writeln!(out, "{:<28} {:>w$} {:>w$} {:>10} {:>8} {:>10} {:>5}", "Section", "VMA", "LMA", "Size", "Align", "Type", "Flags", w = width)?;
+fn write_table(
+    out: &mut impl Write,
+    layout: &ldcheck::layout::Layout,
+    width: usize,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<28} {:>w$} {:>w$} {:>10} {:>8} {:>10} {:>5}",
+        "Section",
+        "VMA",
+        "LMA",
+        "Size",
+        "Align",
+        "Type",
+        "Flags",
+        w = width
+    )?;
     for s in &layout.sections {
         let mut flags = String::new();
         if s.sh_flags & 2 != 0 {
@@ -139,7 +160,9 @@ pub fn run_verify(args: VerifyArgs) -> ExitCode {
     };
     let data = match std::fs::read(&elf_path) {
         Ok(d) => d,
-        Err(e) => return super::report_error(miette::miette!("cannot read {}: {e}", elf_path.display())),
+        Err(e) => {
+            return super::report_error(miette::miette!("cannot read {}: {e}", elf_path.display()));
+        }
     };
     let layout = match session.layout() {
         Ok(l) => l,
@@ -150,7 +173,11 @@ pub fn run_verify(args: VerifyArgs) -> ExitCode {
             println!(
                 "{}: {} allocated sections and {} symbols match",
                 elf_path.display(),
-                layout.sections.iter().filter(|s| s.sh_flags & 2 != 0).count(),
+                layout
+                    .sections
+                    .iter()
+                    .filter(|s| s.sh_flags & 2 != 0)
+                    .count(),
                 layout.symbols.len()
             );
             ExitCode::SUCCESS

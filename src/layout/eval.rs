@@ -217,6 +217,18 @@ impl Engine<'_, '_, '_, '_> {
             ExprKind::Call(builtin, args) => {
                 return self.fold_call(fold, *builtin, args, e.span, ctx, dot);
             }
+            ExprKind::Assert(a) => {
+                let Some(v) = self.fold(fold, &a.condition, ctx, dot)? else {
+                    return Ok(None);
+                };
+                if self.phase == Phase::Final && v.value == 0 {
+                    return Err(LayoutError::AssertionFailed {
+                        message: a.message.text.to_string(),
+                        span: a.span,
+                    });
+                }
+                v
+            }
         }))
     }
 
@@ -294,11 +306,14 @@ impl Engine<'_, '_, '_, '_> {
                 let out = self.input_output[r.file][r.sec]?;
                 match out {
                     None => Some((Base::Abs, value)),
-                    Some(os) => Some((
-                        Base::Sec(os),
-                        self.merged_offset(r, value)
-                            .wrapping_add(self.input_offset[r.file][r.sec]),
-                    )),
+                    Some(_) => {
+                        let (owner, off) = self.merged_location(r, value);
+                        let os = self.input_output[owner.file][owner.sec]??;
+                        Some((
+                            Base::Sec(os),
+                            off.wrapping_add(self.input_offset[owner.file][owner.sec]),
+                        ))
+                    }
                 }
             }
         }

@@ -101,22 +101,23 @@ impl SecFlags {
         out
     }
 
-    /// ELF `sh_type` of an output section: the first input's type when it had inputs, otherwise
-    /// what bfd derives from the flags.
-    pub fn elf_type(self, first_input_type: Option<u32>) -> u32 {
-        match first_input_type {
-            Some(SHT_NOBITS) if self.contains(SecFlags::HAS_CONTENTS) => SHT_PROGBITS,
-            Some(t) => t,
-            None => {
-                if self.contains(SecFlags::ALLOC)
-                    && (!self.intersects(SecFlags::LOAD | SecFlags::HAS_CONTENTS)
-                        || self.contains(SecFlags::NEVER_LOAD))
-                {
-                    SHT_NOBITS
-                } else {
-                    SHT_PROGBITS
-                }
+    /// ELF `sh_type` of an output section (bfd's `elf_fake_sections`): the preset type (from
+    /// the special-section table or the first input) unless a NOBITS preset must become
+    /// PROGBITS because the section has contents; otherwise what the flags imply.
+    pub fn elf_type(self, preset: Option<u32>) -> u32 {
+        let derived = if self.intersects(SecFlags::ALLOC)
+            && !self.intersects(SecFlags::LOAD | SecFlags::HAS_CONTENTS)
+        {
+            SHT_NOBITS
+        } else {
+            SHT_PROGBITS
+        };
+        match preset {
+            None => derived,
+            Some(SHT_NOBITS) if derived == SHT_PROGBITS && self.contains(SecFlags::ALLOC) => {
+                SHT_PROGBITS
             }
+            Some(t) => t,
         }
     }
 }
@@ -156,4 +157,42 @@ fn is_debug_name(name: &str) -> bool {
         || name.starts_with(".line")
         || name.starts_with(".stab")
         || name.starts_with(".gdb_index")
+}
+
+/// bfd's ELF special sections (`special_sections` in elf.c): the type and flags a section of
+/// this name gets when the linker creates it with no flags of its own. A `.`-suffix matches a
+/// name followed by nothing or by `.`; an exact entry matches only the whole name.
+pub fn special_section(name: &str) -> Option<(u32, u64)> {
+    const NOTE: u32 = 7;
+    const INIT_ARRAY: u32 = 14;
+    const FINI_ARRAY: u32 = 15;
+    const PREINIT_ARRAY: u32 = 16;
+    let aw = SHF_ALLOC | SHF_WRITE;
+    // (name, prefix-with-dot?, type, flags)
+    let table: &[(&str, bool, u32, u64)] = &[
+        (".bss", true, SHT_NOBITS, aw),
+        (".comment", false, SHT_PROGBITS, 0),
+        (".data", true, SHT_PROGBITS, aw),
+        (".data1", false, SHT_PROGBITS, aw),
+        (".debug", true, SHT_PROGBITS, 0),
+        (".fini", false, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR),
+        (".fini_array", true, FINI_ARRAY, aw),
+        (".init", false, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR),
+        (".init_array", true, INIT_ARRAY, aw),
+        (".line", false, SHT_PROGBITS, 0),
+        (".note", true, NOTE, 0),
+        (".preinit_array", true, PREINIT_ARRAY, aw),
+        (".rodata", true, SHT_PROGBITS, SHF_ALLOC),
+        (".rodata1", false, SHT_PROGBITS, SHF_ALLOC),
+        (".sbss", true, SHT_NOBITS, aw),
+        (".sdata", true, SHT_PROGBITS, aw),
+        (".stab", true, SHT_PROGBITS, 0),
+        (".tbss", true, SHT_NOBITS, aw | SHF_TLS),
+        (".tdata", true, SHT_PROGBITS, aw | SHF_TLS),
+        (".text", true, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR),
+    ];
+    table.iter().find_map(|&(n, prefix, t, f)| {
+        let rest = name.strip_prefix(n)?;
+        (rest.is_empty() || (prefix && rest.starts_with('.'))).then_some((t, f))
+    })
 }

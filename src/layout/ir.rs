@@ -205,7 +205,7 @@ impl<'s, 'a> Program<'s, 'a> {
                 addr,
                 lma,
                 align: None,
-                subalign: None,
+                subalign: ov.subalign.as_ref(),
                 align_with_input: false,
                 constraint: None,
                 sectype: if k == 0 {
@@ -214,7 +214,7 @@ impl<'s, 'a> Program<'s, 'a> {
                     SectionType::Overlay
                 },
                 region: ov.region.map(|r| r.text),
-                lma_region: None,
+                lma_region: ov.lma_region.map(|r| r.text),
                 fill: member.fill.as_ref().or(ov.fill.as_ref()),
                 children: Vec::new(),
                 overlay_end: None,

@@ -130,7 +130,11 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
 
 /// Marks sections ld never places: group sections, SHF_EXCLUDE, later COMDAT copies, and
 /// debugging sections under `--strip-debug`.
-fn drop_unplaceable(files: &[InputFile<'_>], disposition: &mut [Vec<Disposition>], opts: MapOptions) {
+fn drop_unplaceable(
+    files: &[InputFile<'_>],
+    disposition: &mut [Vec<Disposition>],
+    opts: MapOptions,
+) {
     for (file_id, file) in files.iter().enumerate() {
         for (sec_idx, sec) in file.sections.iter().enumerate() {
             let flags = SecFlags::from_elf(sec.name, sec.sh_type, sec.sh_flags);
@@ -167,13 +171,14 @@ fn desc_claims(desc: &InputSectionDesc<'_>, file: &InputFile<'_>, name: &str) ->
     if desc.file.exclude.iter().any(|e| excluded(e.text, file)) {
         return false;
     }
-    desc.sections.iter().any(|spec| {
-        name_matches(spec.pattern.text, name)
-            && !spec.exclude.iter().any(|e| excluded(e.text, file))
-    })
+    desc.sections.is_empty()
+        || desc.sections.iter().any(|spec| {
+            name_matches(spec.pattern.text, name)
+                && !spec.exclude.iter().any(|e| excluded(e.text, file))
+        })
 }
 
-fn file_matches(pattern: &str, file: &InputFile<'_>) -> bool {
+pub(crate) fn file_matches(pattern: &str, file: &InputFile<'_>) -> bool {
     if pattern == "*" {
         return true;
     }

@@ -9,6 +9,7 @@ pub mod flags;
 pub mod glob;
 pub mod ir;
 pub mod map;
+pub mod merge;
 pub mod model;
 
 mod eval;
@@ -242,6 +243,7 @@ fn build_id_section(hash: u64) -> model::InputSection<'static> {
         entsize: 0,
         data: &[],
         duplicate: false,
+        has_relocs: false,
         linker_created: true,
     }
 }
@@ -267,6 +269,8 @@ pub(crate) struct OutState {
     pub constraint_failed: bool,
     pub after_end: bool,
     pub entsize: u64,
+    /// ELF type and flags bfd presets from the section's name when it was created empty.
+    pub special: Option<(u32, u64)>,
 }
 
 /// Shared lookups from output-section names to statements.

@@ -39,6 +39,8 @@ pub struct InputSection<'a> {
     pub data: &'a [u8],
     /// A later copy of a COMDAT group or `.gnu.linkonce` section, which ld drops.
     pub duplicate: bool,
+    /// A relocation section applies to it (ld then never merges it).
+    pub has_relocs: bool,
     /// Made by the linker itself (the build-id note), which keeps its output section alive.
     pub linker_created: bool,
 }
@@ -84,13 +86,23 @@ pub fn from_link_set<'a>(set: &LinkSet<'a>) -> Vec<InputFile<'a>> {
                 .filter(|s| s.sh_type == elf::SHT_SYMTAB)
                 .map(|s| s.sh_link)
                 .collect();
+            let relocated: Vec<u32> = obj
+                .sections
+                .iter()
+                .filter(|s| matches!(s.sh_type, elf::SHT_REL | elf::SHT_RELA))
+                .map(|s| s.sh_info)
+                .collect();
             let sections = obj
                 .sections
                 .iter()
                 .filter(|s| {
                     !matches!(
                         s.sh_type,
-                        elf::SHT_NULL | elf::SHT_SYMTAB | elf::SHT_REL | elf::SHT_RELA | elf::SHT_SYMTAB_SHNDX
+                        elf::SHT_NULL
+                            | elf::SHT_SYMTAB
+                            | elf::SHT_REL
+                            | elf::SHT_RELA
+                            | elf::SHT_SYMTAB_SHNDX
                     ) && !(s.sh_type == elf::SHT_STRTAB
                         && (symtab_strtabs.contains(&(s.index as u32)) || s.name == ".shstrtab"))
                 })
@@ -104,6 +116,7 @@ pub fn from_link_set<'a>(set: &LinkSet<'a>) -> Vec<InputFile<'a>> {
                     entsize: s.sh_entsize,
                     data: s.data,
                     duplicate: dropped.contains(&(r, s.index)),
+                    has_relocs: relocated.contains(&(s.index as u32)),
                     linker_created: false,
                 })
                 .collect();
@@ -126,7 +139,11 @@ fn display_path(p: &Path) -> String {
 /// path, which the archive stores relative to its own directory.
 fn member_file_name(archive: &Path, member: &str) -> String {
     match archive.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !Path::new(member).is_absolute() && member.contains('/') => {
+        Some(dir)
+            if !dir.as_os_str().is_empty()
+                && !Path::new(member).is_absolute()
+                && member.contains('/') =>
+        {
             display_path(&dir.join(member))
         }
         _ => member.to_string(),

@@ -9,14 +9,16 @@ use std::collections::{HashMap, HashSet};
 
 use super::eval::{AssignSrc, Base, Fold, Value};
 use super::flags::SecFlags;
+use super::glob::name_matches;
 use super::ir::{AddrSpec, LmaSpec, OsId, OsStmt, Program, SecStmt, SectionType, TopStmt};
 use super::map::{Disposition, Mapping, SectionRef};
+use super::merge::{MergeInput, Merged, Outcome, merge};
 use super::model::{Binding, InputFile, SymbolKind, SymbolSection as Place, elf};
-use crate::input::nm::{NmSection, type_letter};
 use super::symbols::{LinkedSymbol, SymBase, SymState, SymbolSection, SymbolTable};
 use super::{
     Layout, LayoutError, LayoutOptions, OutState, OutputSection, RemovedReason, RemovedSection,
 };
+use crate::input::nm::{NmSection, type_letter};
 use crate::script::ast::*;
 
 /// ld's `expld.phase`, in the order the passes run.
@@ -78,6 +80,13 @@ pub(crate) struct Engine<'p, 's, 'a, 'f> {
     found_end: bool,
     current_assign: usize,
     failed_asserts: Vec<String>,
+    /// First flat merge id of each file (`file_base[f] + section index`).
+    file_base: Vec<usize>,
+    merged: Option<Merged<'a>>,
+    /// Merge sections ld excluded (their entries live in other sections).
+    merge_excluded: HashSet<SectionRef>,
+    /// Input sections a KEEP pattern matches (ld marks them SEC_KEEP before mapping).
+    kept_inputs: HashSet<SectionRef>,
 }
 
 impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
@@ -130,6 +139,17 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             found_end: false,
             current_assign: 0,
             failed_asserts: Vec::new(),
+            file_base: files
+                .iter()
+                .scan(0usize, |acc, f| {
+                    let base = *acc;
+                    *acc += f.sections.len();
+                    Some(base)
+                })
+                .collect(),
+            merged: None,
+            merge_excluded: HashSet::new(),
+            kept_inputs: HashSet::new(),
             mapping,
             prog,
         }
@@ -147,8 +167,10 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             };
             s.script_def = true;
         }
+        self.mark_kept_inputs();
         self.create_sections();
         self.place_orphans();
+        self.merge_sections();
         self.phase = Phase::Mark;
         self.size_pass()?;
         self.strip_excluded();
@@ -192,10 +214,84 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             .filter(|&id| !self.os[id].constraint_failed)
     }
 
-    /// Offset of `offset` inside a merged input section in the output. Merge sections keep
-    /// their input offsets until merging is modelled.
-    pub(crate) fn merged_offset(&self, _r: SectionRef, offset: u64) -> u64 {
-        offset
+    /// Where byte `offset` of input section `r` ends up: merge sections move entries to the
+    /// section that owns them (ld's `_bfd_merged_section_offset`).
+    pub(crate) fn merged_location(&self, r: SectionRef, offset: u64) -> (SectionRef, u64) {
+        if let Some(m) = &self.merged
+            && let Some(t) = m.map_offset(self.file_base[r.file] + r.sec, offset)
+        {
+            return (self.unflat(t.id), t.offset);
+        }
+        (r, offset)
+    }
+
+    fn unflat(&self, id: usize) -> SectionRef {
+        let file = self.file_base.partition_point(|&b| b <= id) - 1;
+        SectionRef {
+            file,
+            sec: id - self.file_base[file],
+        }
+    }
+
+    /// `bfd_merge_sections`: SHF_MERGE inputs placed in an output section, in input order.
+    fn merge_sections(&mut self) {
+        let mut inputs = Vec::new();
+        for (f, file) in self.files.iter().enumerate() {
+            for (i, sec) in file.sections.iter().enumerate() {
+                if sec.sh_flags & elf::SHF_MERGE == 0 {
+                    continue;
+                }
+                let Some(Some(os)) = self.input_output[f][i] else {
+                    continue;
+                };
+                inputs.push(MergeInput {
+                    id: self.file_base[f] + i,
+                    group: os,
+                    data: sec.data,
+                    entsize: sec.entsize,
+                    align: sec.align,
+                    strings: sec.sh_flags & elf::SHF_STRINGS != 0,
+                    has_relocations: sec.has_relocs,
+                });
+            }
+        }
+        if inputs.is_empty() {
+            return;
+        }
+        let Ok(merged) = merge(&inputs) else {
+            return;
+        };
+        for (id, outcome) in merged.outcomes() {
+            if outcome == Outcome::Excluded {
+                self.merge_excluded.insert(self.unflat(id));
+            }
+        }
+        self.merged = Some(merged);
+    }
+
+    /// ld's `lang_gc_sections_1`: every input a KEEP pattern matches is SEC_KEEP, wherever it
+    /// is placed; the flag travels to its output section.
+    fn mark_kept_inputs(&mut self) {
+        for w in &self.prog.wilds {
+            if !w.desc.keep {
+                continue;
+            }
+            for (f, file) in self.files.iter().enumerate() {
+                if !super::map::file_matches(w.desc.file.pattern.text, file) {
+                    continue;
+                }
+                for (i, sec) in file.sections.iter().enumerate() {
+                    let hit = w.desc.sections.is_empty()
+                        || w.desc
+                            .sections
+                            .iter()
+                            .any(|p| name_matches(p.pattern.text, sec.name));
+                    if hit {
+                        self.kept_inputs.insert(SectionRef { file: f, sec: i });
+                    }
+                }
+            }
+        }
     }
 
     pub(crate) fn is_defined_for_script(&self, name: &str) -> bool {
@@ -229,9 +325,14 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
 
     // ----- map phase: creating output sections -------------------------------------------------
 
-    fn init_os(&mut self, id: OsId) {
+    /// `init_os`. A section created before any input (by an assignment, data statement or
+    /// ADDR) gets bfd's ELF "special section" type and flags for its name.
+    fn init_os(&mut self, id: OsId, from_input: bool) {
         if self.os[id].created || self.prog.sections[id].is_discard() {
             return;
+        }
+        if !from_input {
+            self.os[id].special = super::flags::special_section(self.prog.sections[id].name);
         }
         let align = match self.prog.sections[id].align {
             Some(e) => {
@@ -261,6 +362,9 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         if sec.linker_created {
             flags |= SecFlags::LINKER_CREATED;
         }
+        if self.kept_inputs.contains(&r) {
+            flags |= SecFlags::KEEP;
+        }
         match self.prog.sections[id].sectype {
             SectionType::NoAlloc => flags = flags & !(SecFlags::ALLOC | SecFlags::LOAD),
             SectionType::NoLoad => {
@@ -274,7 +378,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             _ => {}
         }
         if !self.os[id].created {
-            self.init_os(id);
+            self.init_os(id, true);
         }
         let st = &mut self.os[id];
         if !flags.contains(SecFlags::READONLY) {
@@ -293,7 +397,12 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         st.flags |= flags;
         if !st.has_input {
             st.has_input = true;
-            st.first_input_type = Some(sec.sh_type);
+            let input_flags = SecFlags::from_elf(sec.name, sec.sh_type, sec.sh_flags);
+            let ignore =
+                SecFlags::KEEP | SecFlags::EXCLUDE | SecFlags::GROUP | SecFlags::LINKER_CREATED;
+            if (st.flags & !ignore) == (input_flags & !ignore) {
+                st.first_input_type = Some(sec.sh_type);
+            }
             if flags.contains(SecFlags::MERGE) {
                 st.entsize = sec.entsize;
             }
@@ -323,12 +432,12 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                                 }
                             }
                             SecStmt::Assign(a) => {
-                                self.init_os(id);
+                                self.init_os(id, false);
                                 self.init_referenced(&a.value);
                             }
                             SecStmt::Assert(a) => self.init_referenced(&a.condition),
                             SecStmt::Data(_, e) => {
-                                self.init_os(id);
+                                self.init_os(id, false);
                                 self.init_referenced(e);
                                 if self.os[id].created {
                                     let mut f = SecFlags::HAS_CONTENTS;
@@ -359,7 +468,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         match &e.kind {
             ExprKind::SectionQuery(SectionQuery::Addr | SectionQuery::LoadAddr, name) => {
                 if let Some(id) = self.by_name.get(name.text).copied() {
-                    self.init_os(id);
+                    self.init_os(id, false);
                 }
             }
             ExprKind::Unary(_, a) => self.init_referenced(a),
@@ -888,7 +997,9 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
     ) -> u64 {
         let vma = self.os[id].vma;
         for &r in list {
-            if self.input_output[r.file][r.sec] != Some(Some(id)) {
+            if self.input_output[r.file][r.sec] != Some(Some(id))
+                || self.merge_excluded.contains(&r)
+            {
                 continue;
             }
             let sec = &self.files[r.file].sections[r.sec];
@@ -906,7 +1017,12 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
     }
 
     pub(crate) fn input_size(&self, r: SectionRef) -> u64 {
-        self.files[r.file].sections[r.sec].size
+        match &self.merged {
+            Some(m) => m
+                .size(self.file_base[r.file] + r.sec)
+                .unwrap_or(self.files[r.file].sections[r.sec].size),
+            None => self.files[r.file].sections[r.sec].size,
+        }
     }
 
     /// One assignment statement in any phase; returns whether it assigned a symbol (not `.`).
@@ -1030,7 +1146,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                     a.visibility,
                     AssignVisibility::Hidden | AssignVisibility::ProvideHidden
                 ) {
-                    s.hidden = true;
+                    s.forced_local = true;
                 }
                 if let Some(kind) = copied_kind {
                     s.kind = kind;
@@ -1375,7 +1491,6 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                 base: SymBase::Out(os),
                 value,
             };
-            s.hidden = true;
         }
     }
 
@@ -1462,7 +1577,9 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
 
     fn out_elf(&self, id: OsId) -> (u32, u64) {
         let st = &self.os[id];
-        (st.flags.elf_type(st.first_input_type), st.flags.elf_flags())
+        let preset = st.special.map(|(t, _)| t).or(st.first_input_type);
+        let extra = st.special.map_or(0, |(_, f)| f);
+        (st.flags.elf_type(preset), st.flags.elf_flags() | extra)
     }
 
     /// The `nm` letter of a symbol in output section `base` (None: absolute).
@@ -1565,7 +1682,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                     if sec.is_some_and(|id| self.os[id].excluded) {
                         continue;
                     }
-                    let global = !s.hidden;
+                    let global = !s.forced_local;
                     let binding = match (global, s.weak_def) {
                         (false, _) => Binding::Local,
                         (true, true) => Binding::Weak,
@@ -1589,7 +1706,11 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                         value: 0,
                         section: SymbolSection::Undefined,
                         nm: type_letter(
-                            if *weak { Binding::Weak } else { Binding::Global },
+                            if *weak {
+                                Binding::Weak
+                            } else {
+                                Binding::Global
+                            },
                             s.kind,
                             NmSection::Undefined,
                         ),
@@ -1624,9 +1745,11 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                     if insec.sh_flags & elf::SHF_MERGE != 0 && sym.name.starts_with(".L") {
                         continue;
                     }
-                    let addr = self.os[os].vma
-                        + self.input_offset[file][pos]
-                        + self.merged_offset(r, sym.value);
+                    let (owner, off) = self.merged_location(r, sym.value);
+                    let Some(Some(os)) = self.input_output[owner.file][owner.sec] else {
+                        continue;
+                    };
+                    let addr = self.os[os].vma + self.input_offset[owner.file][owner.sec] + off;
                     (Some(os), addr)
                 }
                 _ => continue,

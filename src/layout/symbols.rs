@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::ir::OsId;
 use super::map::{Disposition, SectionRef};
-use super::model::{Binding, FileId, InputFile, SymbolKind, SymbolSection as Place, Visibility};
+use super::model::{Binding, FileId, InputFile, SymbolKind, SymbolSection as Place};
 
 /// What a definition is relative to before addresses are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,9 @@ pub(crate) struct Sym {
     pub state: SymState,
     pub weak_def: bool,
     pub kind: SymbolKind,
-    pub hidden: bool,
+    /// HIDDEN/PROVIDE_HIDDEN in the script: bfd forces the symbol local in the output. (Hidden
+    /// visibility from an object does not: a static link keeps such symbols global.)
+    pub forced_local: bool,
     pub script_def: bool,
     pub rel_from_abs: bool,
     /// Defined by an object before any script assignment (ld's `by_object`).
@@ -81,7 +83,7 @@ impl SymbolTable {
             state: SymState::New,
             weak_def: false,
             kind: SymbolKind::NoType,
-            hidden: false,
+            forced_local: false,
             script_def: false,
             rel_from_abs: false,
             by_object: false,
@@ -154,9 +156,6 @@ impl SymbolTable {
                     continue;
                 }
                 let id = self.intern(sym.name);
-                if matches!(sym.visibility, Visibility::Hidden | Visibility::Internal) {
-                    self.syms[id].hidden = true;
-                }
                 let weak = sym.binding == Binding::Weak;
                 let definition = match sym.section {
                     Place::Undefined | Place::Reserved(_) => None,

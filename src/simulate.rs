@@ -136,6 +136,7 @@ impl LinkSession {
             defsyms,
             entry: r.entry.clone(),
             emit_relocs: r.emit_relocs,
+            discard: r.discard,
         })
     }
 

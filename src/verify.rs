@@ -115,7 +115,7 @@ fn read_sections<H: FileHeader<Endian = Endianness>>(
 ) -> Result<(Vec<RealSection>, u16), VerifyError> {
     let header = H::parse(data)?;
     let endian = header.endian()?;
-    let segments: Vec<(u64, u64, u64)> = header
+    let segments: Vec<(u64, u64, u64, u64, u64)> = header
         .program_headers(endian, data)?
         .iter()
         .filter(|p| p.p_type(endian) == elf::PT_LOAD)
@@ -124,6 +124,8 @@ fn read_sections<H: FileHeader<Endian = Endianness>>(
                 p.p_vaddr(endian).into(),
                 p.p_paddr(endian).into(),
                 p.p_memsz(endian).into(),
+                p.p_offset(endian).into(),
+                p.p_filesz(endian).into(),
             )
         })
         .collect();
@@ -137,10 +139,26 @@ fn read_sections<H: FileHeader<Endian = Endianness>>(
         let name = String::from_utf8_lossy(sections.section_name(endian, sh)?).into_owned();
         let vma: u64 = sh.sh_addr(endian).into();
         let size: u64 = sh.sh_size(endian).into();
+        let offset: u64 = sh.sh_offset(endian).into();
+        // Sections with file contents are found by file offset (overlays share addresses);
+        // NOBITS ones by address.
+        let by_offset = sh.sh_type(endian) != elf::SHT_NOBITS && size != 0;
         let lma = segments
             .iter()
-            .find(|(v, _, m)| vma >= *v && vma + size <= v + m && (size != 0 || vma < v + m))
-            .map_or(vma, |(v, p, _)| p + (vma - v));
+            .find(|(v, _, m, o, f)| {
+                if by_offset {
+                    offset >= *o && offset + size <= o + f
+                } else {
+                    vma >= *v && vma + size <= v + m && (size != 0 || vma < v + m)
+                }
+            })
+            .map_or(vma, |(v, p, _, o, _)| {
+                if by_offset {
+                    p + (offset - o)
+                } else {
+                    p + (vma - v)
+                }
+            });
         out.push(RealSection {
             name,
             vma,

@@ -123,6 +123,8 @@ pub struct LayoutOptions {
     pub entry: Option<String>,
     /// `--emit-relocs`: output sections with only empty inputs are kept.
     pub emit_relocs: bool,
+    /// Which local symbols the output keeps (`-X` is ld's default for a final link).
+    pub discard: crate::link_args::Discard,
 }
 
 impl Default for LayoutOptions {
@@ -137,6 +139,7 @@ impl Default for LayoutOptions {
             defsyms: Vec::new(),
             entry: None,
             emit_relocs: false,
+            discard: crate::link_args::Discard::Locals,
         }
     }
 }
@@ -271,6 +274,8 @@ pub(crate) struct OutState {
     pub entsize: u64,
     /// ELF type and flags bfd presets from the section's name when it was created empty.
     pub special: Option<(u32, u64)>,
+    /// An input had SHF_LINK_ORDER, which the output keeps (ARM unwind tables).
+    pub link_order: bool,
 }
 
 /// Shared lookups from output-section names to statements.

@@ -7,8 +7,10 @@
 
 use std::path::Path;
 
+use crate::input::InputObject;
 use crate::input::select::LinkSet;
 pub use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
+use crate::target::{ElfClass, Endian};
 
 /// Index of an input file in link order.
 pub type FileId = usize;
@@ -22,6 +24,9 @@ pub struct InputFile<'a> {
     pub archive: Option<String>,
     pub sections: Vec<InputSection<'a>>,
     pub symbols: Vec<InputSymbol<'a>>,
+    /// For each symbol (by position in `symbols`): named by a relocation of a kept section.
+    /// ld lists an undefined symbol in the output only then.
+    pub reloc_referenced: Vec<bool>,
 }
 
 /// One section of an input object that bfd turns into an input section.
@@ -120,11 +125,13 @@ pub fn from_link_set<'a>(set: &LinkSet<'a>) -> Vec<InputFile<'a>> {
                     linker_created: false,
                 })
                 .collect();
+            let reloc_referenced = reloc_references(obj, |target| dropped.contains(&(r, target)));
             InputFile {
                 name,
                 archive,
                 sections,
                 symbols: obj.symbols.clone(),
+                reloc_referenced,
             }
         })
         .collect()
@@ -148,4 +155,42 @@ fn member_file_name(archive: &Path, member: &str) -> String {
         }
         _ => member.to_string(),
     }
+}
+
+/// Which symbols relocations of non-dropped sections name (REL and RELA, 32 and 64 bit).
+fn reloc_references(obj: &InputObject<'_>, dropped: impl Fn(usize) -> bool) -> Vec<bool> {
+    let mut referenced = vec![false; obj.symbols.len()];
+    let wide = obj.class == ElfClass::Elf64;
+    let word = |b: &[u8]| -> u64 {
+        match (wide, obj.endian) {
+            (true, Endian::Little) => u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])),
+            (true, Endian::Big) => u64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8])),
+            (false, Endian::Little) => {
+                u64::from(u32::from_le_bytes(b[..4].try_into().unwrap_or([0; 4])))
+            }
+            (false, Endian::Big) => {
+                u64::from(u32::from_be_bytes(b[..4].try_into().unwrap_or([0; 4])))
+            }
+        }
+    };
+    let w = if wide { 8 } else { 4 };
+    for s in &obj.sections {
+        let rela = match s.sh_type {
+            elf::SHT_REL => false,
+            elf::SHT_RELA => true,
+            _ => continue,
+        };
+        if dropped(s.sh_info as usize) {
+            continue;
+        }
+        let entry = if rela { 3 * w } else { 2 * w };
+        for e in s.data.chunks_exact(entry) {
+            let info = word(&e[w..2 * w]);
+            let sym = if wide { info >> 32 } else { info >> 8 } as usize;
+            if let Some(slot) = referenced.get_mut(sym) {
+                *slot = true;
+            }
+        }
+    }
+    referenced
 }

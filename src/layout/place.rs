@@ -21,6 +21,8 @@ use super::{
 use crate::input::nm::{NmSection, type_letter};
 use crate::script::ast::*;
 
+const SHF_LINK_ORDER: u64 = 0x80;
+
 /// ld's `expld.phase`, in the order the passes run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Phase {
@@ -156,7 +158,8 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
     }
 
     pub fn run(&mut self) -> Result<Layout, LayoutError> {
-        self.syms.add_inputs(self.files, &self.mapping.disposition);
+        self.syms
+            .add_inputs(self.files, &self.mapping.disposition, self.opts.discard);
         self.init_regions()?;
         for (name, value) in &self.opts.defsyms {
             let id = self.syms.intern(name);
@@ -408,6 +411,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             }
         }
         st.align = st.align.max(sec.align.max(1));
+        st.link_order |= sec.sh_flags & SHF_LINK_ORDER != 0;
         self.input_output[r.file][r.sec] = Some(Some(id));
     }
 
@@ -1578,7 +1582,8 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
     fn out_elf(&self, id: OsId) -> (u32, u64) {
         let st = &self.os[id];
         let preset = st.special.map(|(t, _)| t).or(st.first_input_type);
-        let extra = st.special.map_or(0, |(_, f)| f);
+        let extra =
+            st.special.map_or(0, |(_, f)| f) | if st.link_order { SHF_LINK_ORDER } else { 0 };
         (st.flags.elf_type(preset), st.flags.elf_flags() | extra)
     }
 

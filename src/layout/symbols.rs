@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::ir::OsId;
 use super::map::{Disposition, SectionRef};
 use super::model::{Binding, FileId, InputFile, SymbolKind, SymbolSection as Place};
+use crate::link_args::Discard;
 
 /// What a definition is relative to before addresses are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +122,12 @@ impl SymbolTable {
     }
 
     /// Adds every input file's symbols in link order, resolving as bfd's ELF linker does.
-    pub fn add_inputs(&mut self, files: &[InputFile<'_>], disposition: &[Vec<Disposition>]) {
+    pub fn add_inputs(
+        &mut self,
+        files: &[InputFile<'_>],
+        disposition: &[Vec<Disposition>],
+        discard: Discard,
+    ) {
         for (file_id, file) in files.iter().enumerate() {
             let section_pos: HashMap<usize, usize> = file
                 .sections
@@ -145,6 +151,14 @@ impl SymbolTable {
                     }
                 };
                 if sym.binding == Binding::Local {
+                    let discarded = match discard {
+                        Discard::None => false,
+                        Discard::Locals => is_local_label_name(sym.name),
+                        Discard::All => true,
+                    };
+                    if discarded {
+                        continue;
+                    }
                     let keep = match sym.section {
                         Place::Section(shndx) => placed(shndx).is_some(),
                         Place::Absolute => true,
@@ -185,7 +199,9 @@ impl SymbolTable {
                 match definition {
                     None => {
                         s.referenced = true;
-                        s.object_ref = true;
+                        if file.reloc_referenced.get(sym_idx).copied().unwrap_or(false) {
+                            s.object_ref = true;
+                        }
                         match s.state {
                             SymState::New => s.state = SymState::Undefined { weak },
                             SymState::Undefined { weak: true } if !weak => {
@@ -238,4 +254,24 @@ pub struct LinkedSymbol {
     pub from_script: bool,
     /// STT_FUNC (ARM's nm clears the Thumb bit of these).
     pub is_function: bool,
+}
+
+/// bfd's `_bfd_elf_is_local_label_name`: assembler temporaries (`.L…`, `..…`, `_.L_…`) and
+/// the `L0^A`/`L1^B2` fake and numeric local labels gas emits, which `-X` (ld's default for a
+/// final link) drops.
+pub fn is_local_label_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    if b.starts_with(b".L") || b.starts_with(b"..") || b.starts_with(b"_.L_") {
+        return true;
+    }
+    if b.len() >= 2 && b[0] == b'L' && b[1].is_ascii_digit() {
+        let mut i = 2;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i < b.len() && (b[i] == 1 || b[i] == 2) {
+            return b[i + 1..].iter().all(u8::is_ascii_digit) || b[i] == 1;
+        }
+    }
+    false
 }

@@ -145,7 +145,7 @@ impl LinkSession {
         let script = self.script()?;
         let undefined: Vec<&str> = self.request.undefined.iter().map(String::as_str).collect();
         let set = LinkSet::resolve(&self.store, &self.items, Some(self.target), &undefined)?;
-        let files = from_link_set(&set);
+        let files = from_link_set(&set, &self.base);
         self.layout_files(&script, files)
     }
 

@@ -30,8 +30,8 @@ pub enum VerifyError {
 pub struct RealSection {
     pub name: String,
     pub vma: u64,
-    /// From the PT_LOAD segment holding the section; equal to `vma` outside any segment.
-    pub lma: u64,
+    /// From the PT_LOAD segment holding the section; unknown outside every segment.
+    pub lma: Option<u64>,
     pub size: u64,
     pub sh_type: u32,
     pub sh_flags: u64,
@@ -152,7 +152,7 @@ fn read_sections<H: FileHeader<Endian = Endianness>>(
                     vma >= *v && vma + size <= v + m && (size != 0 || vma < v + m)
                 }
             })
-            .map_or(vma, |(v, p, _, o, _)| {
+            .map(|(v, p, _, o, _)| {
                 if by_offset {
                     p + (offset - o)
                 } else {
@@ -201,8 +201,8 @@ pub fn compare(layout: &Layout, data: &[u8]) -> Result<Vec<Difference>, VerifyEr
         field("size", p.size, r.size);
         field("type", u64::from(p.sh_type), u64::from(r.sh_type));
         field("flags", p.sh_flags, r.sh_flags);
-        if r.size != 0 {
-            field("LMA", p.lma, r.lma);
+        if let Some(lma) = r.lma.filter(|_| r.size != 0) {
+            field("LMA", p.lma, lma);
         }
     }
     for r in &real {

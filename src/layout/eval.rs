@@ -76,7 +76,9 @@ impl Engine<'_, '_, '_, '_> {
 
     /// `new_rel_from_abs`: an absolute address expressed relative to the context section.
     fn rel_from_abs(&self, fold: &mut Fold, ctx: Ctx, addr: u64) -> Value {
-        fold.rel_from_abs = true;
+        // ld 2.40 re-homes only top-level `.`-derived values (checked against the real linker:
+        // `x = ABSOLUTE(.)` inside a section stays absolute).
+        fold.rel_from_abs |= ctx == Ctx::Abs;
         let base = Self::ctx_base(ctx);
         Value {
             value: addr.wrapping_sub(self.vma_of(base)),

@@ -74,15 +74,17 @@ pub mod elf {
 
 /// The layout view of a resolved link: objects in load order, sections as bfd creates them
 /// (no symbol, string-table, relocation or group-table sections), COMDAT losers marked.
-pub fn from_link_set<'a>(set: &LinkSet<'a>) -> Vec<InputFile<'a>> {
+/// `base` is the directory the command line's relative paths were resolved against; names
+/// are reported relative to it, as ld sees them.
+pub fn from_link_set<'a>(set: &LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>> {
     let dropped = set.discarded_duplicates();
     set.objects()
         .map(|(r, obj)| {
             let (name, archive) = match obj.origin.member {
-                None => (display_path(obj.origin.file), None),
+                None => (display_path(obj.origin.file, base), None),
                 Some(member) => (
-                    member_file_name(obj.origin.file, member),
-                    Some(display_path(obj.origin.file)),
+                    member_file_name(obj.origin.file, member, base),
+                    Some(display_path(obj.origin.file, base)),
                 ),
             };
             let symtab_strtabs: Vec<u32> = obj
@@ -137,21 +139,22 @@ pub fn from_link_set<'a>(set: &LinkSet<'a>) -> Vec<InputFile<'a>> {
         .collect()
 }
 
-fn display_path(p: &Path) -> String {
-    let s = p.to_string_lossy();
+fn display_path(p: &Path, base: &Path) -> String {
+    let rel = p.strip_prefix(base).unwrap_or(p);
+    let s = rel.to_string_lossy();
     s.strip_prefix("./").unwrap_or(&s).to_string()
 }
 
 /// bfd names a regular archive member by its member name and a thin archive member by its
 /// path, which the archive stores relative to its own directory.
-fn member_file_name(archive: &Path, member: &str) -> String {
+fn member_file_name(archive: &Path, member: &str, base: &Path) -> String {
     match archive.parent() {
         Some(dir)
             if !dir.as_os_str().is_empty()
                 && !Path::new(member).is_absolute()
                 && member.contains('/') =>
         {
-            display_path(&dir.join(member))
+            display_path(&dir.join(member), base)
         }
         _ => member.to_string(),
     }

@@ -1,0 +1,462 @@
+//! GNU ld semantics, each checked by linking for real: tiny inputs are assembled with `as`,
+//! linked with `ld` under a small script, and the simulated layout must match the linked file
+//! exactly (every allocated section and the full `nm -n` output).
+
+mod common;
+
+use std::path::Path;
+
+use ldcheck::simulate::LinkSession;
+use ldcheck::verify::compare;
+
+const COMMON_ASM: &str = r#"
+    .text
+    .globl _start
+_start:
+    nop
+    call helper
+    .quad p_used, __start_mysec
+    .section .rodata.str1.1,"aMS",@progbits,1
+    .string "shared"
+    .string "red"
+"#;
+
+/// Assembles `sources`, links them with `script` (plus `extra` ld flags) and compares.
+fn check(name: &str, sources: &[(&str, &str)], script: &str, extra: &[&str]) {
+    if !common::have_tool("as") || !common::have_tool("ld") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let mut objects = Vec::new();
+    for (file, text) in sources {
+        let src = format!("{file}.s");
+        std::fs::write(root.join(&src), text).expect("write source");
+        let obj = format!("{file}.o");
+        common::run(root, "as", &["--64", "-o", &obj, &src]);
+        objects.push(obj);
+    }
+    std::fs::write(root.join("t.lds"), script).expect("write script");
+    let mut args: Vec<String> = ["-m", "elf_x86_64", "-T", "t.lds", "-o", "out"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(objects);
+    let ld_args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::run(root, "ld", &ld_args);
+    let diffs = simulate_and_compare(root, &args);
+    assert!(
+        diffs.is_empty(),
+        "{name}: {} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
+
+fn simulate_and_compare(root: &Path, args: &[String]) -> Vec<String> {
+    let session = LinkSession::open(args, root).unwrap_or_else(|e| panic!("open: {e:?}"));
+    let layout = session.layout().unwrap_or_else(|e| panic!("layout: {e:?}"));
+    let data = std::fs::read(root.join("out")).expect("read output");
+    compare(&layout, &data)
+        .expect("compare")
+        .iter()
+        .map(|d| d.to_string())
+        .collect()
+}
+
+fn helper_asm(extra: &str) -> String {
+    format!(
+        r#"
+    .text
+    .globl helper
+helper:
+    ret
+    .section mysec,"a"
+    .long 1
+    .data
+    .globl dvar
+dvar: .quad 7
+    .section .rodata.str1.1,"aMS",@progbits,1
+    .string "shared"
+    .string "other"
+{extra}
+"#
+    )
+}
+
+#[test]
+fn location_counter_and_align() {
+    check(
+        "dot",
+        &[("a", COMMON_ASM), ("b", &helper_asm(""))],
+        r#"ENTRY(_start)
+SECTIONS {
+  . = 0x400000 + 0x1000;
+  .text : { _stext = .; *(.text) . = ALIGN(64); _etext = .; }
+  . = ALIGN(0x1000);
+  top_sym = .;
+  .rodata : { *(.rodata*) }
+  . = . + 0x100;
+  .data : { . = ALIGN(32); *(.data) }
+  mysec : { *(mysec) }
+  .bss : { *(.bss) }
+  PROVIDE(p_used = .);
+}"#,
+        &[],
+    );
+}
+
+#[test]
+fn empty_sections_and_symbol_rehoming() {
+    check(
+        "empty",
+        &[("a", COMMON_ASM), ("b", &helper_asm(""))],
+        r#"ENTRY(_start)
+SECTIONS {
+  . = 0x400000 + 0x1000;
+  .text : { *(.text) }
+  .never : { *(.none) }
+  .only_sym : { only_sym_start = .; *(.none) only_sym_end = .; }
+  .aligned_sym ALIGN(0x100) : { aligned_sym = .; }
+  .aligned_empty ALIGN(0x100) : { *(.none) }
+  .kept : { kept_start = .; . = ALIGN(0x1000); kept_end = .; }
+  .noop : { . = .; }
+  .rodata : { *(.rodata*) }
+  .between : { between = .; }
+  .data : { *(.data) }
+  mysec : { *(mysec) }
+  .tail : { tail_sym = .; }
+  PROVIDE(p_used = .);
+}"#,
+        &[],
+    );
+}
+
+#[test]
+fn align_subalign_at_and_lma_tracking() {
+    check(
+        "at",
+        &[
+            ("a", COMMON_ASM),
+            (
+                "b",
+                &helper_asm(".section .data.x,\"aw\"\n.balign 16\n.quad 1\n"),
+            ),
+        ],
+        r#"ENTRY(_start)
+SECTIONS {
+  . = 0xffffffff81000000;
+  .text : AT(ADDR(.text) - 0xffffffff80000000) { *(.text) }
+  .rodata ALIGN(0x100) : { *(.rodata*) }
+  .data : SUBALIGN(4) { *(.data) *(.data.*) }
+  mysec : AT(LOADADDR(.data) + SIZEOF(.data) + 0x20) { *(mysec) }
+  .follow : { follow_sym = .; LONG(0) }
+  .got : { *(.got) *(.igot.*) }
+  .plt : { *(.plt) *(.iplt) }
+  .rela.dyn : { *(.rela.*) }
+  PROVIDE(p_used = LOADADDR(mysec));
+}"#,
+        &[],
+    );
+}
+
+#[test]
+fn memory_regions_and_at_region() {
+    check(
+        "memory",
+        &[("a", COMMON_ASM), ("b", &helper_asm(""))],
+        r#"ENTRY(_start)
+MEMORY {
+  rom (rx) : ORIGIN = 0x400000, LENGTH = 1M
+  ram (rwx) : ORIGIN = 0x800000, l = 64K
+}
+SECTIONS {
+  .text : { *(.text) } > rom
+  .rodata : { *(.rodata*) } > rom
+  .data : { data_start = .; *(.data) } > ram AT> rom
+  mysec : { *(mysec) } > ram AT> rom
+  rom_end = ORIGIN(rom) + LENGTH(rom);
+  PROVIDE(p_used = LOADADDR(.data));
+}"#,
+        &[],
+    );
+}
+
+#[test]
+fn phdrs_and_build_id() {
+    check(
+        "phdrs",
+        &[("a", COMMON_ASM), ("b", &helper_asm(""))],
+        r#"ENTRY(_start)
+PHDRS {
+  text PT_LOAD FLAGS(5);
+  data PT_LOAD FLAGS(6);
+  note PT_NOTE FLAGS(0);
+}
+SECTIONS {
+  . = 0x400000 + 0x1000;
+  .text : { *(.text) } :text
+  .notes : { __start_notes = .; KEEP(*(.note.*)) __stop_notes = .; } :text :note
+  .rodata : { *(.rodata*) } :text
+  . = ALIGN(0x1000);
+  .data : { *(.data) } :data
+  mysec : { *(mysec) }
+  PROVIDE(p_used = .);
+}"#,
+        &["--build-id=sha1"],
+    );
+}
+
+#[test]
+fn provide_hidden_absolute_and_builtins() {
+    check(
+        "symbols",
+        &[("a", COMMON_ASM), ("b", &helper_asm(""))],
+        r#"ENTRY(_start)
+SECTIONS {
+  . = 0x400000 + 0x1000;
+  num_top = 0x1234;
+  .text : {
+    *(.text)
+    num_in = 0x10;
+    abs_in = ABSOLUTE(.);
+    rel_in = .;
+    HIDDEN(hidden_in = .);
+  }
+  PROVIDE(p_unused = 1);
+  PROVIDE(p_used = ADDR(.text) + 4);
+  PROVIDE_HIDDEN(ph_unused = .);
+  .rodata : { *(.rodata*) }
+  sz = SIZEOF(.text);
+  al = ALIGNOF(.rodata);
+  mx = MAX(ADDR(.text), ADDR(.rodata));
+  mn = MIN(ADDR(.text), ADDR(.rodata));
+  df = DEFINED(num_top) ? 1 : 2;
+  nd = DEFINED(nothing_here) ? 1 : 2;
+  lg = LOG2CEIL(0x1001);
+  .data : { *(.data) }
+  mysec : { *(mysec) }
+  copied = dvar;
+  end_sym = .;
+}"#,
+        &[],
+    );
+}
+
+#[test]
+fn keep_sort_and_exclude_file() {
+    let a = r#"
+    .text
+    .globl _start
+_start: nop
+    .quad p_used, __start_mysec
+    .section .s.c,"a"
+    .balign 4
+    .long 3
+    .section .s.a,"a"
+    .balign 16
+    .long 1
+    .section .s.b,"a"
+    .balign 8
+    .long 2
+    .section .init_array.00200,"aw"
+    .quad 2
+    .section .init_array.00100,"aw"
+    .quad 1
+"#;
+    let b = r#"
+    .text
+    .globl helper
+helper: ret
+    .section .s.b,"a"
+    .balign 2
+    .long 22
+    .section .s.a,"a"
+    .long 11
+    .section .t.x,"ax"
+    nop
+    .section .t.y,"ax"
+    nop
+    .section mysec,"a"
+    .long 9
+"#;
+    check(
+        "sort",
+        &[("a", a), ("b", b)],
+        r#"ENTRY(_start)
+SECTIONS {
+  . = 0x400000 + 0x1000;
+  .text : { *(.text) EXCLUDE_FILE(b.o) *(.t.*) }
+  .tb : { *(.t.x) }
+  .tc : { *(EXCLUDE_FILE(a.o) .t.*) }
+  .byname : { KEEP(*(SORT_BY_NAME(.s.*))) }
+  .init_array : { KEEP(*(SORT_BY_INIT_PRIORITY(.init_array.*))) }
+  mysec : { *(SORT_BY_ALIGNMENT(mysec)) }
+  /DISCARD/ : { *(.note.GNU-stack) }
+  PROVIDE(p_used = .);
+}"#,
+        &[],
+    );
+    check(
+        "sort2",
+        &[("a", a), ("b", b)],
+        r#"ENTRY(_start)
+SECTIONS {
+  . = 0x400000 + 0x1000;
+  .text : { *(.text) *(.t.*) }
+  .byalign : { *(SORT_BY_ALIGNMENT(SORT_BY_NAME(.s.*))) }
+  .ia : { *(SORT_NONE(.init_array.*)) }
+  mysec : { *(mysec) }
+  PROVIDE(p_used = .);
+}"#,
+        &[],
+    );
+}
+
+#[test]
+fn orphans_and_discard() {
+    let a = r#"
+    .text
+    .globl _start
+_start: nop
+    .quad p_used, __start_mysec
+    .section .orph_ro,"a"
+    .long 1
+    .section .orph_rw,"aw"
+    .long 2
+    .section .orph_bss,"aw",@nobits
+    .zero 16
+    .section .orph_x,"ax"
+    nop
+    .section .orph_info,""
+    .long 3
+    .section .gone,"a"
+    .long 4
+"#;
+    check(
+        "orphans",
+        &[("a", a), ("b", &helper_asm(""))],
+        r#"ENTRY(_start)
+SECTIONS {
+  . = 0x400000 + 0x1000;
+  .text : { *(.text) }
+  . = ALIGN(0x1000);
+  .rodata : { *(.rodata*) }
+  . = ALIGN(0x1000);
+  .data : { *(.data) }
+  .bss : { *(.bss) }
+  /DISCARD/ : { *(.gone) }
+  PROVIDE(p_used = .);
+}"#,
+        &[],
+    );
+}
+
+#[test]
+fn zero_based_percpu_section() {
+    let pc = r#"
+    .text
+    .globl _start
+_start: nop
+    .quad p_used, __start_mysec
+    .section .data..percpu,"aw"
+    .globl pcvar
+pcvar: .quad 1
+    .section .data..percpu..first,"aw"
+    .globl first_var
+first_var: .quad 2
+"#;
+    check(
+        "percpu",
+        &[("a", pc), ("b", &helper_asm(""))],
+        r#"ENTRY(_start)
+SECTIONS {
+  . = 0xffffffff81000000;
+  .text : AT(ADDR(.text) - 0xffffffff80000000) { *(.text) }
+  .data : AT(ADDR(.data) - 0xffffffff80000000) { *(.data) }
+  . = ALIGN(0x1000);
+  __per_cpu_load = .;
+  .data..percpu 0 : AT(__per_cpu_load - 0xffffffff80000000) {
+    __per_cpu_start = .;
+    *(.data..percpu..first)
+    . = ALIGN(0x1000);
+    *(.data..percpu)
+    __per_cpu_end = .;
+  }
+  . = __per_cpu_load + SIZEOF(.data..percpu);
+  mysec : AT(ADDR(mysec) - 0xffffffff80000000) { *(mysec) }
+  .rodata : AT(ADDR(.rodata) - 0xffffffff80000000) { *(.rodata*) }
+  PROVIDE(p_used = .);
+}"#,
+        &[],
+    );
+}
+
+/// The shape behind ARM's "Inconsistent kallsyms data": an empty page-aligned per-cpu section
+/// just before an 8 KiB boundary, with symbols that re-home when it is removed.
+#[test]
+fn kernel_like_init_end_boundary() {
+    for pad in [0x10, 0x1010, 0x1ff0] {
+        let a = format!(
+            r#"
+    .text
+    .globl _start
+_start: nop
+    .quad p_used, __start_mysec
+    .section .init.data,"aw"
+    .zero {pad}
+"#
+        );
+        check(
+            "init_end",
+            &[("a", &a), ("b", &helper_asm(""))],
+            r#"ENTRY(_start)
+SECTIONS {
+  . = 0xc0008000;
+  .text : { _stext = .; *(.text) _etext = .; }
+  .rodata : { *(.rodata*) }
+  . = ALIGN(4096);
+  __init_begin = .;
+  .init.data : { *(.init.data) }
+  . = ALIGN(4096);
+  .data..percpu : { __per_cpu_load = .; __per_cpu_start = .; *(.data..percpu) __per_cpu_end = .; }
+  __init_end = .;
+  . = ALIGN(8192);
+  __data_loc = .;
+  .data : AT(__data_loc) { _data = .; *(.data) }
+  mysec : { *(mysec) }
+  PROVIDE(p_used = .);
+}"#,
+            &[],
+        );
+    }
+}
+
+#[test]
+fn failed_assert_is_reported() {
+    if !common::have_tool("as") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::write(root.join("a.s"), ".text\n.globl _start\n_start: nop\n").expect("write");
+    common::run(root, "as", &["--64", "-o", "a.o", "a.s"]);
+    std::fs::write(
+        root.join("t.lds"),
+        "SECTIONS { .text 0x401000 : { *(.text) } ASSERT(SIZEOF(.text) == 0, \"text must be empty\") }",
+    )
+    .expect("write");
+    let args: Vec<String> = ["-m", "elf_x86_64", "-T", "t.lds", "a.o", "-o", "out"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let layout = LinkSession::open(&args, root)
+        .expect("open")
+        .layout()
+        .expect("layout");
+    assert_eq!(
+        layout.failed_asserts,
+        vec!["text must be empty".to_string()]
+    );
+}

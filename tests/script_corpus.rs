@@ -32,7 +32,10 @@ fn corpus_scripts() -> Option<Vec<(PathBuf, PathBuf, String)>> {
         let (dir, name) = match parts.first().map(String::as_str) {
             // lds/<version>/<arch>/<defconfig>/vmlinux.lds
             Some("lds") if parts.len() == 5 => (
-                Path::new(SNAPSHOTS).join("lds").join(&parts[1]).join(&parts[2]),
+                Path::new(SNAPSHOTS)
+                    .join("lds")
+                    .join(&parts[1])
+                    .join(&parts[2]),
                 parts[3].clone(),
             ),
             // builds/<version>/<build>/…/vmlinux.lds
@@ -101,7 +104,12 @@ fn every_corpus_script_parses_and_round_trips() {
                 miette::Report::new(e)
             ),
         };
-        assert_eq!(tree, reparsed, "{}: round trip changed the tree", path.display());
+        assert_eq!(
+            tree,
+            reparsed,
+            "{}: round trip changed the tree",
+            path.display()
+        );
         assert_eq!(
             printed,
             print_script(&reparsed),

@@ -48,8 +48,9 @@ fn main() {
     for _ in 0..200 {
         std::hint::black_box(parse_script(std::hint::black_box(&text)).is_ok());
     }
-    let rounds = 15;
-    let per_round = 1000;
+    // Many short rounds: on a shared machine the best round is the least disturbed one.
+    let rounds = 200;
+    let per_round = 50;
     let mut best = Duration::MAX;
     let mut total = Duration::ZERO;
     for _ in 0..rounds {
@@ -68,7 +69,7 @@ fn main() {
         largest.display(),
         text.len(),
         mbps(best),
-        mbps(total / rounds),
+        mbps(total / rounds as u32),
         best.as_secs_f64() * 1e6 / per_round as f64
     );
 }

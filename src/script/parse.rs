@@ -55,7 +55,7 @@ pub fn parse_script<'a>(src: &'a str) -> Result<Script<'a>, ParseError> {
 
 type PResult<T> = Result<T, Problem>;
 
-const CACHE_SLOTS: usize = 4;
+const CACHE_SLOTS: usize = 2;
 
 struct Parser<'a> {
     src: &'a str,
@@ -1826,7 +1826,8 @@ impl<'a> Parser<'a> {
         const E: Mode = Mode::Expr;
         let name = kw.as_str();
         self.expect(E, P::LParen, format_args!("after `{name}`"))?;
-        let mut args = vec![self.expr()?];
+        let mut args = Vec::with_capacity(max);
+        args.push(self.expr()?);
         while args.len() < max {
             if args.len() >= min {
                 if self.eat(E, P::Comma)?.is_none() {

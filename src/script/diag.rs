@@ -38,6 +38,7 @@ pub struct ParseError {
 impl ParseError {
     /// Attaches the source text the span points into; line and column are computed here.
     pub(crate) fn located(problem: Problem, src: &str) -> ParseError {
+        let problem = *problem.0;
         let start = problem.span.start.min(src.len());
         let end = problem.span.end.clamp(start, src.len());
         let span = Span::new(start, end);
@@ -73,9 +74,13 @@ impl ParseError {
     }
 }
 
-/// An error found while parsing, before it is tied to the source text.
+/// An error found while parsing, before it is tied to the source text. Boxed so the parser's
+/// `Result`s stay as small as a token.
 #[derive(Debug, Clone)]
-pub(crate) struct Problem {
+pub(crate) struct Problem(Box<ProblemDetail>);
+
+#[derive(Debug, Clone)]
+pub(crate) struct ProblemDetail {
     pub message: String,
     pub label: String,
     pub span: Span,
@@ -84,16 +89,16 @@ pub(crate) struct Problem {
 
 impl Problem {
     pub fn new(span: Span, message: impl Into<String>, label: impl Into<String>) -> Problem {
-        Problem {
+        Problem(Box::new(ProblemDetail {
             message: message.into(),
             label: label.into(),
             span,
             help: None,
-        }
+        }))
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Problem {
-        self.help = Some(help.into());
+        self.0.help = Some(help.into());
         self
     }
 }

@@ -65,13 +65,9 @@ macro_rules! keywords {
                 match self { $(Kw::$variant => $text,)* }
             }
 
-            fn lookup(text: &str) -> Option<(Kw, u8)> {
-                match text {
-                    $($text => Some((Kw::$variant, $modes)),)*
-                    _ => None,
-                }
-            }
         }
+
+        const KEYWORD_TABLE: &[(&str, Kw, u8)] = &[$(($text, Kw::$variant, $modes),)*];
 
         /// Every word the lexer treats as a keyword in some mode (the grammar file must
         /// mention each one).
@@ -172,6 +168,52 @@ keywords! {
     Constant = "CONSTANT" in S | E;
     Chip = "CHIP" in S;
     ChipLower = "chip" in S;
+}
+
+/// Open-addressed hash of the keyword table: slot → index + 1 (0 is empty).
+const KW_SLOTS: usize = 512;
+
+const fn kw_hash(b: &[u8]) -> usize {
+    let n = b.len();
+    (n * 131 + b[0] as usize * 31 + b[n - 1] as usize * 7 + b[n / 2] as usize) % KW_SLOTS
+}
+
+const fn kw_index() -> [u8; KW_SLOTS] {
+    let mut slots = [0u8; KW_SLOTS];
+    let mut i = 0;
+    while i < KEYWORD_TABLE.len() {
+        let mut h = kw_hash(KEYWORD_TABLE[i].0.as_bytes());
+        while slots[h] != 0 {
+            h = (h + 1) % KW_SLOTS;
+        }
+        slots[h] = (i + 1) as u8;
+        i += 1;
+    }
+    slots
+}
+
+static KW_INDEX: [u8; KW_SLOTS] = kw_index();
+
+impl Kw {
+    /// The keyword spelled `text` and the modes it is a keyword in.
+    fn lookup(text: &str) -> Option<(Kw, u8)> {
+        let b = text.as_bytes();
+        if b.is_empty() || b.len() > 25 {
+            return None;
+        }
+        let mut h = kw_hash(b);
+        loop {
+            let slot = KW_INDEX[h];
+            if slot == 0 {
+                return None;
+            }
+            let (word, kw, modes) = KEYWORD_TABLE[slot as usize - 1];
+            if word.as_bytes() == b {
+                return Some((kw, modes));
+            }
+            h = (h + 1) % KW_SLOTS;
+        }
+    }
 }
 
 macro_rules! puncts {
@@ -309,11 +351,6 @@ fn has(b: u8, class: u8) -> bool {
 
 type Bytes<'a> = &'a [u8];
 
-/// Whitespace ld skips: space, tab, newline, carriage return (not form feed).
-fn blanks(input: Bytes<'_>) -> IResult<Bytes<'_>, Bytes<'_>> {
-    take_while1(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')).parse(input)
-}
-
 /// The rest of a `/* … */` comment after its opening; `None` when it never closes.
 fn comment_body(input: Bytes<'_>) -> Option<Bytes<'_>> {
     let found: IResult<Bytes<'_>, Bytes<'_>> = take_until("*/").parse(input);
@@ -331,7 +368,8 @@ fn line_marker(input: Bytes<'_>) -> IResult<Bytes<'_>, (Bytes<'_>, Bytes<'_>)> {
     Ok((input, (line, file)))
 }
 
-/// Skips blanks and comments before a token, recording cpp line markers it passes.
+/// Skips blanks (space, tab, newline, carriage return; not form feed) and comments before a
+/// token, recording cpp line markers it passes.
 ///
 /// `markers_seen` is the end of the last recorded marker, so re-lexing the same text in another
 /// mode does not record a marker twice.
@@ -345,9 +383,16 @@ pub(crate) fn skip_trivia<'a>(
     let bytes = src.as_bytes();
     loop {
         let rest = &bytes[pos..];
-        if let Ok((after, _)) = blanks(rest) {
-            pos = bytes.len() - after.len();
+        let blank = rest
+            .iter()
+            .take_while(|&&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .count();
+        if blank > 0 {
+            pos += blank;
             continue;
+        }
+        if !matches!(rest.first(), Some(b'/' | b'#')) {
+            return Ok(pos);
         }
         if rest.starts_with(b"/*") {
             match comment_body(&rest[2..]) {
@@ -414,14 +459,15 @@ pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, P
     }
 
     // Each candidate rule's match length; the longest wins, earlier rules win ties.
+    let numeric = first.is_ascii_digit() || first == b'$';
     let (num_len, num_value) = match mode {
-        Mode::Expr => {
+        Mode::Expr if first.is_ascii_hexdigit() || first == b'$' => {
             let radix = radix_number(rest);
-            let plain = plain_number(rest);
+            let plain = if numeric { plain_number(rest) } else { (0, 0) };
             if radix.0 >= plain.0 { radix } else { plain }
         }
-        Mode::Script => plain_number(rest),
-        Mode::Wild | Mode::InputList => (0, 0),
+        Mode::Script if numeric => plain_number(rest),
+        _ => (0, 0),
     };
     let punct = punct(rest, mode.bit());
     let punct_len = punct.map_or(0, |(_, len)| len);
@@ -457,7 +503,11 @@ pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, P
     if library {
         return Ok(token(Tok::Library(&text[2..]), best));
     }
-    if let Some((kw, modes)) = Kw::lookup(text)
+    // Keywords are upper case apart from `o`, `org`, `l`, `len` and `chip`.
+    let maybe_keyword =
+        first.is_ascii_uppercase() || (best <= 4 && matches!(first, b'o' | b'l' | b'c'));
+    if maybe_keyword
+        && let Some((kw, modes)) = Kw::lookup(text)
         && modes & mode.bit() != 0
     {
         return Ok(token(Tok::Kw(kw), best));
@@ -469,18 +519,41 @@ fn memchr_quote(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'"')
 }
 
-/// Longest enabled operator at the start of `rest`.
+/// For each first byte, the operators starting with it, longest first (indices into
+/// `PUNCTS` plus one; 0 ends the list).
+const fn punct_index() -> [[u8; 4]; 256] {
+    let mut table = [[0u8; 4]; 256];
+    let mut i = 0;
+    while i < PUNCTS.len() {
+        let first = PUNCTS[i].1[0] as usize;
+        let mut k = 0;
+        while table[first][k] != 0 {
+            k += 1;
+        }
+        table[first][k] = (i + 1) as u8;
+        i += 1;
+    }
+    table
+}
+
+static PUNCT_INDEX: [[u8; 4]; 256] = punct_index();
+
+/// Longest operator enabled in `mode` at the start of `rest` (`PUNCTS` lists longer
+/// operators first).
 fn punct(rest: &[u8], mode: u8) -> Option<(P, usize)> {
-    let mut best: Option<(P, usize)> = None;
-    for &(p, text, modes) in PUNCTS {
+    for &slot in &PUNCT_INDEX[rest[0] as usize] {
+        if slot == 0 {
+            return None;
+        }
+        let (p, text, modes) = PUNCTS[slot as usize - 1];
         if modes & mode != 0
-            && rest.starts_with(text)
-            && best.is_none_or(|(_, len)| text.len() > len)
+            && rest.len() >= text.len()
+            && text.iter().zip(rest).all(|(a, b)| a == b)
         {
-            best = Some((p, text.len()));
+            return Some((p, text.len()));
         }
     }
-    best
+    None
 }
 
 /// Length of the mode's name rule at `rest`, and whether it is an input-list `-l` library.

@@ -7,6 +7,8 @@
 //! re-read when it is a name (`ldlex_backup`). It builds the tree and reports the first error;
 //! it does not evaluate anything or follow `INCLUDE`.
 
+use std::fmt;
+
 use super::ast::*;
 use super::diag::{ParseError, Problem};
 use super::lex::{Kw, Mode, P, Tok, Token, skip_trivia, token_at};
@@ -53,14 +55,19 @@ pub fn parse_script<'a>(src: &'a str) -> Result<Script<'a>, ParseError> {
 
 type PResult<T> = Result<T, Problem>;
 
+const CACHE_SLOTS: usize = 2;
+
 struct Parser<'a> {
     src: &'a str,
     /// End of the last consumed token.
     pos: usize,
     /// A lookahead token ld's parser has already read in an earlier mode; used as is.
     sticky: Option<Token<'a>>,
-    /// The last token lexed, keyed by position and mode.
-    cache: Option<(usize, Mode, Token<'a>)>,
+    /// Recently lexed tokens keyed by position and mode: one-token lookahead and the few
+    /// places that look two tokens ahead then rewind would otherwise lex twice.
+    cache_keys: [(usize, Mode); CACHE_SLOTS],
+    cache_tokens: [Token<'a>; CACHE_SLOTS],
+    cache_next: usize,
     markers: Vec<LineMarker<'a>>,
     markers_seen: usize,
     depth: usize,
@@ -201,7 +208,12 @@ impl<'a> Parser<'a> {
             src,
             pos: 0,
             sticky: None,
-            cache: None,
+            cache_keys: [(usize::MAX, Mode::Script); CACHE_SLOTS],
+            cache_tokens: [Token {
+                tok: Tok::Eof,
+                span: Span::new(0, 0),
+            }; CACHE_SLOTS],
+            cache_next: 0,
             markers: Vec::new(),
             markers_seen: 0,
             depth: 0,
@@ -210,15 +222,23 @@ impl<'a> Parser<'a> {
 
     // ----- token plumbing -----
 
+    #[inline(always)]
     fn peek(&mut self, mode: Mode) -> PResult<Token<'a>> {
         if let Some(t) = self.sticky {
             return Ok(t);
         }
-        if let Some((pos, m, t)) = self.cache
-            && pos == self.pos
-            && m == mode
-        {
-            return Ok(t);
+        let last = (self.cache_next + CACHE_SLOTS - 1) % CACHE_SLOTS;
+        if self.cache_keys[last] == (self.pos, mode) {
+            return Ok(self.cache_tokens[last]);
+        }
+        self.peek_slow(mode)
+    }
+
+    #[inline(never)]
+    fn peek_slow(&mut self, mode: Mode) -> PResult<Token<'a>> {
+        let key = (self.pos, mode);
+        if let Some(slot) = self.cache_keys.iter().position(|&k| k == key) {
+            return Ok(self.cache_tokens[slot]);
         }
         let start = skip_trivia(
             self.src,
@@ -228,7 +248,9 @@ impl<'a> Parser<'a> {
             &mut self.markers_seen,
         )?;
         let t = token_at(self.src, start, mode)?;
-        self.cache = Some((self.pos, mode, t));
+        self.cache_keys[self.cache_next] = key;
+        self.cache_tokens[self.cache_next] = t;
+        self.cache_next = (self.cache_next + 1) % CACHE_SLOTS;
         Ok(t)
     }
 
@@ -286,7 +308,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn unexpected(&self, t: Token<'a>, expected: &str) -> Problem {
+    fn unexpected(&self, t: Token<'a>, expected: impl fmt::Display) -> Problem {
         let label = match t.tok {
             Tok::Eof => "the script ends here".to_owned(),
             tok => format!("found {}", describe(tok)),
@@ -299,23 +321,23 @@ impl<'a> Parser<'a> {
         Problem::new(span, format!("expected {expected}"), label)
     }
 
-    fn expect(&mut self, mode: Mode, p: P, context: &str) -> PResult<Token<'a>> {
+    fn expect(&mut self, mode: Mode, p: P, context: fmt::Arguments<'_>) -> PResult<Token<'a>> {
         let t = self.peek(mode)?;
         if t.tok == Tok::Punct(p) {
             self.bump(t);
             Ok(t)
         } else {
-            Err(self.unexpected(t, &format!("`{}` {context}", p.as_str())))
+            Err(self.unexpected(t, format_args!("`{}` {context}", p.as_str())))
         }
     }
 
-    fn expect_kw(&mut self, mode: Mode, kw: Kw, context: &str) -> PResult<Token<'a>> {
+    fn expect_kw(&mut self, mode: Mode, kw: Kw, context: fmt::Arguments<'_>) -> PResult<Token<'a>> {
         let t = self.peek(mode)?;
         if t.tok == Tok::Kw(kw) {
             self.bump(t);
             Ok(t)
         } else {
-            Err(self.unexpected(t, &format!("`{}` {context}", kw.as_str())))
+            Err(self.unexpected(t, format_args!("`{}` {context}", kw.as_str())))
         }
     }
 
@@ -346,9 +368,9 @@ impl<'a> Parser<'a> {
 
     /// `( NAME )` in `mode`.
     fn paren_name(&mut self, mode: Mode, keyword: &str, what: &str) -> PResult<Name<'a>> {
-        self.expect(mode, P::LParen, &format!("after `{keyword}`"))?;
+        self.expect(mode, P::LParen, format_args!("after `{keyword}`"))?;
         let name = self.name(mode, what)?;
-        self.expect(mode, P::RParen, &format!("to close `{keyword}(`"))?;
+        self.expect(mode, P::RParen, format_args!("to close `{keyword}(`"))?;
         Ok(name)
     }
 
@@ -369,7 +391,7 @@ impl<'a> Parser<'a> {
         self.depth -= 1;
     }
 
-    fn unsupported(&self, t: Token<'a>, what: &str) -> Problem {
+    fn unsupported(&self, t: Token<'a>, what: impl fmt::Display) -> Problem {
         Problem::new(
             t.span,
             format!("ldcheck does not support {what}"),
@@ -432,18 +454,18 @@ impl<'a> Parser<'a> {
             }
             Kw::OutputFormat => {
                 self.bump(t);
-                self.expect(S, P::LParen, "after `OUTPUT_FORMAT`")?;
+                self.expect(S, P::LParen, format_args!("after `OUTPUT_FORMAT`"))?;
                 let default = self.name(S, "an output format name")?;
                 let (big, little) = if self.eat(S, P::Comma)?.is_some() {
                     let big = self.name(S, "the big-endian format name")?;
-                    self.expect(S, P::Comma, "between OUTPUT_FORMAT names")
+                    self.expect(S, P::Comma, format_args!("between OUTPUT_FORMAT names"))
                         .map_err(|e| e.with_help("OUTPUT_FORMAT takes one name or three"))?;
                     let little = self.name(S, "the little-endian format name")?;
                     (Some(big), Some(little))
                 } else {
                     (None, None)
                 };
-                self.expect(S, P::RParen, "to close `OUTPUT_FORMAT(`")?;
+                self.expect(S, P::RParen, format_args!("to close `OUTPUT_FORMAT(`"))?;
                 CommandKind::OutputFormat {
                     default,
                     big,
@@ -484,12 +506,12 @@ impl<'a> Parser<'a> {
             }
             Kw::Input | Kw::Group => {
                 self.bump(t);
-                self.expect(S, P::LParen, &format!("after `{}`", kw.as_str()))?;
+                self.expect(S, P::LParen, format_args!("after `{}`", kw.as_str()))?;
                 let files = self.input_list(t.span)?;
                 self.expect(
                     Mode::InputList,
                     P::RParen,
-                    &format!("to close `{}(`", kw.as_str()),
+                    format_args!("to close `{}(`", kw.as_str()),
                 )?;
                 if kw == Kw::Input {
                     CommandKind::Input(files)
@@ -499,7 +521,7 @@ impl<'a> Parser<'a> {
             }
             Kw::Extern => {
                 self.bump(t);
-                self.expect(S, P::LParen, "after `EXTERN`")?;
+                self.expect(S, P::LParen, format_args!("after `EXTERN`"))?;
                 let mut names = vec![self.name(Mode::Expr, "a symbol name")?];
                 loop {
                     if self.eat(Mode::Expr, P::RParen)?.is_some() {
@@ -524,7 +546,7 @@ impl<'a> Parser<'a> {
             }
             Kw::NoCrossRefs | Kw::NoCrossRefsTo => {
                 self.bump(t);
-                self.expect(S, P::LParen, &format!("after `{}`", kw.as_str()))?;
+                self.expect(S, P::LParen, format_args!("after `{}`", kw.as_str()))?;
                 let mut names = Vec::new();
                 loop {
                     if self.eat(S, P::RParen)?.is_some() {
@@ -541,11 +563,15 @@ impl<'a> Parser<'a> {
             }
             Kw::RegionAlias => {
                 self.bump(t);
-                self.expect(S, P::LParen, "after `REGION_ALIAS`")?;
+                self.expect(S, P::LParen, format_args!("after `REGION_ALIAS`"))?;
                 let alias = self.name(S, "the alias name")?;
-                self.expect(S, P::Comma, "between the alias and the region")?;
+                self.expect(
+                    S,
+                    P::Comma,
+                    format_args!("between the alias and the region"),
+                )?;
                 let region = self.name(S, "a memory region name")?;
-                self.expect(S, P::RParen, "to close `REGION_ALIAS(`")?;
+                self.expect(S, P::RParen, format_args!("to close `REGION_ALIAS(`"))?;
                 CommandKind::RegionAlias { alias, region }
             }
             Kw::Insert => {
@@ -562,7 +588,7 @@ impl<'a> Parser<'a> {
             }
             Kw::Version => return Err(self.unsupported(t, "`VERSION` commands")),
             Kw::Hll | Kw::Syslib | Kw::Float | Kw::NoFloat | Kw::Chip | Kw::ChipLower => {
-                return Err(self.unsupported(t, &format!("the obsolete `{}`", kw.as_str())));
+                return Err(self.unsupported(t, format_args!("the obsolete `{}`", kw.as_str())));
             }
             _ => return Err(self.unexpected(t, "a command or an assignment")),
         })
@@ -597,11 +623,11 @@ impl<'a> Parser<'a> {
                 Tok::Kw(kw) => kw.as_str(),
                 _ => "PROVIDE",
             };
-            self.expect(mode, P::LParen, &format!("after `{kw}`"))?;
+            self.expect(mode, P::LParen, format_args!("after `{kw}`"))?;
             let target = self.target(mode)?;
             let eq = self.peek(mode)?;
             if eq.tok != Tok::Punct(P::Eq) {
-                let problem = self.unexpected(eq, &format!("`=` after the symbol in `{kw}(`"));
+                let problem = self.unexpected(eq, format_args!("`=` after the symbol in `{kw}(`"));
                 return Err(if assign_op(eq.tok).is_some() {
                     problem.with_help(format!("{kw} takes only a plain `=` assignment"))
                 } else {
@@ -610,7 +636,7 @@ impl<'a> Parser<'a> {
             }
             self.bump(eq);
             let value = self.mustbe_exp()?;
-            self.expect(Mode::Expr, P::RParen, &format!("to close `{kw}(`"))?;
+            self.expect(Mode::Expr, P::RParen, format_args!("to close `{kw}(`"))?;
             return Ok(Assignment {
                 target,
                 op: AssignOp::Set,
@@ -622,6 +648,13 @@ impl<'a> Parser<'a> {
         let target = self.target(mode)?;
         let op_tok = self.peek(mode)?;
         let Some(op) = assign_op(op_tok.tok) else {
+            if let (AssignTarget::Symbol(n), Tok::Punct(P::LParen)) = (target, op_tok.tok) {
+                return Err(Problem::new(
+                    n.span,
+                    format!("unknown command `{}`", n.text),
+                    "not a linker script command",
+                ));
+            }
             let mut problem = self.unexpected(op_tok, "an assignment operator such as `=`");
             if let AssignTarget::Symbol(n) = target
                 && !n.quoted
@@ -656,20 +689,20 @@ impl<'a> Parser<'a> {
 
     /// `ASSERT(expr, message)`; ld lexes all of it in expression mode.
     fn assert_statement(&mut self) -> PResult<Assert<'a>> {
-        let kw = self.expect_kw(Mode::Expr, Kw::Assert, "")?;
+        let kw = self.expect_kw(Mode::Expr, Kw::Assert, format_args!(""))?;
         self.assert_rest(kw.span.start)
     }
 
     fn assert_rest(&mut self, start: usize) -> PResult<Assert<'a>> {
-        self.expect(Mode::Expr, P::LParen, "after `ASSERT`")?;
+        self.expect(Mode::Expr, P::LParen, format_args!("after `ASSERT`"))?;
         let condition = self.expr()?;
         self.expect(
             Mode::Expr,
             P::Comma,
-            "between the ASSERT condition and its message",
+            format_args!("between the ASSERT condition and its message"),
         )?;
         let message = self.name(Mode::Expr, "the ASSERT message")?;
-        self.expect(Mode::Expr, P::RParen, "to close `ASSERT(`")?;
+        self.expect(Mode::Expr, P::RParen, format_args!("to close `ASSERT(`"))?;
         Ok(Assert {
             condition,
             message,
@@ -704,9 +737,9 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Kw(Kw::AsNeeded) => {
                     self.bump(t);
-                    self.expect(M, P::LParen, "after `AS_NEEDED`")?;
+                    self.expect(M, P::LParen, format_args!("after `AS_NEEDED`"))?;
                     let inner = self.input_list(t.span)?;
-                    self.expect(M, P::RParen, "to close `AS_NEEDED(`")?;
+                    self.expect(M, P::RParen, format_args!("to close `AS_NEEDED(`"))?;
                     files.push(InputFile::AsNeeded(inner));
                 }
                 Tok::Punct(P::Comma) if !files.is_empty() && !after_comma => {
@@ -727,8 +760,8 @@ impl<'a> Parser<'a> {
 
     fn sections(&mut self, keyword: Token<'a>) -> PResult<Vec<SectionsItem<'a>>> {
         const S: Mode = Mode::Script;
-        self.expect(S, P::LBrace, "after `SECTIONS`")?;
-        let mut items = Vec::new();
+        self.expect(S, P::LBrace, format_args!("after `SECTIONS`"))?;
+        let mut items = Vec::with_capacity(64);
         loop {
             let t = self.peek(S)?;
             let start = t.span.start;
@@ -845,7 +878,7 @@ impl<'a> Parser<'a> {
     /// `( type )` after an output section's name or address; `None` for `()`.
     fn section_type(&mut self) -> PResult<Option<OutputSectionType<'a>>> {
         const E: Mode = Mode::Expr;
-        self.expect(E, P::LParen, "before the section type")?;
+        self.expect(E, P::LParen, format_args!("before the section type"))?;
         let t = self.next(E)?;
         let kind = match t.tok {
             Tok::Punct(P::RParen) => return Ok(None),
@@ -856,10 +889,10 @@ impl<'a> Parser<'a> {
             Tok::Kw(Kw::Overlay) => OutputSectionType::Overlay,
             Tok::Kw(Kw::ReadOnly) => {
                 if self.eat(E, P::LParen)?.is_some() {
-                    self.expect_kw(E, Kw::Type, "inside `READONLY(`")?;
-                    self.expect(E, P::Eq, "after `TYPE`")?;
+                    self.expect_kw(E, Kw::Type, format_args!("inside `READONLY(`"))?;
+                    self.expect(E, P::Eq, format_args!("after `TYPE`"))?;
                     let value = self.expr()?;
-                    self.expect(E, P::RParen, "to close `READONLY(`")?;
+                    self.expect(E, P::RParen, format_args!("to close `READONLY(`"))?;
                     OutputSectionType::Type {
                         read_only: true,
                         value,
@@ -869,7 +902,7 @@ impl<'a> Parser<'a> {
                 }
             }
             Tok::Kw(Kw::Type) => {
-                self.expect(E, P::Eq, "after `TYPE`")?;
+                self.expect(E, P::Eq, format_args!("after `TYPE`"))?;
                 OutputSectionType::Type {
                     read_only: false,
                     value: self.expr()?,
@@ -877,7 +910,7 @@ impl<'a> Parser<'a> {
             }
             _ => return Err(self.unexpected(t, "an output section type")),
         };
-        self.expect(E, P::RParen, "to close the section type")?;
+        self.expect(E, P::RParen, format_args!("to close the section type"))?;
         Ok(Some(kind))
     }
 
@@ -890,6 +923,11 @@ impl<'a> Parser<'a> {
         match t.tok {
             Tok::Punct(P::Colon) => {}
             Tok::Kw(Kw::Bind) => return Err(self.unsupported(t, "`BIND` (the svr3 form)")),
+            Tok::Punct(P::LBrace) => {
+                return Err(self
+                    .unexpected(t, format_args!("`:` after output section `{}`", name.text))
+                    .with_help("an output section is written `NAME [address] : { … }`"));
+            }
             Tok::Punct(P::LParen) if self.paren_is_type()? => kind = self.section_type()?,
             _ => {
                 address = Some(self.expr()?);
@@ -900,8 +938,10 @@ impl<'a> Parser<'a> {
         }
         let colon = self.peek(E)?;
         if colon.tok != Tok::Punct(P::Colon) {
-            let mut problem =
-                self.unexpected(colon, &format!("`:` after output section `{}`", name.text));
+            let mut problem = self.unexpected(
+                colon,
+                format_args!("`:` after output section `{}`", name.text),
+            );
             if colon.tok == Tok::Punct(P::LBrace) || matches!(colon.tok, Tok::Name(_)) {
                 problem =
                     problem.with_help("an output section is written `NAME [address] : { … }`");
@@ -927,7 +967,7 @@ impl<'a> Parser<'a> {
         if open.tok != Tok::Punct(P::LBrace) {
             return Err(self.unexpected(
                 open,
-                &format!("`{{` to open the body of output section `{}`", name.text),
+                format_args!("`{{` to open the body of output section `{}`", name.text),
             ));
         }
         self.bump(open);
@@ -941,7 +981,7 @@ impl<'a> Parser<'a> {
                 self.expect(
                     S,
                     P::Gt,
-                    "after `AT` (an output section's load region is `AT> region`)",
+                    format_args!("after `AT` (an output section's load region is `AT> region`)"),
                 )?;
                 Some(self.name(S, "a memory region name after `AT>`")?)
             }
@@ -974,9 +1014,9 @@ impl<'a> Parser<'a> {
         if self.eat_kw(E, kw)?.is_none() {
             return Ok(None);
         }
-        self.expect(E, P::LParen, &format!("after `{}`", kw.as_str()))?;
+        self.expect(E, P::LParen, format_args!("after `{}`", kw.as_str()))?;
         let value = self.expr()?;
-        self.expect(E, P::RParen, &format!("to close `{}(`", kw.as_str()))?;
+        self.expect(E, P::RParen, format_args!("to close `{}(`", kw.as_str()))?;
         Ok(Some(value))
     }
 
@@ -1002,7 +1042,7 @@ impl<'a> Parser<'a> {
     /// Statements inside an output section's braces, through the closing `}`.
     fn section_body(&mut self, open: Token<'a>) -> PResult<Vec<SectionStatement<'a>>> {
         const W: Mode = Mode::Wild;
-        let mut body = Vec::new();
+        let mut body = Vec::with_capacity(8);
         loop {
             let t = self.peek(W)?;
             let start = t.span.start;
@@ -1060,12 +1100,12 @@ impl<'a> Parser<'a> {
                         Kw::Short => DataSize::Short,
                         _ => DataSize::Byte,
                     };
-                    self.expect(W, P::LParen, &format!("after `{}`", kw.as_str()))?;
+                    self.expect(W, P::LParen, format_args!("after `{}`", kw.as_str()))?;
                     let value = self.mustbe_exp()?;
                     self.expect(
                         Mode::Expr,
                         P::RParen,
-                        &format!("to close `{}(`", kw.as_str()),
+                        format_args!("to close `{}(`", kw.as_str()),
                     )?;
                     SectionStatement::Data {
                         size,
@@ -1075,9 +1115,9 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Kw(Kw::Fill) => {
                     self.bump(t);
-                    self.expect(W, P::LParen, "after `FILL`")?;
+                    self.expect(W, P::LParen, format_args!("after `FILL`"))?;
                     let value = self.mustbe_exp()?;
-                    self.expect(Mode::Expr, P::RParen, "to close `FILL(`")?;
+                    self.expect(Mode::Expr, P::RParen, format_args!("to close `FILL(`"))?;
                     SectionStatement::Fill {
                         value,
                         span: Span::new(start, self.pos),
@@ -1093,9 +1133,9 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Kw(Kw::Keep) => {
                     self.bump(t);
-                    self.expect(W, P::LParen, "after `KEEP`")?;
+                    self.expect(W, P::LParen, format_args!("after `KEEP`"))?;
                     let mut desc = self.input_section(start, true)?;
-                    self.expect(W, P::RParen, "to close `KEEP(`")?;
+                    self.expect(W, P::RParen, format_args!("to close `KEEP(`"))?;
                     desc.span = Span::new(start, self.pos);
                     SectionStatement::Input(desc)
                 }
@@ -1162,7 +1202,7 @@ impl<'a> Parser<'a> {
         const W: Mode = Mode::Wild;
         let mut flags = Vec::new();
         if let Some(t) = self.eat_kw(W, Kw::InputSectionFlags)? {
-            self.expect(W, P::LParen, "after `INPUT_SECTION_FLAGS`")?;
+            self.expect(W, P::LParen, format_args!("after `INPUT_SECTION_FLAGS`"))?;
             loop {
                 let name = self.name(W, "a section flag such as `SHF_WRITE`")?;
                 let (negated, flag) = match name.text.strip_prefix('!') {
@@ -1181,16 +1221,16 @@ impl<'a> Parser<'a> {
                     break;
                 }
             }
-            self.expect(W, P::RParen, "to close `INPUT_SECTION_FLAGS(`")
+            self.expect(W, P::RParen, format_args!("to close `INPUT_SECTION_FLAGS(`"))
                 .map_err(|e| e.with_help(format!("flags are joined with `&`, as in INPUT_SECTION_FLAGS(SHF_ALLOC & !SHF_WRITE) (opened at byte {})", t.span.start)))?;
         }
         let t = self.peek(W)?;
         let file = match sort_key(t.tok) {
             Some(key @ (SortKey::Name | SortKey::None)) => {
                 self.bump(t);
-                self.expect(W, P::LParen, &format!("after `{}`", sort_name(key)))?;
+                self.expect(W, P::LParen, format_args!("after `{}`", sort_name(key)))?;
                 let (exclude, pattern) = self.maybe_exclude()?;
-                self.expect(W, P::RParen, &format!("to close `{}(`", sort_name(key)))?;
+                self.expect(W, P::RParen, format_args!("to close `{}(`", sort_name(key)))?;
                 FileSpec {
                     exclude,
                     pattern,
@@ -1214,7 +1254,7 @@ impl<'a> Parser<'a> {
                 }
             }
         };
-        let mut sections = Vec::new();
+        let mut sections = Vec::with_capacity(2);
         if self.eat(W, P::LParen)?.is_some() {
             loop {
                 sections.push(self.section_spec()?);
@@ -1240,7 +1280,7 @@ impl<'a> Parser<'a> {
         const W: Mode = Mode::Wild;
         let mut exclude = Vec::new();
         if self.eat_kw(W, Kw::ExcludeFile)?.is_some() {
-            self.expect(W, P::LParen, "after `EXCLUDE_FILE`")?;
+            self.expect(W, P::LParen, format_args!("after `EXCLUDE_FILE`"))?;
             exclude.push(self.pattern("a file pattern to exclude")?);
             while self.eat(W, P::RParen)?.is_none() {
                 exclude.push(self.pattern("a file pattern or `)`")?);
@@ -1274,11 +1314,15 @@ impl<'a> Parser<'a> {
                     "one sort too many",
                 ));
             }
-            self.expect(W, P::LParen, &format!("after `{}`", sort_name(key)))?;
+            self.expect(W, P::LParen, format_args!("after `{}`", sort_name(key)))?;
         }
         let (exclude, pattern) = self.maybe_exclude()?;
         for key in sort.iter().rev() {
-            self.expect(W, P::RParen, &format!("to close `{}(`", sort_name(*key)))?;
+            self.expect(
+                W,
+                P::RParen,
+                format_args!("to close `{}(`", sort_name(*key)),
+            )?;
         }
         if !valid_section_sort(&sort) {
             let written = sort
@@ -1311,11 +1355,11 @@ impl<'a> Parser<'a> {
         } else {
             Some(self.expr()?)
         };
-        self.expect(E, P::Colon, "after the OVERLAY start address")?;
+        self.expect(E, P::Colon, format_args!("after the OVERLAY start address"))?;
         let no_cross_refs = self.eat_kw(E, Kw::NoCrossRefs)?.is_some();
         let lma = self.keyword_paren_expr(Kw::At)?;
         let subalign = self.keyword_paren_expr(Kw::SubAlign)?;
-        let open = self.expect(E, P::LBrace, "to open the OVERLAY body")?;
+        let open = self.expect(E, P::LBrace, format_args!("to open the OVERLAY body"))?;
         let mut sections = Vec::new();
         loop {
             let t = self.peek(S)?;
@@ -1329,7 +1373,7 @@ impl<'a> Parser<'a> {
                     let body_open = self.expect(
                         Mode::Wild,
                         P::LBrace,
-                        &format!("after overlay section `{}`", name.text),
+                        format_args!("after overlay section `{}`", name.text),
                     )?;
                     let body = self.section_body(body_open)?;
                     let phdrs = self.phdr_list()?;
@@ -1359,7 +1403,7 @@ impl<'a> Parser<'a> {
         };
         let lma_region = match self.eat_kw(S, Kw::At)? {
             Some(_) => {
-                self.expect(S, P::Gt, "after `AT`")?;
+                self.expect(S, P::Gt, format_args!("after `AT`"))?;
                 Some(self.name(S, "a memory region name after `AT>`")?)
             }
             None => None,
@@ -1385,7 +1429,7 @@ impl<'a> Parser<'a> {
 
     fn memory(&mut self) -> PResult<Vec<MemoryRegion<'a>>> {
         const S: Mode = Mode::Script;
-        self.expect(S, P::LBrace, "after `MEMORY`")?;
+        self.expect(S, P::LBrace, format_args!("after `MEMORY`"))?;
         let mut regions = Vec::new();
         loop {
             let t = self.peek(S)?;
@@ -1431,7 +1475,11 @@ impl<'a> Parser<'a> {
             }
             attributes = Some(&self.src[first.span.start..end]);
         }
-        self.expect(S, P::Colon, &format!("after memory region `{}`", name.text))?;
+        self.expect(
+            S,
+            P::Colon,
+            format_args!("after memory region `{}`", name.text),
+        )?;
         let origin_kw = self.peek(S)?;
         if !matches!(
             origin_kw.tok,
@@ -1440,7 +1488,7 @@ impl<'a> Parser<'a> {
             return Err(self.unexpected(origin_kw, "`ORIGIN` (or `org`, `o`)"));
         }
         self.bump(origin_kw);
-        self.expect(S, P::Eq, "after `ORIGIN`")?;
+        self.expect(S, P::Eq, format_args!("after `ORIGIN`"))?;
         let origin = self.mustbe_exp()?;
         self.eat(S, P::Comma)?;
         let length_kw = self.peek(S)?;
@@ -1458,7 +1506,7 @@ impl<'a> Parser<'a> {
             });
         }
         self.bump(length_kw);
-        self.expect(S, P::Eq, "after `LENGTH`")?;
+        self.expect(S, P::Eq, format_args!("after `LENGTH`"))?;
         let length = self.mustbe_exp()?;
         self.backup_name();
         Ok(MemoryRegion {
@@ -1473,7 +1521,7 @@ impl<'a> Parser<'a> {
     fn phdrs(&mut self) -> PResult<Vec<Phdr<'a>>> {
         const S: Mode = Mode::Script;
         const E: Mode = Mode::Expr;
-        self.expect(S, P::LBrace, "after `PHDRS`")?;
+        self.expect(S, P::LBrace, format_args!("after `PHDRS`"))?;
         let mut phdrs = Vec::new();
         loop {
             let t = self.peek(S)?;
@@ -1519,9 +1567,9 @@ impl<'a> Parser<'a> {
                     }
                     Tok::Kw(Kw::At) => {
                         self.bump(q);
-                        self.expect(E, P::LParen, "after `AT`")?;
+                        self.expect(E, P::LParen, format_args!("after `AT`"))?;
                         let at = self.expr()?;
-                        self.expect(E, P::RParen, "to close `AT(`")?;
+                        self.expect(E, P::RParen, format_args!("to close `AT(`"))?;
                         // ld applies the qualifiers right to left: the first one written wins.
                         phdr.at.get_or_insert(at);
                     }
@@ -1529,7 +1577,7 @@ impl<'a> Parser<'a> {
                         self.bump(q);
                         let value = if self.eat(E, P::LParen)?.is_some() {
                             let v = self.expr()?;
-                            self.expect(E, P::RParen, &format!("to close `{word}(`"))?;
+                            self.expect(E, P::RParen, format_args!("to close `{word}(`"))?;
                             Some(v)
                         } else {
                             None
@@ -1594,7 +1642,7 @@ impl<'a> Parser<'a> {
         let result = if t.tok == Tok::Punct(P::Question) {
             self.bump(t);
             let then = self.expr()?;
-            self.expect(E, P::Colon, "in the conditional expression")?;
+            self.expect(E, P::Colon, format_args!("in the conditional expression"))?;
             let otherwise = self.expr()?;
             let span = condition.span.join(otherwise.span);
             Expr {
@@ -1687,7 +1735,7 @@ impl<'a> Parser<'a> {
             Tok::Punct(P::LParen) => {
                 self.bump(t);
                 let inner = self.expr()?;
-                self.expect(E, P::RParen, "to close `(`")?;
+                self.expect(E, P::RParen, format_args!("to close `(`"))?;
                 return Ok(Expr {
                     kind: inner.kind,
                     span: Span::new(start, self.pos),
@@ -1734,11 +1782,15 @@ impl<'a> Parser<'a> {
             }
             Kw::SegmentStart => {
                 // ld reads the segment name in command mode.
-                self.expect(Mode::Script, P::LParen, "after `SEGMENT_START`")?;
+                self.expect(
+                    Mode::Script,
+                    P::LParen,
+                    format_args!("after `SEGMENT_START`"),
+                )?;
                 let segment = self.name(Mode::Script, "a segment name")?;
-                self.expect(E, P::Comma, "after the segment name")?;
+                self.expect(E, P::Comma, format_args!("after the segment name"))?;
                 let default = self.expr()?;
-                self.expect(E, P::RParen, "to close `SEGMENT_START(`")?;
+                self.expect(E, P::RParen, format_args!("to close `SEGMENT_START(`"))?;
                 ExprKind::SegmentStart(segment, Box::new(default))
             }
             Kw::Assert => ExprKind::Assert(Box::new(self.assert_rest(t.span.start)?)),
@@ -1773,20 +1825,25 @@ impl<'a> Parser<'a> {
     fn args(&mut self, kw: Kw, min: usize, max: usize) -> PResult<Vec<Expr<'a>>> {
         const E: Mode = Mode::Expr;
         let name = kw.as_str();
-        self.expect(E, P::LParen, &format!("after `{name}`"))?;
-        let mut args = vec![self.expr()?];
+        self.expect(E, P::LParen, format_args!("after `{name}`"))?;
+        let mut args = Vec::with_capacity(max);
+        args.push(self.expr()?);
         while args.len() < max {
             if args.len() >= min {
                 if self.eat(E, P::Comma)?.is_none() {
                     break;
                 }
             } else {
-                self.expect(E, P::Comma, &format!("between the arguments of `{name}`"))
-                    .map_err(|e| e.with_help(format!("`{name}` takes {min} arguments")))?;
+                self.expect(
+                    E,
+                    P::Comma,
+                    format_args!("between the arguments of `{name}`"),
+                )
+                .map_err(|e| e.with_help(format!("`{name}` takes {min} arguments")))?;
             }
             args.push(self.expr()?);
         }
-        self.expect(E, P::RParen, &format!("to close `{name}(`"))?;
+        self.expect(E, P::RParen, format_args!("to close `{name}(`"))?;
         Ok(args)
     }
 }

@@ -37,8 +37,11 @@ fn verify_build(build: &Path) {
             .position(|a| a == "-o")
             .and_then(|i| line.get(i + 1))
             .expect("link line names its output");
-        let session = LinkSession::open(&line[1..], root).unwrap_or_else(|e| panic!("{}: {e:?}", build.display()));
-        let layout = session.layout().unwrap_or_else(|e| panic!("{}: {e:?}", build.display()));
+        let session = LinkSession::open(&line[1..], root)
+            .unwrap_or_else(|e| panic!("{}: {e:?}", build.display()));
+        let layout = session
+            .layout()
+            .unwrap_or_else(|e| panic!("{}: {e:?}", build.display()));
         let data = std::fs::read(root.join(output)).expect("read linked file");
         let diffs = compare(&layout, &data).expect("compare");
         let shown: Vec<String> = diffs.iter().take(30).map(|d| d.to_string()).collect();
@@ -49,7 +52,11 @@ fn verify_build(build: &Path) {
             diffs.len(),
             shown.join("\n")
         );
-        println!("{} {output}: {} symbols match", build.display(), layout.symbols.len());
+        println!(
+            "{} {output}: {} symbols match",
+            build.display(),
+            layout.symbols.len()
+        );
     }
 }
 

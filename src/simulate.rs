@@ -174,6 +174,11 @@ impl LinkSession {
     pub fn store(&self) -> &FileStore {
         &self.store
     }
+
+    /// The command line's inputs as loaded, with archive markers.
+    pub fn items(&self) -> &[LoadedItem] {
+        &self.items
+    }
 }
 
 fn parse<'t>(text: &'t str, path: &Path) -> Result<Script<'t>, SimulateError> {

@@ -1,0 +1,333 @@
+//! link-vmlinux.sh's kallsyms passes, replayed in simulation for Linux 6.12 and 6.1.
+//!
+//! Owns the procedure of each version (which object each pass links, when the extra pass runs,
+//! the final `cmp` of System.map) on top of the layout simulator and the kallsyms generator.
+//! The kallsyms object of each pass is synthesised from the tables' layout; nothing is run.
+
+use serde::Serialize;
+use thiserror::Error;
+
+use super::mksysmap;
+use crate::input::select::LinkSet;
+use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
+use crate::kallsyms::{self, KallsymsError, Options, PtrWidth, RodataLayout, Version};
+use crate::layout::Layout;
+use crate::layout::model::{InputFile, InputSection, elf, from_link_set};
+use crate::script::ast::Script;
+use crate::simulate::{LinkSession, SimulateError, predicted_nm};
+use crate::target::ElfClass;
+
+/// Why the passes could not be simulated.
+#[derive(Debug, Error, miette::Diagnostic)]
+pub enum PassError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Simulate(#[from] SimulateError),
+    #[error("kallsyms failed on the pass {pass} symbol map: {source}")]
+    Kallsyms { pass: u32, source: KallsymsError },
+}
+
+/// What one link of the procedure produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassOutcome {
+    /// The file link-vmlinux.sh writes (`.tmp_vmlinux1`, …, `vmlinux`).
+    pub link: String,
+    /// The kallsyms object linked in, if any.
+    pub kallsyms_object: Option<String>,
+    /// Lines of the mksysmap output of this link.
+    pub map_lines: usize,
+    /// `.rodata` of the kallsyms object generated from this link's map (None for `vmlinux`).
+    pub tables: Option<TablesSummary>,
+    /// Map lines that appeared or disappeared compared with the previous link's map.
+    pub joined: Vec<String>,
+    pub left: Vec<String>,
+}
+
+/// The size facts of one kallsyms object that link-vmlinux.sh compares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TablesSummary {
+    pub rodata_size: u64,
+    /// `scripts/file-size.sh` of the assembled object (the `size1`/`size2` compare).
+    pub object_size: u64,
+    /// Each table's label and offset (what `nm` of the object shows, 6.12's extra check).
+    pub offsets: Vec<(String, u64)>,
+}
+
+/// How the procedure ends.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub enum Verdict {
+    /// System.map of vmlinux equals the map kallsyms was generated from.
+    Converges { links: usize },
+    /// link-vmlinux.sh prints "Inconsistent kallsyms data" and fails.
+    Inconsistent { reason: String },
+}
+
+/// The whole simulated procedure.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassReport {
+    pub version: String,
+    pub passes: Vec<PassOutcome>,
+    pub verdict: Verdict,
+    /// The predicted System.map (mksysmap of the final vmlinux).
+    #[serde(skip)]
+    pub system_map: Vec<u8>,
+}
+
+/// Options of the procedure: the kallsyms flags Kbuild passes, and KALLSYMS_EXTRA_PASS.
+#[derive(Debug, Clone, Copy)]
+pub struct PassOptions {
+    pub kallsyms: Options,
+    pub extra_pass: bool,
+}
+
+struct Step {
+    layout: Layout,
+    map: Vec<u8>,
+}
+
+/// Replays the version's procedure for the link `session` describes (its command line
+/// without any kallsyms object).
+pub fn simulate(session: &LinkSession, opts: &PassOptions) -> Result<PassReport, PassError> {
+    let script = session.script()?;
+    let undefined: Vec<&str> = session.request.undefined.iter().map(String::as_str).collect();
+    let set = LinkSet::resolve(session.store(), session.items(), Some(session.target), &undefined)
+        .map_err(SimulateError::from)?;
+    let base = from_link_set(&set, &session.base);
+    let sim = Simulator {
+        session,
+        script: &script,
+        base,
+        ptr: if session.target.class == ElfClass::Elf64 {
+            PtrWidth::Bits64
+        } else {
+            PtrWidth::Bits32
+        },
+        opts,
+    };
+    match opts.kallsyms.version {
+        Version::V6_12 => sim.run_612(),
+        Version::V6_1 => sim.run_61(),
+    }
+}
+
+struct Simulator<'s, 'a> {
+    session: &'s LinkSession,
+    script: &'s Script<'s>,
+    base: Vec<InputFile<'a>>,
+    ptr: PtrWidth,
+    opts: &'s PassOptions,
+}
+
+impl Simulator<'_, '_> {
+    fn version(&self) -> Version {
+        self.opts.kallsyms.version
+    }
+
+    fn link(&self, tables: Option<(&RodataLayout, &str)>) -> Result<Step, PassError> {
+        let mut files = self.base.clone();
+        if let Some((layout, name)) = tables {
+            files.push(kallsyms_object(layout, name, self.ptr));
+        }
+        let layout = self.session.layout_files(self.script, files)?;
+        let nm = predicted_nm(&layout, self.session.target.e_machine);
+        let map = mksysmap::filter(&nm, self.version());
+        Ok(Step { layout, map })
+    }
+
+    fn tables(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
+        let err = |source| PassError::Kallsyms { pass, source };
+        let parsed = kallsyms::parse_symbol_map(map, self.version()).map_err(err)?;
+        let tables = kallsyms::build_tables(&parsed, &self.opts.kallsyms).map_err(err)?;
+        Ok(tables.rodata_layout(self.ptr))
+    }
+
+    fn summary(&self, t: &RodataLayout) -> TablesSummary {
+        TablesSummary {
+            rodata_size: t.size,
+            object_size: self.object_size(t.size),
+            offsets: t.tables.iter().map(|p| (p.kind.label().to_string(), p.offset)).collect(),
+        }
+    }
+
+    /// `file-size.sh` of the assembled kallsyms object: the ELF header, `.rodata`, then sections
+    /// of fixed size whose alignment can absorb small `.rodata` changes (ARM's attributes
+    /// section is unaligned, so its symbol table realigns to 4).
+    fn object_size(&self, rodata: u64) -> u64 {
+        let (header, align, unaligned_tail) = match self.ptr {
+            PtrWidth::Bits64 => (0x40, 8, 0),
+            PtrWidth::Bits32 => (
+                0x34,
+                4,
+                if self.session.target.e_machine == object::elf::EM_ARM { 0x1f } else { 0 },
+            ),
+        };
+        (header + rodata + unaligned_tail).div_ceil(align) * align
+    }
+
+    fn outcome(&self, link: &str, object: Option<&str>, step: &Step, prev: Option<&Step>, tables: Option<&RodataLayout>) -> PassOutcome {
+        let (joined, left) = prev.map_or((Vec::new(), Vec::new()), |p| map_delta(&p.map, &step.map));
+        PassOutcome {
+            link: link.to_string(),
+            kallsyms_object: object.map(str::to_string),
+            map_lines: step.map.iter().filter(|&&b| b == b'\n').count(),
+            tables: tables.map(|t| self.summary(t)),
+            joined,
+            left,
+        }
+    }
+
+    fn finish(&self, mut passes: Vec<PassOutcome>, last: Step, last_tables: RodataLayout, last_object: String) -> Result<PassReport, PassError> {
+        let final_link = self.link(Some((&last_tables, &last_object)))?;
+        passes.push(self.outcome("vmlinux", Some(&last_object), &final_link, Some(&last), None));
+        let verdict = if final_link.map == last.map {
+            Verdict::Converges { links: passes.len() }
+        } else {
+            let (joined, left) = map_delta(&last.map, &final_link.map);
+            let changed_lines = joined.len().max(left.len());
+            Verdict::Inconsistent {
+                reason: format!(
+                    "System.map differs from {} in {} lines (first: {})",
+                    passes[passes.len() - 2].link,
+                    changed_lines,
+                    first_difference(&last.map, &final_link.map)
+                ),
+            }
+        };
+        Ok(PassReport {
+            version: self.version().as_str().to_string(),
+            passes,
+            verdict,
+            system_map: final_link.map,
+        })
+    }
+
+    fn run_612(&self) -> Result<PassReport, PassError> {
+        let t0 = self.tables(b"", 0)?;
+        let o0 = ".tmp_vmlinux0.kallsyms.o";
+        let s1 = self.link(Some((&t0, o0)))?;
+        let t1 = self.tables(&s1.map, 1)?;
+        let o1 = ".tmp_vmlinux1.kallsyms.o";
+        let mut passes = vec![self.outcome(".tmp_vmlinux1", Some(o0), &s1, None, Some(&t1))];
+        let s2 = self.link(Some((&t1, o1)))?;
+        let t2 = self.tables(&s2.map, 2)?;
+        let o2 = ".tmp_vmlinux2.kallsyms.o";
+        passes.push(self.outcome(".tmp_vmlinux2", Some(o1), &s2, Some(&s1), Some(&t2)));
+        let (size1, size2) = (self.object_size(t1.size), self.object_size(t2.size));
+        let nm_changed = offsets(&t1) != offsets(&t2);
+        if size1 != size2 || nm_changed || self.opts.extra_pass {
+            let s3 = self.link(Some((&t2, o2)))?;
+            let t3 = self.tables(&s3.map, 3)?;
+            passes.push(self.outcome(".tmp_vmlinux3", Some(o2), &s3, Some(&s2), Some(&t3)));
+            return self.finish(passes, s3, t3, ".tmp_vmlinux3.kallsyms.o".into());
+        }
+        self.finish(passes, s2, t2, o2.into())
+    }
+
+    fn run_61(&self) -> Result<PassReport, PassError> {
+        let s1 = self.link(None)?;
+        let t1 = self.tables(&s1.map, 1)?;
+        let o1 = ".tmp_vmlinux.kallsyms1.o";
+        let mut passes = vec![self.outcome(".tmp_vmlinux.kallsyms1", None, &s1, None, Some(&t1))];
+        let s2 = self.link(Some((&t1, o1)))?;
+        let t2 = self.tables(&s2.map, 2)?;
+        let o2 = ".tmp_vmlinux.kallsyms2.o";
+        passes.push(self.outcome(".tmp_vmlinux.kallsyms2", Some(o1), &s2, Some(&s1), Some(&t2)));
+        if self.object_size(t1.size) != self.object_size(t2.size) || self.opts.extra_pass {
+            let s3 = self.link(Some((&t2, o2)))?;
+            let t3 = self.tables(&s3.map, 3)?;
+            passes.push(self.outcome(".tmp_vmlinux.kallsyms3", Some(o2), &s3, Some(&s2), Some(&t3)));
+            return self.finish(passes, s3, t3, ".tmp_vmlinux.kallsyms3.o".into());
+        }
+        self.finish(passes, s2, t2, o2.into())
+    }
+}
+
+fn offsets(t: &RodataLayout) -> Vec<u64> {
+    t.tables.iter().map(|p| p.offset).collect()
+}
+
+/// The kallsyms object `gcc -c` makes from the tables: empty text/data/bss, the tables in
+/// `.rodata`, one global label per table, and the reference to `_text`.
+pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile<'static> {
+    let section = |index: usize, name: &'static str, sh_type: u32, sh_flags: u64, size: u64, align: u64| InputSection {
+        name,
+        index,
+        size,
+        align,
+        sh_type,
+        sh_flags,
+        entsize: 0,
+        data: &[],
+        duplicate: false,
+        has_relocs: index == 4,
+        linker_created: false,
+    };
+    let sections = vec![
+        section(1, ".text", elf::SHT_PROGBITS, elf::SHF_ALLOC | elf::SHF_EXECINSTR, 0, 1),
+        section(2, ".data", elf::SHT_PROGBITS, elf::SHF_ALLOC | elf::SHF_WRITE, 0, 1),
+        section(3, ".bss", elf::SHT_NOBITS, elf::SHF_ALLOC | elf::SHF_WRITE, 0, 1),
+        section(4, ".rodata", elf::SHT_PROGBITS, elf::SHF_ALLOC, t.size, ptr.bytes()),
+    ];
+    let symbol = |index: usize, name: &'static str, section: SymbolSection, value: u64| InputSymbol {
+        index,
+        name,
+        binding: if index == 0 { Binding::Local } else { Binding::Global },
+        visibility: Visibility::Default,
+        kind: SymbolKind::NoType,
+        section,
+        value,
+        size: 0,
+    };
+    let mut symbols = vec![symbol(0, "", SymbolSection::Undefined, 0)];
+    for p in &t.tables {
+        symbols.push(symbol(symbols.len(), p.kind.label(), SymbolSection::Section(4), p.offset));
+    }
+    symbols.push(symbol(symbols.len(), "_text", SymbolSection::Undefined, 0));
+    let mut reloc_referenced = vec![false; symbols.len()];
+    if let Some(last) = reloc_referenced.last_mut() {
+        *last = true;
+    }
+    InputFile {
+        name: name.to_string(),
+        archive: None,
+        sections,
+        symbols,
+        reloc_referenced,
+    }
+}
+
+/// Lines (type and name, address dropped) only in `new` and only in `old`.
+fn map_delta(old: &[u8], new: &[u8]) -> (Vec<String>, Vec<String>) {
+    use std::collections::HashMap;
+    let key = |l: &[u8]| -> String {
+        let s = String::from_utf8_lossy(l);
+        s.split_once(' ').map_or(s.to_string(), |(_, rest)| rest.to_string())
+    };
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    for l in old.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        *counts.entry(key(l)).or_default() += 1;
+    }
+    for l in new.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        *counts.entry(key(l)).or_default() -= 1;
+    }
+    let mut joined: Vec<String> = counts.iter().filter(|(_, &c)| c < 0).map(|(k, _)| k.clone()).collect();
+    let mut left: Vec<String> = counts.iter().filter(|(_, &c)| c > 0).map(|(k, _)| k.clone()).collect();
+    joined.sort();
+    left.sort();
+    (joined, left)
+}
+
+fn first_difference(a: &[u8], b: &[u8]) -> String {
+    let la = a.split(|&c| c == b'\n');
+    let lb = b.split(|&c| c == b'\n');
+    for (x, y) in la.zip(lb) {
+        if x != y {
+            return format!(
+                "`{}` vs `{}`",
+                String::from_utf8_lossy(x),
+                String::from_utf8_lossy(y)
+            );
+        }
+    }
+    "one map is a prefix of the other".to_string()
+}

@@ -3,4 +3,5 @@
 //! Data flows one way: linker script → [`script`] AST → evaluated layout → analysis → report.
 //! The binary in `main.rs` only parses flags and calls into this library.
 
+pub mod kallsyms;
 pub mod script;

@@ -18,11 +18,14 @@ struct Cli {
 enum Command {
     /// Check a linker script's syntax; optionally print it canonically or dump its AST.
     Parse(cli::parse::Args),
+    /// Generate the kernel's kallsyms tables (drop-in for scripts/kallsyms), or their size.
+    Kallsyms(cli::kallsyms::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Parse(args) => cli::parse::run(args),
+        Command::Kallsyms(args) => cli::kallsyms::run(args),
     }
 }

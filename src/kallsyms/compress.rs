@@ -1,0 +1,368 @@
+//! The token-table compression of symbol names, with the kernel tool's exact choices.
+//!
+//! The kernel's rule: count every adjacent byte pair (overlapping) over all "type + name"
+//! strings; for each byte code from 255 down to 0 that no string uses, take the pair with the
+//! highest count (ties: lowest `first + 256 * second`), stop if it is 0, otherwise give it that
+//! code and replace its occurrences left to right, without overlap, in every string.
+//!
+//! The result does not depend on string order, so instead of rescanning every string per code
+//! (what the kernel does) this keeps, per pair, the list of strings that may contain it, and
+//! touches only those. Every pair created by a replacement contains the new code, so the lists
+//! stay complete if each affected string is added to the lists of its new pairs.
+//! This module knows nothing about output formats.
+
+use super::TableSymbol;
+
+const PAIRS: usize = 1 << 16;
+
+/// The 256-entry token table: what each byte code of a compressed name stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenTable {
+    /// Expansions of codes 0..=255, one after another.
+    expanded: Vec<u8>,
+    /// `ends[c]`: end of code `c`'s expansion in `expanded`.
+    ends: [u32; 256],
+}
+
+impl TokenTable {
+    /// The text code `c` stands for (empty for unused codes).
+    pub fn token(&self, c: u8) -> &[u8] {
+        let c = usize::from(c);
+        let start = if c == 0 { 0 } else { self.ends[c - 1] as usize };
+        &self.expanded[start..self.ends[c] as usize]
+    }
+
+    /// `kallsyms_token_index[c]`: offset of code `c`'s string in `kallsyms_token_table`.
+    pub fn index(&self, c: u8) -> u32 {
+        let start = if c == 0 {
+            0
+        } else {
+            self.ends[usize::from(c) - 1]
+        };
+        start + u32::from(c)
+    }
+
+    /// Size of `kallsyms_token_table`: every expansion plus its terminating NUL.
+    pub fn table_bytes(&self) -> u64 {
+        u64::from(self.ends[255]) + 256
+    }
+}
+
+/// Compressed names, concatenated in table order, and the token table.
+pub(super) struct Compressed {
+    pub data: Vec<u8>,
+    pub name_ends: Vec<u32>,
+    pub tokens: TokenTable,
+}
+
+fn pair(a: u8, b: u8) -> usize {
+    usize::from(a) | usize::from(b) << 8
+}
+
+/// The working state: strings compressed in place inside one buffer.
+struct Work {
+    buf: Vec<u8>,
+    starts: Vec<u32>,
+    lens: Vec<u32>,
+    counts: Vec<i32>,
+}
+
+impl Work {
+    fn string(&self, i: usize) -> &[u8] {
+        let s = self.starts[i] as usize;
+        &self.buf[s..s + self.lens[i] as usize]
+    }
+
+    /// Replaces every (a, b) in string `i` by `code`, left to right; false if there was none.
+    /// Keeps `counts` in step (only pairs next to a replacement change) and reports the
+    /// string's new pairs, which all contain `code`.
+    fn replace(
+        &mut self,
+        i: usize,
+        a: u8,
+        b: u8,
+        code: u8,
+        mut new_pair: impl FnMut(usize),
+    ) -> bool {
+        let start = self.starts[i] as usize;
+        let len = self.lens[i] as usize;
+        let s = &mut self.buf[start..start + len];
+        let Some(first) = find_pair(s, 0, a, b) else {
+            return false;
+        };
+        let counts = &mut self.counts;
+        // Bytes from `r` on are still the old string; the new one is written at `w` <= `r`.
+        let (mut r, mut w) = (first, first);
+        let mut prev_end = usize::MAX;
+        loop {
+            // A match at `r`. Old pairs that go: the match, the pair on its left unless it was
+            // the previous match's right pair, the pair on its right. New pairs: the code with
+            // its left neighbour, and with its right one unless that starts another match.
+            let follows = r + 2 < len;
+            let next_matches = r + 3 < len && s[r + 2] == a && s[r + 3] == b;
+            counts[pair(a, b)] -= 1;
+            if w > 0 && prev_end != r {
+                counts[pair(s[w - 1], a)] -= 1;
+            }
+            if follows {
+                counts[pair(b, s[r + 2])] -= 1;
+            }
+            s[w] = code;
+            if w > 0 {
+                let p = pair(s[w - 1], code);
+                counts[p] += 1;
+                new_pair(p);
+            }
+            if follows && !next_matches {
+                let p = pair(code, s[r + 2]);
+                counts[p] += 1;
+                new_pair(p);
+            }
+            r += 2;
+            w += 1;
+            prev_end = r;
+            let next = find_pair(s, r, a, b).unwrap_or(len);
+            s.copy_within(r..next, w);
+            w += next - r;
+            r = next;
+            if r == len {
+                break;
+            }
+        }
+        self.lens[i] = w as u32;
+        true
+    }
+}
+
+/// Position of the first `(a, b)` in `s` at or after `from`, eight positions at a time.
+fn find_pair(s: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (pa, pb) = (LO * u64::from(a), LO * u64::from(b));
+    // Flags the positions of a chunk (bytes c..c+8, each with its successor) holding the pair.
+    // The lowest flag is exact (the zero-byte test only errs above a real zero byte).
+    let flags = |c: usize| {
+        let word = |k: usize| u64::from_le_bytes(s[k..k + 8].try_into().unwrap_or([0; 8]));
+        let z = (word(c) ^ pa) | (word(c + 1) ^ pb);
+        z.wrapping_sub(LO) & !z & HI
+    };
+    let len = s.len();
+    let mut i = from;
+    while i + 9 <= len {
+        let t = flags(i);
+        if t != 0 {
+            return Some(i + t.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    if i + 1 >= len {
+        return None;
+    }
+    if len >= 9 {
+        // The last full chunk overlaps what was checked; ignore its positions before `i`.
+        let c = len - 9;
+        let t = flags(c) & (u64::MAX << (8 * (i - c)));
+        return (t != 0).then(|| c + t.trailing_zeros() as usize / 8);
+    }
+    (i..len - 1).find(|&k| s[k] == a && s[k + 1] == b)
+}
+
+/// First pair with the highest count (the kernel's strict `>` scan from pair 0).
+fn best_pair(counts: &[i32]) -> usize {
+    let max = counts.iter().copied().max().unwrap_or(0);
+    counts.iter().position(|&c| c == max).unwrap_or(0)
+}
+
+/// Compresses the names of `syms` ("type + name" each) exactly as the kernel tool does.
+pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {
+    let total: usize = syms.iter().map(|s| s.name.len() + 1).sum();
+    let mut work = Work {
+        buf: Vec::with_capacity(total),
+        starts: Vec::with_capacity(syms.len()),
+        lens: Vec::with_capacity(syms.len()),
+        counts: vec![0; PAIRS],
+    };
+    let mut used = [false; 256];
+    for s in syms {
+        work.starts.push(work.buf.len() as u32);
+        work.lens.push(s.name.len() as u32 + 1);
+        work.buf.push(s.kind);
+        work.buf.extend_from_slice(s.name);
+    }
+    for &c in &work.buf {
+        used[usize::from(c)] = true;
+    }
+    let initial = initial_lists(&mut work);
+    let mut added: Vec<Vec<u32>> = vec![Vec::new(); PAIRS];
+    let mut seen_round = vec![u32::MAX; syms.len()];
+    let mut table = [[0u8; 2]; 256];
+    let mut lens = [0u8; 256];
+    for c in 0..256 {
+        if used[c] {
+            table[c] = [c as u8, 0];
+            lens[c] = 1;
+        }
+    }
+
+    for code in (0..=255u8).rev() {
+        if used[usize::from(code)] {
+            continue;
+        }
+        let best = best_pair(&work.counts);
+        if work.counts[best] == 0 {
+            break;
+        }
+        let (a, b) = ((best & 0xff) as u8, (best >> 8) as u8);
+        table[usize::from(code)] = [a, b];
+        lens[usize::from(code)] = 2;
+        let candidates = std::mem::take(&mut added[best]);
+        let round = u32::from(code);
+        for &i in initial.list(best).iter().chain(candidates.iter()) {
+            let i = i as usize;
+            if seen_round[i] == round {
+                continue;
+            }
+            seen_round[i] = round;
+            work.replace(i, a, b, code, |p| {
+                let list = &mut added[p];
+                if list.last() != Some(&(i as u32)) {
+                    list.push(i as u32);
+                }
+            });
+        }
+    }
+
+    let mut data = Vec::with_capacity(work.buf.len());
+    let mut name_ends = Vec::with_capacity(syms.len());
+    for i in 0..syms.len() {
+        data.extend_from_slice(work.string(i));
+        name_ends.push(data.len() as u32);
+    }
+    Compressed {
+        data,
+        name_ends,
+        tokens: expand_tokens(&table, &lens),
+    }
+}
+
+/// Pair → strings that contain it, in compressed-sparse-row form.
+struct Lists {
+    offsets: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Lists {
+    fn list(&self, p: usize) -> &[u32] {
+        &self.items[self.offsets[p] as usize..self.offsets[p + 1] as usize]
+    }
+}
+
+/// Counts all pairs into `work.counts` and builds the initial pair → strings lists. A string
+/// appears once per occurrence of the pair; the compressor skips repeats.
+fn initial_lists(work: &mut Work) -> Lists {
+    let n = work.starts.len();
+    for i in 0..n {
+        let s = work.starts[i] as usize;
+        for w in work.buf[s..s + work.lens[i] as usize].windows(2) {
+            work.counts[pair(w[0], w[1])] += 1;
+        }
+    }
+    let mut offsets = vec![0u32; PAIRS + 1];
+    for p in 0..PAIRS {
+        offsets[p + 1] = offsets[p] + work.counts[p] as u32;
+    }
+    let mut fill = offsets.clone();
+    let mut items = vec![0u32; offsets[PAIRS] as usize];
+    for i in 0..n {
+        for w in work.string(i).windows(2) {
+            let p = pair(w[0], w[1]);
+            items[fill[p] as usize] = i as u32;
+            fill[p] += 1;
+        }
+    }
+    Lists { offsets, items }
+}
+
+/// Expands every code to the text it stands for (`expand_symbol` on each table entry).
+fn expand_tokens(table: &[[u8; 2]; 256], lens: &[u8; 256]) -> TokenTable {
+    let mut text: Vec<Vec<u8>> = (0..256)
+        .map(|c| {
+            if lens[c] == 1 {
+                vec![c as u8]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    // A two-byte entry only refers to used bytes or to codes assigned before it, and codes are
+    // assigned from 255 downwards, so expanding from 255 down finds its parts ready.
+    for c in (0..256).rev() {
+        if lens[c] == 2 {
+            let [x, y] = table[c];
+            let mut t = text[usize::from(x)].clone();
+            t.extend_from_slice(&text[usize::from(y)]);
+            text[c] = t;
+        }
+    }
+    let mut expanded = Vec::new();
+    let mut ends = [0u32; 256];
+    for c in 0..256 {
+        expanded.extend_from_slice(&text[c]);
+        ends[c] = expanded.len() as u32;
+    }
+    TokenTable { expanded, ends }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(name: &'static str) -> TableSymbol<'static> {
+        TableSymbol {
+            addr: 0,
+            kind: b't',
+            name: name.as_bytes(),
+            absolute: false,
+            line: 0,
+        }
+    }
+
+    fn expand(c: &Compressed, i: usize) -> Vec<u8> {
+        let start = if i == 0 {
+            0
+        } else {
+            c.name_ends[i - 1] as usize
+        };
+        c.data[start..c.name_ends[i] as usize]
+            .iter()
+            .flat_map(|&b| c.tokens.token(b).to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn round_trips_and_prefers_frequent_pairs() {
+        let syms = [sym("aaaa"), sym("abab"), sym("ba")];
+        let c = compress(&syms);
+        for (i, s) in syms.iter().enumerate() {
+            let mut want = vec![s.kind];
+            want.extend_from_slice(s.name);
+            assert_eq!(expand(&c, i), want);
+        }
+        // Overlapping counts: "aa" occurs 3 times in "taaaa", more than any other pair.
+        assert_eq!(c.tokens.token(255), b"aa");
+    }
+
+    #[test]
+    fn ties_go_to_the_lowest_pair_value() {
+        // "tab" and "tba": every pair occurs once; "ba" = 'b' + 256 * 'a' is the lowest.
+        let c = compress(&[sym("ab"), sym("ba")]);
+        assert_eq!(c.tokens.token(255), b"ba");
+    }
+
+    #[test]
+    fn empty_input_gives_empty_tokens() {
+        let c = compress(&[]);
+        assert_eq!(c.tokens.table_bytes(), 256);
+        assert_eq!(c.tokens.index(255), 255);
+    }
+}

@@ -167,10 +167,119 @@ fn find_pair(s: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
     (i..len - 1).find(|&k| s[k] == a && s[k + 1] == b)
 }
 
-/// First pair with the highest count (the kernel's strict `>` scan from pair 0).
-fn best_pair(counts: &[i32]) -> usize {
-    let max = counts.iter().copied().max().unwrap_or(0);
-    counts.iter().position(|&c| c == max).unwrap_or(0)
+/// The pairs whose count may be non-zero, so that finding the best pair does not scan all
+/// 65536 counts each round.
+struct Active {
+    pairs: Vec<u16>,
+    member: Vec<bool>,
+}
+
+impl Active {
+    fn add(&mut self, p: usize) {
+        if !self.member[p] {
+            self.member[p] = true;
+            self.pairs.push(p as u16);
+        }
+    }
+
+    /// The kernel's choice: highest count, ties to the lowest pair value; `None` once every
+    /// count is zero. Drops pairs that reached zero (counts of existing pairs only fall).
+    fn best(&mut self, counts: &[i32]) -> Option<usize> {
+        let mut best: Option<(i32, usize)> = None;
+        let mut k = 0;
+        while k < self.pairs.len() {
+            let p = usize::from(self.pairs[k]);
+            let c = counts[p];
+            if c == 0 {
+                self.member[p] = false;
+                self.pairs.swap_remove(k);
+                continue;
+            }
+            if best.is_none_or(|(bc, bp)| c > bc || (c == bc && p < bp)) {
+                best = Some((c, p));
+            }
+            k += 1;
+        }
+        best.map(|(_, p)| p)
+    }
+}
+
+/// Pair → strings of the original set that contain it, in compressed-sparse-row form (a
+/// string once per occurrence). Per-pair arrays are zero-initialised, so only pairs that
+/// occur cost anything.
+struct Initial {
+    start: Vec<u32>,
+    end: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Initial {
+    /// Counts all pairs into `work.counts`, lists the pairs that occur, and builds the lists.
+    fn build(work: &mut Work) -> (Initial, Active) {
+        let n = work.starts.len();
+        let mut active = Active {
+            pairs: Vec::new(),
+            member: vec![false; PAIRS],
+        };
+        for i in 0..n {
+            let s = work.starts[i] as usize;
+            for w in work.buf[s..s + work.lens[i] as usize].windows(2) {
+                let p = pair(w[0], w[1]);
+                work.counts[p] += 1;
+                active.add(p);
+            }
+        }
+        let mut start = vec![0u32; PAIRS];
+        let mut end = vec![0u32; PAIRS];
+        let mut total = 0;
+        for &p in &active.pairs {
+            let p = usize::from(p);
+            start[p] = total;
+            end[p] = total;
+            total += work.counts[p] as u32;
+        }
+        let mut items = vec![0u32; total as usize];
+        for i in 0..n {
+            for w in work.string(i).windows(2) {
+                let p = pair(w[0], w[1]);
+                items[end[p] as usize] = i as u32;
+                end[p] += 1;
+            }
+        }
+        (Initial { start, end, items }, active)
+    }
+
+    fn list(&self, p: usize) -> &[u32] {
+        &self.items[self.start[p] as usize..self.end[p] as usize]
+    }
+}
+
+/// Pair → strings that gained it through a replacement (such pairs contain a new code).
+struct Later {
+    slot: Vec<u32>,
+    lists: Vec<Vec<u32>>,
+}
+
+impl Later {
+    /// Notes that string `i` now contains pair `p`.
+    fn push(&mut self, p: usize, i: u32) {
+        if self.slot[p] == 0 {
+            self.lists.push(Vec::new());
+            self.slot[p] = self.lists.len() as u32;
+        }
+        let list = &mut self.lists[self.slot[p] as usize - 1];
+        if list.last() != Some(&i) {
+            list.push(i);
+        }
+    }
+
+    /// Takes the strings noted for `p`.
+    fn take(&mut self, p: usize) -> Vec<u32> {
+        match self.slot[p] {
+            0 => Vec::new(),
+            k => std::mem::take(&mut self.lists[k as usize - 1]),
+        }
+    }
 }
 
 /// Compresses the names of `syms` ("type + name" each) exactly as the kernel tool does.
@@ -192,8 +301,11 @@ pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {
     for &c in &work.buf {
         used[usize::from(c)] = true;
     }
-    let initial = initial_lists(&mut work);
-    let mut added: Vec<Vec<u32>> = vec![Vec::new(); PAIRS];
+    let (initial, mut active) = Initial::build(&mut work);
+    let mut later = Later {
+        slot: vec![0; PAIRS],
+        lists: Vec::new(),
+    };
     let mut seen_round = vec![u32::MAX; syms.len()];
     let mut table = [[0u8; 2]; 256];
     let mut lens = [0u8; 256];
@@ -208,26 +320,23 @@ pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {
         if used[usize::from(code)] {
             continue;
         }
-        let best = best_pair(&work.counts);
-        if work.counts[best] == 0 {
+        let Some(best) = active.best(&work.counts) else {
             break;
-        }
+        };
         let (a, b) = ((best & 0xff) as u8, (best >> 8) as u8);
         table[usize::from(code)] = [a, b];
         lens[usize::from(code)] = 2;
-        let candidates = std::mem::take(&mut added[best]);
+        let added = later.take(best);
         let round = u32::from(code);
-        for &i in initial.list(best).iter().chain(candidates.iter()) {
+        for &i in initial.list(best).iter().chain(&added) {
             let i = i as usize;
             if seen_round[i] == round {
                 continue;
             }
             seen_round[i] = round;
             work.replace(i, a, b, code, |p| {
-                let list = &mut added[p];
-                if list.last() != Some(&(i as u32)) {
-                    list.push(i as u32);
-                }
+                active.add(p);
+                later.push(p, i as u32);
             });
         }
     }
@@ -243,44 +352,6 @@ pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {
         name_ends,
         tokens: expand_tokens(&table, &lens),
     }
-}
-
-/// Pair → strings that contain it, in compressed-sparse-row form.
-struct Lists {
-    offsets: Vec<u32>,
-    items: Vec<u32>,
-}
-
-impl Lists {
-    fn list(&self, p: usize) -> &[u32] {
-        &self.items[self.offsets[p] as usize..self.offsets[p + 1] as usize]
-    }
-}
-
-/// Counts all pairs into `work.counts` and builds the initial pair → strings lists. A string
-/// appears once per occurrence of the pair; the compressor skips repeats.
-fn initial_lists(work: &mut Work) -> Lists {
-    let n = work.starts.len();
-    for i in 0..n {
-        let s = work.starts[i] as usize;
-        for w in work.buf[s..s + work.lens[i] as usize].windows(2) {
-            work.counts[pair(w[0], w[1])] += 1;
-        }
-    }
-    let mut offsets = vec![0u32; PAIRS + 1];
-    for p in 0..PAIRS {
-        offsets[p + 1] = offsets[p] + work.counts[p] as u32;
-    }
-    let mut fill = offsets.clone();
-    let mut items = vec![0u32; offsets[PAIRS] as usize];
-    for i in 0..n {
-        for w in work.string(i).windows(2) {
-            let p = pair(w[0], w[1]);
-            items[fill[p] as usize] = i as u32;
-            fill[p] += 1;
-        }
-    }
-    Lists { offsets, items }
 }
 
 /// Expands every code to the text it stands for (`expand_symbol` on each table entry).

@@ -52,7 +52,7 @@ pub enum Warning {
         line: usize,
         /// Length of the name in bytes.
         len: usize,
-        /// The name (lossy UTF-8).
+        /// The start of the name (lossy UTF-8, shortened).
         name: String,
     },
     /// 6.1's `Read error or end of file.`: an incomplete entry at the end of the input.
@@ -178,11 +178,18 @@ fn c_str(s: &[u8]) -> &[u8] {
     }
 }
 
+/// How much of an over-long name a warning quotes.
+const QUOTED_NAME: usize = 60;
+
 fn too_long(line: usize, name: &[u8]) -> Warning {
+    let mut quoted = String::from_utf8_lossy(&name[..QUOTED_NAME.min(name.len())]).into_owned();
+    if name.len() > QUOTED_NAME {
+        quoted.push('…');
+    }
     Warning::NameTooLong {
         line,
         len: name.len(),
-        name: String::from_utf8_lossy(name).into_owned(),
+        name: quoted,
     }
 }
 

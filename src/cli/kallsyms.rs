@@ -6,23 +6,29 @@ use std::process::ExitCode;
 
 use ldcheck::kallsyms::{self, KallsymsError, Options, PtrWidth, StableOptions, Version};
 
-const LONG_ABOUT: &str = "\
-Generate the kernel's kallsyms tables from a symbol map, byte for byte like scripts/kallsyms.
+const INPUT_RULES: &str = "\
+Input, output and errors:
 
-IN is the output of `nm -n vmlinux | sed -f scripts/mksysmap` (6.12) or `nm -n` filtered by
-mksysmap (6.1): one `ADDRESS TYPE NAME` per line. The assembly goes to stdout, exactly as the
-chosen kernel version's tool prints it; assemble it as link-vmlinux.sh does (it includes
-<asm/bitsperlong.h> for BITS_PER_LONG).
+IN is the output of `nm -n vmlinux | sed -f scripts/mksysmap` (6.12) or of `nm -n` filtered by
+mksysmap (6.1): one `ADDRESS TYPE NAME` per line. The assembly goes to stdout exactly as the
+chosen kernel version's scripts/kallsyms prints it; assemble it as link-vmlinux.sh does (it
+includes <asm/bitsperlong.h> for BITS_PER_LONG).
 
-Each version accepts only its own options: 6.12 has --all-symbols and --absolute-percpu;
-6.1 also has --base-relative and --lto-clang. Input is read the way each version reads it:
-6.12 rejects a malformed line (exit 1); 6.1 skips what its fscanf cannot match. A name of 512
-bytes or more is reported and dropped, as the kernel does (exit 0 unless --strict). An empty
-table is fine for 6.12 and an error for 6.1 (`No valid symbol.`, exit 1).";
+Each version accepts only its own options: 6.12 has --all-symbols and --absolute-percpu; 6.1
+also has --base-relative and --lto-clang. Input is read the way each version reads it: 6.12
+rejects a malformed line (`line format error`, exit 1); 6.1 skips what its fscanf cannot
+match. A name of 512 bytes or more is reported and dropped, as the kernel does (exit 0 unless
+--strict). An empty table is fine for 6.12 and an error for 6.1 (`No valid symbol.`, exit 1).
+Offsets that do not fit in 32 bits fail as in the kernel (exit 1). Messages about an entry
+give its input line.";
+
+fn after_help() -> String {
+    format!("{INPUT_RULES}\n\n{}", kallsyms::STABLE_RULES)
+}
 
 /// Arguments of `ldcheck kallsyms`.
 #[derive(clap::Args)]
-#[command(long_about = LONG_ABOUT, after_long_help = kallsyms::STABLE_RULES)]
+#[command(after_long_help = after_help())]
 pub struct Args {
     /// The symbol map (`nm -n` output filtered by mksysmap).
     #[arg(value_name = "IN")]

@@ -11,10 +11,13 @@
 //! a 512-byte stack buffer and writes one byte past it, so its name order is undefined there.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use ldcheck::kallsyms::{Options, Version, build_tables, parse_symbol_map};
+
+#[path = "support/kernel_tool.rs"]
+mod support;
 
 const MAPS_PER_VERSION: u64 = 200;
 
@@ -41,54 +44,6 @@ impl Rng {
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
-}
-
-/// Builds (or reuses) the kernel tool of one version; `None` when it cannot be built here.
-fn kernel_tool(version: &str) -> Option<PathBuf> {
-    let tarball = PathBuf::from(format!("/usr/src/linux-source-{version}.tar.xz"));
-    if !tarball.is_file() {
-        println!("{} not found, skipping", tarball.display());
-        return None;
-    }
-    if Command::new("gcc").arg("--version").output().is_err() {
-        println!("gcc not found, skipping");
-        return None;
-    }
-    let stamp = fs::metadata(&tarball).ok()?.len();
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kallsyms-{version}-{stamp}"));
-    let binary = dir.join("kallsyms");
-    if binary.is_file() {
-        return Some(binary);
-    }
-    let src = dir.join("src");
-    fs::create_dir_all(&src).ok()?;
-    let mut members = vec!["*/scripts/kallsyms.c"];
-    if version == "6.12" {
-        members.push("*/scripts/include/xalloc.h");
-    }
-    let status = Command::new("tar")
-        .arg("-xJf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(&src)
-        .arg("--wildcards")
-        .args(&members)
-        .status()
-        .ok()?;
-    assert!(status.success(), "tar failed on {}", tarball.display());
-    let top = src.join(format!("linux-source-{version}"));
-    let tmp = dir.join("kallsyms.tmp");
-    let status = Command::new("gcc")
-        .args(["-O2", "-w", "-I"])
-        .arg(top.join("scripts/include"))
-        .arg("-o")
-        .arg(&tmp)
-        .arg(top.join("scripts/kallsyms.c"))
-        .status()
-        .ok()?;
-    assert!(status.success(), "gcc failed on {version}'s kallsyms.c");
-    fs::rename(&tmp, &binary).ok()?;
-    Some(binary)
 }
 
 const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
@@ -271,8 +226,13 @@ fn ours(input: &[u8], options: &Options) -> Option<Vec<u8>> {
 }
 
 fn run_version(version: Version, seed: u64) {
-    let Some(tool) = kernel_tool(version.as_str()) else {
-        return;
+    let tool = match support::kernel_tool(version.as_str(), Path::new(env!("CARGO_TARGET_TMPDIR")))
+    {
+        Ok(tool) => tool,
+        Err(notice) => {
+            println!("{notice}");
+            return;
+        }
     };
     let flags: &[&str] = match version {
         Version::V6_12 => &["--all-symbols", "--absolute-percpu"],

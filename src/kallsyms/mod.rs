@@ -23,7 +23,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use compress::TokenTable;
-pub use filter::Ranges;
+pub use filter::{AddrRange, Ranges};
 pub use size::{PtrWidth, RodataLayout, TableKind, TablePlacement};
 pub use stable::{RULES as STABLE_RULES, StableOptions};
 pub use symbols::{SectionClass, Symbol, SymbolMap, Warning, parse_symbol_map};

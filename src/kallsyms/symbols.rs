@@ -199,10 +199,11 @@ fn parse_lines(input: &[u8]) -> Result<SymbolMap<'_>, KallsymsError> {
         symbols: Vec::with_capacity(input.len() / 32),
         warnings: Vec::new(),
     };
-    let body = input.strip_suffix(b"\n").unwrap_or(input);
     if input.is_empty() {
         return Ok(map);
     }
+    // `getline` sees no further line after a final newline.
+    let body = input.strip_suffix(b"\n").unwrap_or(input);
     for (index, raw) in body.split(|&c| c == b'\n').enumerate() {
         let line = index + 1;
         let text = c_str(raw);

@@ -120,7 +120,7 @@ fn random_map(rng: &mut Rng, version: Version) -> Vec<u8> {
     let count = match rng.below(10) {
         0 => rng.below(3),
         1..=6 => 5 + rng.below(60),
-        _ => 60 + rng.below(400),
+        _ => 60 + rng.below(200),
     };
     let wide = rng.chance(50);
     let base: u64 = if wide {

@@ -139,17 +139,18 @@ fn find_pair(s: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let (pa, pb) = (LO * u64::from(a), LO * u64::from(b));
-    // Flags the positions of a chunk (bytes c..c+8, each with its successor) holding the pair.
-    // The lowest flag is exact (the zero-byte test only errs above a real zero byte).
-    let flags = |c: usize| {
+    // Flags the positions of a chunk (bytes c..c+8, each with its successor) holding the pair,
+    // ignoring its first `skip` positions. The lowest flag is exact: the zero-byte test only
+    // errs above a real zero byte, and skipped positions are made non-zero before the test.
+    let flags = |c: usize, skip: usize| {
         let word = |k: usize| u64::from_le_bytes(s[k..k + 8].try_into().unwrap_or([0; 8]));
-        let z = (word(c) ^ pa) | (word(c + 1) ^ pb);
+        let z = (word(c) ^ pa) | (word(c + 1) ^ pb) | ((1u64 << (8 * skip)) - 1);
         z.wrapping_sub(LO) & !z & HI
     };
     let len = s.len();
     let mut i = from;
     while i + 9 <= len {
-        let t = flags(i);
+        let t = flags(i, 0);
         if t != 0 {
             return Some(i + t.trailing_zeros() as usize / 8);
         }
@@ -159,9 +160,10 @@ fn find_pair(s: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
         return None;
     }
     if len >= 9 {
-        // The last full chunk overlaps what was checked; ignore its positions before `i`.
+        // The last full chunk overlaps what was checked; skip its positions before `i`
+        // (fewer than 8 of them, since `i + 9 > len`).
         let c = len - 9;
-        let t = flags(c) & (u64::MAX << (8 * (i - c)));
+        let t = flags(c, i - c);
         return (t != 0).then(|| c + t.trailing_zeros() as usize / 8);
     }
     (i..len - 1).find(|&k| s[k] == a && s[k + 1] == b)
@@ -435,5 +437,125 @@ mod tests {
         let c = compress(&[]);
         assert_eq!(c.tokens.table_bytes(), 256);
         assert_eq!(c.tokens.index(255), 255);
+    }
+}
+
+#[cfg(test)]
+mod reference {
+    //! The kernel's algorithm written plainly (rescan everything each round), to check the
+    //! indexed compressor against.
+    use super::*;
+
+    fn naive(strings: &[Vec<u8>]) -> (Vec<Vec<u8>>, [[u8; 2]; 256], [u8; 256]) {
+        use std::collections::BTreeMap;
+        let mut strings = strings.to_vec();
+        // Pair → count, in pair order; a strict `>` scan keeps the lowest pair on ties.
+        let mut counts: BTreeMap<usize, i64> = BTreeMap::new();
+        let mut used = [false; 256];
+        for s in &strings {
+            for w in s.windows(2) {
+                *counts.entry(pair(w[0], w[1])).or_default() += 1;
+            }
+            for &c in s {
+                used[usize::from(c)] = true;
+            }
+        }
+        let mut table = [[0u8; 2]; 256];
+        let mut lens = [0u8; 256];
+        for c in 0..256 {
+            if used[c] {
+                table[c] = [c as u8, 0];
+                lens[c] = 1;
+            }
+        }
+        for code in (0..=255u8).rev() {
+            if used[usize::from(code)] {
+                continue;
+            }
+            let mut best = (0, 0);
+            for (&p, &c) in &counts {
+                if c > best.1 {
+                    best = (p, c);
+                }
+            }
+            if best.1 == 0 {
+                break;
+            }
+            let (a, b) = ((best.0 & 0xff) as u8, (best.0 >> 8) as u8);
+            table[usize::from(code)] = [a, b];
+            lens[usize::from(code)] = 2;
+            for s in &mut strings {
+                if !s.windows(2).any(|w| w == [a, b]) {
+                    continue;
+                }
+                for w in s.windows(2) {
+                    *counts.entry(pair(w[0], w[1])).or_default() -= 1;
+                }
+                let mut out = Vec::new();
+                let mut r = 0;
+                while r < s.len() {
+                    if r + 1 < s.len() && s[r] == a && s[r + 1] == b {
+                        out.push(code);
+                        r += 2;
+                    } else {
+                        out.push(s[r]);
+                        r += 1;
+                    }
+                }
+                *s = out;
+                for w in s.windows(2) {
+                    *counts.entry(pair(w[0], w[1])).or_default() += 1;
+                }
+            }
+        }
+        (strings, table, lens)
+    }
+
+    fn check(names: &[Vec<u8>]) {
+        let syms: Vec<TableSymbol<'_>> = names
+            .iter()
+            .map(|n| TableSymbol {
+                addr: 0,
+                kind: n[0],
+                name: &n[1..],
+                absolute: false,
+                line: 0,
+            })
+            .collect();
+        let got = compress(&syms);
+        let (want, table, lens) = naive(names);
+        assert_eq!(
+            got.tokens,
+            expand_tokens(&table, &lens),
+            "token tables differ"
+        );
+        let mut start = 0;
+        for (i, w) in want.iter().enumerate() {
+            let end = got.name_ends[i] as usize;
+            assert_eq!(&got.data[start..end], &w[..], "string {i}");
+            start = end;
+        }
+    }
+
+    #[test]
+    fn indexed_compressor_matches_the_plain_one() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for case in 0..300 {
+            let alphabet = 2 + next() % if case % 2 == 0 { 6 } else { 250 };
+            let count = 1 + next() % 40;
+            let names: Vec<Vec<u8>> = (0..count)
+                .map(|_| {
+                    let len = 2 + next() % 30;
+                    (0..len).map(|_| (1 + next() % alphabet) as u8).collect()
+                })
+                .collect();
+            check(&names);
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! Data flows one way: linker script → [`script`] AST → evaluated layout → analysis → report.
 //! The binary in `main.rs` only parses flags and calls into this library.
 
+pub mod analysis;
 pub mod input;
+pub mod kallsyms;
 pub mod layout;
 pub mod link_args;
 pub mod script;

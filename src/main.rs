@@ -22,6 +22,10 @@ enum Command {
     Layout(cli::layout::LayoutArgs),
     /// Simulate a link and compare it with the file the real linker produced.
     Verify(cli::layout::VerifyArgs),
+    /// Generate the kernel's kallsyms tables (drop-in for scripts/kallsyms), or their size.
+    Kallsyms(cli::kallsyms::Args),
+    /// Replay link-vmlinux.sh's kallsyms passes in simulation and predict the verdict.
+    Passes(cli::passes::Args),
 }
 
 fn main() -> ExitCode {
@@ -30,5 +34,7 @@ fn main() -> ExitCode {
         Command::Parse(args) => cli::parse::run(args),
         Command::Layout(args) => cli::layout::run_layout(args),
         Command::Verify(args) => cli::layout::run_verify(args),
+        Command::Kallsyms(args) => cli::kallsyms::run(args),
+        Command::Passes(args) => cli::passes::run(args),
     }
 }

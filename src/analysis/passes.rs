@@ -11,7 +11,6 @@ use super::mksysmap;
 use crate::input::select::LinkSet;
 use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
 use crate::kallsyms::{self, KallsymsError, Options, PtrWidth, RodataLayout, Version};
-use crate::layout::Layout;
 use crate::layout::model::{InputFile, InputSection, elf, from_link_set};
 use crate::script::ast::Script;
 use crate::simulate::{LinkSession, SimulateError, predicted_nm};
@@ -47,8 +46,10 @@ pub struct PassOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TablesSummary {
     pub rodata_size: u64,
-    /// `scripts/file-size.sh` of the assembled object (the `size1`/`size2` compare).
-    pub object_size: u64,
+    /// `scripts/file-size.sh` of the assembled object up to the end of `.rodata` and its
+    /// alignment: the rest of the file is the same in every pass, so this decides the
+    /// `size1`/`size2` compare.
+    pub object_size_through_rodata: u64,
     /// Each table's label and offset (what `nm` of the object shows, 6.12's extra check).
     pub offsets: Vec<(String, u64)>,
 }
@@ -81,7 +82,6 @@ pub struct PassOptions {
 }
 
 struct Step {
-    layout: Layout,
     map: Vec<u8>,
 }
 
@@ -131,7 +131,7 @@ impl Simulator<'_, '_> {
         let layout = self.session.layout_files(self.script, files)?;
         let nm = predicted_nm(&layout, self.session.target.e_machine);
         let map = mksysmap::filter(&nm, self.version());
-        Ok(Step { layout, map })
+        Ok(Step { map })
     }
 
     fn tables(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
@@ -144,7 +144,7 @@ impl Simulator<'_, '_> {
     fn summary(&self, t: &RodataLayout) -> TablesSummary {
         TablesSummary {
             rodata_size: t.size,
-            object_size: self.object_size(t.size),
+            object_size_through_rodata: self.object_size(t.size),
             offsets: t.tables.iter().map(|p| (p.kind.label().to_string(), p.offset)).collect(),
         }
     }
@@ -310,8 +310,8 @@ fn map_delta(old: &[u8], new: &[u8]) -> (Vec<String>, Vec<String>) {
     for l in new.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         *counts.entry(key(l)).or_default() -= 1;
     }
-    let mut joined: Vec<String> = counts.iter().filter(|(_, &c)| c < 0).map(|(k, _)| k.clone()).collect();
-    let mut left: Vec<String> = counts.iter().filter(|(_, &c)| c > 0).map(|(k, _)| k.clone()).collect();
+    let mut joined: Vec<String> = counts.iter().filter(|(_, c)| **c < 0).map(|(k, _)| k.clone()).collect();
+    let mut left: Vec<String> = counts.iter().filter(|(_, c)| **c > 0).map(|(k, _)| k.clone()).collect();
     joined.sort();
     left.sort();
     (joined, left)

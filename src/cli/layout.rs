@@ -38,7 +38,7 @@ pub struct VerifyArgs {
     pub ld_args: Vec<String>,
 }
 
-fn strip_program_name(args: &[String]) -> &[String] {
+pub fn strip_program_name(args: &[String]) -> &[String] {
     match args.first() {
         Some(a)
             if a == "ld" || a.ends_with("-ld") || a.ends_with("/ld") || a.ends_with("ld.bfd") =>

@@ -1,7 +1,9 @@
 //! One module per subcommand. Each owns its clap `Args` and a `run` that returns the exit code.
 
+pub mod kallsyms;
 pub mod layout;
 pub mod parse;
+pub mod passes;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,304 @@
+//! The kernel's `scripts/kallsyms`, reimplemented: symbol map → compressed symbol tables.
+//!
+//! Owns the whole pipeline (read map → filter → sort → compress → tables → assembly text or
+//! byte size) for Linux 6.1 and 6.12, plus the ldcheck-only "stable" mode. It does not read
+//! ELF files (`crate::input` does, and feeds [`Symbol`]s with a [`SectionClass`]) and it does
+//! not compare link passes.
+//!
+//! ```text
+//! parse_symbol_map ─▶ SymbolMap ─▶ build_tables ─▶ Tables ─┬▶ write_asm   (the .S text)
+//!                                   (filter, order,        └▶ rodata_size (no text at all)
+//!                                    compress)
+//! ```
+
+mod compress;
+mod emit;
+mod filter;
+mod order;
+mod size;
+mod stable;
+mod symbols;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use compress::TokenTable;
+pub use filter::{AddrRange, Ranges};
+pub use size::{PtrWidth, RodataLayout, TableKind, TablePlacement};
+pub use stable::{RULES as STABLE_RULES, StableOptions};
+pub use symbols::{SectionClass, Symbol, SymbolMap, Warning, parse_symbol_map};
+
+/// Which kernel's `scripts/kallsyms` to behave like; input rules, options and output order differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Version {
+    /// Linux 6.1: `fscanf` input, ignore lists inside the tool, optional base-relative tables.
+    V6_1,
+    /// Linux 6.12: line-based input filtered by `mksysmap`, always base-relative tables.
+    #[default]
+    V6_12,
+}
+
+impl Version {
+    /// The spelling used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V6_1 => "6.1",
+            Version::V6_12 => "6.12",
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Version {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "6.1" => Ok(Version::V6_1),
+            "6.12" => Ok(Version::V6_12),
+            other => Err(format!(
+                "unknown kallsyms format `{other}` (expected 6.1 or 6.12)"
+            )),
+        }
+    }
+}
+
+/// The kernel tool's flags plus ldcheck's stable mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Options {
+    /// Kernel version whose tool is reproduced.
+    pub version: Version,
+    /// `--all-symbols` (CONFIG_KALLSYMS_ALL): keep symbols outside the text ranges.
+    pub all_symbols: bool,
+    /// `--absolute-percpu` (CONFIG_KALLSYMS_ABSOLUTE_PERCPU): per-cpu symbols become absolute.
+    pub absolute_percpu: bool,
+    /// `--base-relative` (6.1 only, CONFIG_KALLSYMS_BASE_RELATIVE): 32-bit offsets table.
+    pub base_relative: bool,
+    /// `--lto-clang` (6.1 only, CONFIG_LTO_CLANG): name order ignores `.llvm.` suffixes.
+    pub lto_clang: bool,
+    /// ldcheck's stable mode; `None` reproduces the kernel tool byte for byte.
+    pub stable: Option<StableOptions>,
+}
+
+impl Options {
+    /// Options of the kernel tool of `version` with everything off.
+    pub fn new(version: Version) -> Self {
+        Options {
+            version,
+            ..Options::default()
+        }
+    }
+
+    /// Rejects flags the chosen version's tool does not have (it would print its usage and exit 1).
+    pub fn validate(&self) -> Result<(), KallsymsError> {
+        if self.version == Version::V6_12 {
+            for (set, flag) in [
+                (self.base_relative, "--base-relative"),
+                (self.lto_clang, "--lto-clang"),
+            ] {
+                if set {
+                    return Err(KallsymsError::UnsupportedOption {
+                        flag,
+                        version: self.version,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the tables carry 32-bit offsets from a relative base (always in 6.12).
+    pub fn relative(&self) -> bool {
+        self.version == Version::V6_12 || self.base_relative
+    }
+}
+
+/// Errors that make the kernel tool exit with status 1; each names the kernel's error class.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum KallsymsError {
+    /// 6.12's `line format error`: the line is not `ADDRESS TYPE NAME`.
+    #[error("line {line}: line format error")]
+    #[diagnostic(
+        code(kallsyms::line_format),
+        help(
+            "expected `nm -n` output: hexadecimal address, one space, a type letter, one space, the name"
+        )
+    )]
+    LineFormat {
+        /// 1-based line number in the input.
+        line: usize,
+    },
+    /// 6.1's `No valid symbol.`: nothing survived filtering.
+    #[error("No valid symbol.")]
+    #[diagnostic(
+        code(kallsyms::no_valid_symbol),
+        help(
+            "the 6.1 tool refuses an empty table; the map is empty or every symbol was filtered out"
+        )
+    )]
+    NoValidSymbol,
+    /// `symbol value … out of range in relative mode`: an offset does not fit in 32 bits.
+    #[error(
+        "kallsyms failure: {} symbol value {addr:#x} out of range in relative mode (line {line}: {name})",
+        if *absolute { "absolute" } else { "relative" }
+    )]
+    #[diagnostic(code(kallsyms::out_of_range))]
+    OutOfRange {
+        /// Whether the symbol was a per-cpu absolute one.
+        absolute: bool,
+        /// The symbol's address.
+        addr: u64,
+        /// Its name (lossy UTF-8).
+        name: String,
+        /// 1-based line number in the input.
+        line: usize,
+    },
+    /// The kernel tool's usage error: the flag does not exist in that version.
+    #[error("option {flag} does not exist in the {version} kallsyms tool")]
+    #[diagnostic(code(kallsyms::usage))]
+    UnsupportedOption {
+        /// The rejected flag.
+        flag: &'static str,
+        /// The version that lacks it.
+        version: Version,
+    },
+}
+
+/// Everything `scripts/kallsyms` would emit, computed but not yet formatted.
+///
+/// Holds borrowed names from the [`SymbolMap`]; [`Tables::write_asm`] prints the assembly and
+/// [`Tables::rodata_size`] / [`Tables::rodata_layout`] give its assembled size without printing.
+#[derive(Debug)]
+pub struct Tables<'a> {
+    options: Options,
+    /// Kept symbols in table (address) order.
+    syms: Vec<TableSymbol<'a>>,
+    /// Compressed names, one after another; `name_ends[i]` is where symbol `i`'s ends.
+    compressed: Vec<u8>,
+    name_ends: Vec<u32>,
+    tokens: TokenTable,
+    /// `kallsyms_seqs_of_names`: table indices in name order.
+    name_order: Vec<u32>,
+    /// 32-bit `kallsyms_offsets` values (relative modes only), already range-checked.
+    offsets: Vec<u32>,
+    text_addr: u64,
+    relative_base: u64,
+    ranges: Ranges,
+    /// Byte size of `kallsyms_names` before any stable-mode padding.
+    names_bytes: u64,
+}
+
+/// One symbol as it appears in the tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableSymbol<'a> {
+    /// Address from the map.
+    pub addr: u64,
+    /// Type letter as stored (per-cpu symbols become `A` with `--absolute-percpu`).
+    pub kind: u8,
+    /// Name without the type letter.
+    pub name: &'a [u8],
+    /// Whether the symbol is absolute (per-cpu with `--absolute-percpu`).
+    pub absolute: bool,
+    /// 1-based input line.
+    pub line: usize,
+}
+
+impl<'a> Tables<'a> {
+    /// Options the tables were built with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Kept symbols in table order (`kallsyms_offsets` order).
+    pub fn symbols(&self) -> &[TableSymbol<'a>] {
+        &self.syms
+    }
+
+    /// The compressed bytes of symbol `i`'s entry in `kallsyms_names` (without the length).
+    pub fn compressed_name(&self, i: usize) -> &[u8] {
+        let start = if i == 0 {
+            0
+        } else {
+            self.name_ends[i - 1] as usize
+        };
+        &self.compressed[start..self.name_ends[i] as usize]
+    }
+
+    /// The token table chosen by the compressor.
+    pub fn tokens(&self) -> &TokenTable {
+        &self.tokens
+    }
+
+    /// `kallsyms_seqs_of_names`: table indices sorted by name.
+    pub fn name_order(&self) -> &[u32] {
+        &self.name_order
+    }
+
+    /// Value of `_text` seen in the map (0 when absent), the anchor of relocatable entries.
+    pub fn text_addr(&self) -> u64 {
+        self.text_addr
+    }
+
+    /// `kallsyms_relative_base` as an address.
+    pub fn relative_base(&self) -> u64 {
+        self.relative_base
+    }
+
+    /// Range boundaries found in the map (`_stext`/`_etext`, `_sinittext`/`_einittext`, per-cpu).
+    pub fn ranges(&self) -> &Ranges {
+        &self.ranges
+    }
+}
+
+/// Runs the kernel tool's pipeline on a parsed map: filter, sort, compress, compute tables.
+///
+/// Fails exactly where the kernel tool exits with status 1 (6.1's empty table, offsets that
+/// do not fit in relative mode, flags the version lacks).
+pub fn build_tables<'a>(
+    map: &SymbolMap<'a>,
+    options: &Options,
+) -> Result<Tables<'a>, KallsymsError> {
+    options.validate()?;
+    let selection = filter::select(map, options)?;
+    let mut syms = selection.symbols;
+    order::sort_by_address(&mut syms, options.stable.is_some());
+    let relative_base = if options.relative() {
+        order::relative_base(&syms)
+    } else {
+        0
+    };
+    let offsets = if options.relative() {
+        order::relative_offsets(&syms, relative_base, options.absolute_percpu)?
+    } else {
+        Vec::new()
+    };
+    let compressed = compress::compress(&syms);
+    let name_order =
+        order::name_order(&syms, options.version == Version::V6_1 && options.lto_clang);
+    let names_bytes = size::names_bytes(&compressed.name_ends);
+    Ok(Tables {
+        options: *options,
+        syms,
+        compressed: compressed.data,
+        name_ends: compressed.name_ends,
+        tokens: compressed.tokens,
+        name_order,
+        offsets,
+        text_addr: selection.text_addr,
+        relative_base,
+        ranges: selection.ranges,
+        names_bytes,
+    })
+}
+
+/// Exact byte size of the `.rodata` the kernel tool's output assembles to, for `input` as a
+/// `nm -n` map. Formats no text; the cost is parsing plus compression.
+pub fn tables_size(input: &[u8], options: &Options, ptr: PtrWidth) -> Result<u64, KallsymsError> {
+    let map = parse_symbol_map(input, options.version)?;
+    Ok(build_tables(&map, options)?.rodata_size(ptr))
+}

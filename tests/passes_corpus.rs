@@ -1,0 +1,86 @@
+//! link-vmlinux.sh replayed in simulation for every corpus build with link inputs: the
+//! predicted System.map must be byte-identical to the real one, and each pass's kallsyms object
+//! must have the table offsets the real object had.
+
+mod common;
+
+use std::path::Path;
+
+use ldcheck::analysis::passes::{PassOptions, Verdict, simulate};
+use ldcheck::kallsyms::{Options, Version};
+use ldcheck::simulate::LinkSession;
+
+fn config_enabled(config: &str, name: &str) -> bool {
+    config.lines().any(|l| l == format!("CONFIG_{name}=y"))
+}
+
+/// The final link's arguments without the program name and the kallsyms object.
+fn final_link_args(build: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(build.join("link-commands.sh")).expect("link-commands.sh");
+    let line = text
+        .lines()
+        .filter(|l| l.contains(" -o vmlinux "))
+        .next_back()
+        .expect("the vmlinux link line");
+    line.split_whitespace()
+        .skip(1)
+        .filter(|a| !a.ends_with(".kallsyms.o"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `nm -n` of a real kallsyms object, as stored beside the build: (label, offset) pairs.
+fn real_table_offsets(path: &Path) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(path).expect("kallsyms .o.sym");
+    let mut out: Vec<(String, u64)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (value, letter, name) = (f.next()?, f.next()?, f.next()?);
+            (letter != "U").then(|| (name.to_string(), u64::from_str_radix(value, 16).unwrap_or(u64::MAX)))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn predicted_system_map_matches_real_builds() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let mut checked = 0;
+    for entry in std::fs::read_dir(corpus.join("builds/6.12")).expect("builds") {
+        let build = entry.expect("entry").path();
+        if !build.join("objtree").is_dir() {
+            println!("notice: {} has no link inputs, skipping", build.display());
+            continue;
+        }
+        let config = std::fs::read_to_string(build.join("config")).expect("config");
+        let mut kallsyms = Options::new(Version::V6_12);
+        kallsyms.all_symbols = config_enabled(&config, "KALLSYMS_ALL");
+        kallsyms.absolute_percpu = config_enabled(&config, "KALLSYMS_ABSOLUTE_PERCPU");
+        let args = final_link_args(&build);
+        let session = LinkSession::open(&args, &build.join("objtree")).expect("open session");
+        let report = simulate(&session, &PassOptions { kallsyms, extra_pass: false }).expect("simulate");
+        let real = std::fs::read(build.join("System.map")).expect("System.map");
+        assert!(
+            report.system_map == real,
+            "{}: predicted System.map differs from the real one",
+            build.display()
+        );
+        assert!(matches!(report.verdict, Verdict::Converges { .. }), "{}: {:?}", build.display(), report.verdict);
+        for (n, pass) in report.passes.iter().enumerate() {
+            let Some(tables) = &pass.tables else { continue };
+            let sym = build.join(format!(".tmp_vmlinux{}.kallsyms.o.sym", n + 1));
+            if !sym.is_file() {
+                continue;
+            }
+            let mut predicted = tables.offsets.clone();
+            predicted.sort();
+            assert_eq!(predicted, real_table_offsets(&sym), "{} pass {}", build.display(), n + 1);
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "no corpus build had link inputs");
+}

@@ -8,6 +8,7 @@ pub mod input;
 pub mod kallsyms;
 pub mod layout;
 pub mod link_args;
+pub mod report;
 pub mod script;
 pub mod simulate;
 pub mod target;

@@ -7,15 +7,22 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// Make Linux kernel links predictable.
+///
+/// `ldcheck vmlinux.lds [-- LD-ARGS…]` is `ldcheck check`: the hazard analysis of a kernel
+/// linker script, and with the link command, the simulation of link-vmlinux.sh's passes.
 #[derive(Parser)]
-#[command(name = "ldcheck", version, about, long_about = None)]
+#[command(name = "ldcheck", version, about, long_about = None, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    check: Option<cli::check::Args>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Find layout hazards in a linker script; with the link command, predict the passes.
+    Check(cli::check::Args),
     /// Check a linker script's syntax; optionally print it canonically or dump its AST.
     Parse(cli::parse::Args),
     /// Simulate a GNU ld link and print its layout (sections, script symbols, or nm -n).
@@ -30,7 +37,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let Some(command) = cli.command else {
+        return match cli.check {
+            Some(args) => cli::check::run(args),
+            None => cli::report_error(miette::miette!(
+                "no linker script given (try `ldcheck --help`)"
+            )),
+        };
+    };
+    match command {
+        Command::Check(args) => cli::check::run(args),
         Command::Parse(args) => cli::parse::run(args),
         Command::Layout(args) => cli::layout::run_layout(args),
         Command::Verify(args) => cli::layout::run_verify(args),

@@ -37,7 +37,12 @@ fn real_table_offsets(path: &Path) -> Vec<(String, u64)> {
         .filter_map(|l| {
             let mut f = l.split_whitespace();
             let (value, letter, name) = (f.next()?, f.next()?, f.next()?);
-            (letter != "U").then(|| (name.to_string(), u64::from_str_radix(value, 16).unwrap_or(u64::MAX)))
+            (letter != "U").then(|| {
+                (
+                    name.to_string(),
+                    u64::from_str_radix(value, 16).unwrap_or(u64::MAX),
+                )
+            })
         })
         .collect();
     out.sort();
@@ -62,14 +67,26 @@ fn predicted_system_map_matches_real_builds() {
         kallsyms.absolute_percpu = config_enabled(&config, "KALLSYMS_ABSOLUTE_PERCPU");
         let args = final_link_args(&build);
         let session = LinkSession::open(&args, &build.join("objtree")).expect("open session");
-        let report = simulate(&session, &PassOptions { kallsyms, extra_pass: false }).expect("simulate");
+        let report = simulate(
+            &session,
+            &PassOptions {
+                kallsyms,
+                extra_pass: false,
+            },
+        )
+        .expect("simulate");
         let real = std::fs::read(build.join("System.map")).expect("System.map");
         assert!(
             report.system_map == real,
             "{}: predicted System.map differs from the real one",
             build.display()
         );
-        assert!(matches!(report.verdict, Verdict::Converges { .. }), "{}: {:?}", build.display(), report.verdict);
+        assert!(
+            matches!(report.verdict, Verdict::Converges { .. }),
+            "{}: {:?}",
+            build.display(),
+            report.verdict
+        );
         for (n, pass) in report.passes.iter().enumerate() {
             let Some(tables) = &pass.tables else { continue };
             let sym = build.join(format!(".tmp_vmlinux{}.kallsyms.o.sym", n + 1));
@@ -78,7 +95,13 @@ fn predicted_system_map_matches_real_builds() {
             }
             let mut predicted = tables.offsets.clone();
             predicted.sort();
-            assert_eq!(predicted, real_table_offsets(&sym), "{} pass {}", build.display(), n + 1);
+            assert_eq!(
+                predicted,
+                real_table_offsets(&sym),
+                "{} pass {}",
+                build.display(),
+                n + 1
+            );
         }
         checked += 1;
     }

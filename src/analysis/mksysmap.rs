@@ -29,7 +29,12 @@ pub fn keep(line: &[u8], version: Version) -> bool {
         return false;
     }
     let starts = |p: &[u8]| name.starts_with(p);
-    if starts(b"$") || starts(b".L") || starts(b"__crc_") || starts(b"__kstrtab_") || starts(b"__kstrtabns_") || name == b"L0"
+    if starts(b"$")
+        || starts(b".L")
+        || starts(b"__crc_")
+        || starts(b"__kstrtab_")
+        || starts(b"__kstrtabns_")
+        || name == b"L0"
     {
         return false;
     }
@@ -51,7 +56,10 @@ pub fn keep(line: &[u8], version: Version) -> bool {
         return false;
     }
     if let Some(rest) = name.strip_prefix(b"__") {
-        let alnum = rest.iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+        let alnum = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
         if rest[alnum..].starts_with(b"Thunk_") {
             return false;
         }

@@ -89,9 +89,19 @@ struct Step {
 /// without any kallsyms object).
 pub fn simulate(session: &LinkSession, opts: &PassOptions) -> Result<PassReport, PassError> {
     let script = session.script()?;
-    let undefined: Vec<&str> = session.request.undefined.iter().map(String::as_str).collect();
-    let set = LinkSet::resolve(session.store(), session.items(), Some(session.target), &undefined)
-        .map_err(SimulateError::from)?;
+    let undefined: Vec<&str> = session
+        .request
+        .undefined
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let set = LinkSet::resolve(
+        session.store(),
+        session.items(),
+        Some(session.target),
+        &undefined,
+    )
+    .map_err(SimulateError::from)?;
     let base = from_link_set(&set, &session.base);
     let sim = Simulator {
         session,
@@ -145,7 +155,11 @@ impl Simulator<'_, '_> {
         TablesSummary {
             rodata_size: t.size,
             object_size_through_rodata: self.object_size(t.size),
-            offsets: t.tables.iter().map(|p| (p.kind.label().to_string(), p.offset)).collect(),
+            offsets: t
+                .tables
+                .iter()
+                .map(|p| (p.kind.label().to_string(), p.offset))
+                .collect(),
         }
     }
 
@@ -158,14 +172,26 @@ impl Simulator<'_, '_> {
             PtrWidth::Bits32 => (
                 0x34,
                 4,
-                if self.session.target.e_machine == object::elf::EM_ARM { 0x1f } else { 0 },
+                if self.session.target.e_machine == object::elf::EM_ARM {
+                    0x1f
+                } else {
+                    0
+                },
             ),
         };
         (header + rodata + unaligned_tail).div_ceil(align) * align
     }
 
-    fn outcome(&self, link: &str, object: Option<&str>, step: &Step, prev: Option<&Step>, tables: Option<&RodataLayout>) -> PassOutcome {
-        let (joined, left) = prev.map_or((Vec::new(), Vec::new()), |p| map_delta(&p.map, &step.map));
+    fn outcome(
+        &self,
+        link: &str,
+        object: Option<&str>,
+        step: &Step,
+        prev: Option<&Step>,
+        tables: Option<&RodataLayout>,
+    ) -> PassOutcome {
+        let (joined, left) =
+            prev.map_or((Vec::new(), Vec::new()), |p| map_delta(&p.map, &step.map));
         PassOutcome {
             link: link.to_string(),
             kallsyms_object: object.map(str::to_string),
@@ -176,11 +202,25 @@ impl Simulator<'_, '_> {
         }
     }
 
-    fn finish(&self, mut passes: Vec<PassOutcome>, last: Step, last_tables: RodataLayout, last_object: String) -> Result<PassReport, PassError> {
+    fn finish(
+        &self,
+        mut passes: Vec<PassOutcome>,
+        last: Step,
+        last_tables: RodataLayout,
+        last_object: String,
+    ) -> Result<PassReport, PassError> {
         let final_link = self.link(Some((&last_tables, &last_object)))?;
-        passes.push(self.outcome("vmlinux", Some(&last_object), &final_link, Some(&last), None));
+        passes.push(self.outcome(
+            "vmlinux",
+            Some(&last_object),
+            &final_link,
+            Some(&last),
+            None,
+        ));
         let verdict = if final_link.map == last.map {
-            Verdict::Converges { links: passes.len() }
+            Verdict::Converges {
+                links: passes.len(),
+            }
         } else {
             let (joined, left) = map_delta(&last.map, &final_link.map);
             let changed_lines = joined.len().max(left.len());
@@ -231,11 +271,23 @@ impl Simulator<'_, '_> {
         let s2 = self.link(Some((&t1, o1)))?;
         let t2 = self.tables(&s2.map, 2)?;
         let o2 = ".tmp_vmlinux.kallsyms2.o";
-        passes.push(self.outcome(".tmp_vmlinux.kallsyms2", Some(o1), &s2, Some(&s1), Some(&t2)));
+        passes.push(self.outcome(
+            ".tmp_vmlinux.kallsyms2",
+            Some(o1),
+            &s2,
+            Some(&s1),
+            Some(&t2),
+        ));
         if self.object_size(t1.size) != self.object_size(t2.size) || self.opts.extra_pass {
             let s3 = self.link(Some((&t2, o2)))?;
             let t3 = self.tables(&s3.map, 3)?;
-            passes.push(self.outcome(".tmp_vmlinux.kallsyms3", Some(o2), &s3, Some(&s2), Some(&t3)));
+            passes.push(self.outcome(
+                ".tmp_vmlinux.kallsyms3",
+                Some(o2),
+                &s3,
+                Some(&s2),
+                Some(&t3),
+            ));
             return self.finish(passes, s3, t3, ".tmp_vmlinux.kallsyms3.o".into());
         }
         self.finish(passes, s2, t2, o2.into())
@@ -249,38 +301,79 @@ fn offsets(t: &RodataLayout) -> Vec<u64> {
 /// The kallsyms object `gcc -c` makes from the tables: empty text/data/bss, the tables in
 /// `.rodata`, one global label per table, and the reference to `_text`.
 pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile<'static> {
-    let section = |index: usize, name: &'static str, sh_type: u32, sh_flags: u64, size: u64, align: u64| InputSection {
-        name,
-        index,
-        size,
-        align,
-        sh_type,
-        sh_flags,
-        entsize: 0,
-        data: &[],
-        duplicate: false,
-        has_relocs: index == 4,
-        linker_created: false,
-    };
+    let section =
+        |index: usize, name: &'static str, sh_type: u32, sh_flags: u64, size: u64, align: u64| {
+            InputSection {
+                name,
+                index,
+                size,
+                align,
+                sh_type,
+                sh_flags,
+                entsize: 0,
+                data: &[],
+                duplicate: false,
+                has_relocs: index == 4,
+                linker_created: false,
+            }
+        };
     let sections = vec![
-        section(1, ".text", elf::SHT_PROGBITS, elf::SHF_ALLOC | elf::SHF_EXECINSTR, 0, 1),
-        section(2, ".data", elf::SHT_PROGBITS, elf::SHF_ALLOC | elf::SHF_WRITE, 0, 1),
-        section(3, ".bss", elf::SHT_NOBITS, elf::SHF_ALLOC | elf::SHF_WRITE, 0, 1),
-        section(4, ".rodata", elf::SHT_PROGBITS, elf::SHF_ALLOC, t.size, ptr.bytes()),
+        section(
+            1,
+            ".text",
+            elf::SHT_PROGBITS,
+            elf::SHF_ALLOC | elf::SHF_EXECINSTR,
+            0,
+            1,
+        ),
+        section(
+            2,
+            ".data",
+            elf::SHT_PROGBITS,
+            elf::SHF_ALLOC | elf::SHF_WRITE,
+            0,
+            1,
+        ),
+        section(
+            3,
+            ".bss",
+            elf::SHT_NOBITS,
+            elf::SHF_ALLOC | elf::SHF_WRITE,
+            0,
+            1,
+        ),
+        section(
+            4,
+            ".rodata",
+            elf::SHT_PROGBITS,
+            elf::SHF_ALLOC,
+            t.size,
+            ptr.bytes(),
+        ),
     ];
-    let symbol = |index: usize, name: &'static str, section: SymbolSection, value: u64| InputSymbol {
-        index,
-        name,
-        binding: if index == 0 { Binding::Local } else { Binding::Global },
-        visibility: Visibility::Default,
-        kind: SymbolKind::NoType,
-        section,
-        value,
-        size: 0,
-    };
+    let symbol =
+        |index: usize, name: &'static str, section: SymbolSection, value: u64| InputSymbol {
+            index,
+            name,
+            binding: if index == 0 {
+                Binding::Local
+            } else {
+                Binding::Global
+            },
+            visibility: Visibility::Default,
+            kind: SymbolKind::NoType,
+            section,
+            value,
+            size: 0,
+        };
     let mut symbols = vec![symbol(0, "", SymbolSection::Undefined, 0)];
     for p in &t.tables {
-        symbols.push(symbol(symbols.len(), p.kind.label(), SymbolSection::Section(4), p.offset));
+        symbols.push(symbol(
+            symbols.len(),
+            p.kind.label(),
+            SymbolSection::Section(4),
+            p.offset,
+        ));
     }
     symbols.push(symbol(symbols.len(), "_text", SymbolSection::Undefined, 0));
     let mut reloc_referenced = vec![false; symbols.len()];
@@ -301,7 +394,8 @@ fn map_delta(old: &[u8], new: &[u8]) -> (Vec<String>, Vec<String>) {
     use std::collections::HashMap;
     let key = |l: &[u8]| -> String {
         let s = String::from_utf8_lossy(l);
-        s.split_once(' ').map_or(s.to_string(), |(_, rest)| rest.to_string())
+        s.split_once(' ')
+            .map_or(s.to_string(), |(_, rest)| rest.to_string())
     };
     let mut counts: HashMap<String, i64> = HashMap::new();
     for l in old.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -310,8 +404,16 @@ fn map_delta(old: &[u8], new: &[u8]) -> (Vec<String>, Vec<String>) {
     for l in new.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         *counts.entry(key(l)).or_default() -= 1;
     }
-    let mut joined: Vec<String> = counts.iter().filter(|(_, c)| **c < 0).map(|(k, _)| k.clone()).collect();
-    let mut left: Vec<String> = counts.iter().filter(|(_, c)| **c > 0).map(|(k, _)| k.clone()).collect();
+    let mut joined: Vec<String> = counts
+        .iter()
+        .filter(|(_, c)| **c < 0)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mut left: Vec<String> = counts
+        .iter()
+        .filter(|(_, c)| **c > 0)
+        .map(|(k, _)| k.clone())
+        .collect();
     joined.sort();
     left.sort();
     (joined, left)

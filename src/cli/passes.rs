@@ -43,7 +43,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let version = if args.kernel == "6.1" { Version::V6_1 } else { Version::V6_12 };
+    let version = if args.kernel == "6.1" {
+        Version::V6_1
+    } else {
+        Version::V6_12
+    };
     let mut kallsyms = Options::new(version);
     kallsyms.all_symbols = args.all_symbols;
     kallsyms.absolute_percpu = args.absolute_percpu;
@@ -54,7 +58,13 @@ pub fn run(args: Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return super::report_error(e.into()),
     };
-    let report = match simulate(&session, &PassOptions { kallsyms, extra_pass: args.extra_pass }) {
+    let report = match simulate(
+        &session,
+        &PassOptions {
+            kallsyms,
+            extra_pass: args.extra_pass,
+        },
+    ) {
         Ok(r) => r,
         Err(e) => return super::report_error(e.into()),
     };
@@ -71,12 +81,17 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         for p in &report.passes {
             let tables = p.tables.as_ref().map_or(String::new(), |t| {
-                format!(" -> tables .rodata {:#x} (object size key {})", t.rodata_size, t.object_size_through_rodata)
+                format!(
+                    " -> tables .rodata {:#x} (object size key {})",
+                    t.rodata_size, t.object_size_through_rodata
+                )
             });
             println!(
                 "{:<24} with {:<28} {:>7} map lines, {:+} / -{} symbols{}",
                 p.link,
-                p.kallsyms_object.as_deref().unwrap_or("(no kallsyms object)"),
+                p.kallsyms_object
+                    .as_deref()
+                    .unwrap_or("(no kallsyms object)"),
                 p.map_lines,
                 p.joined.len(),
                 p.left.len(),
@@ -84,7 +99,9 @@ pub fn run(args: Args) -> ExitCode {
             );
         }
         match &report.verdict {
-            Verdict::Converges { links } => println!("converges: {links} links, System.map consistent"),
+            Verdict::Converges { links } => {
+                println!("converges: {links} links, System.map consistent")
+            }
             Verdict::Inconsistent { reason } => println!("Inconsistent kallsyms data: {reason}"),
         }
     }

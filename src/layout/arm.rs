@@ -255,6 +255,40 @@ enum StubType {
 }
 
 impl StubType {
+    /// bfd's `enum elf32_arm_stub_type` value (it is part of the stub's hash name).
+    fn number(self) -> u32 {
+        use StubType::*;
+        match self {
+            LongBranchAnyAny => 1,
+            LongBranchV4tArmThumb => 2,
+            LongBranchThumbOnly => 3,
+            LongBranchV4tThumbThumb => 4,
+            LongBranchV4tThumbArm => 5,
+            ShortBranchV4tThumbArm => 6,
+            LongBranchAnyArmPic => 7,
+            LongBranchAnyThumbPic => 8,
+            LongBranchV4tThumbThumbPic => 9,
+            LongBranchV4tArmThumbPic => 10,
+            LongBranchV4tThumbArmPic => 11,
+            LongBranchThumbOnlyPic => 12,
+            A8VeneerBCond => 16,
+            A8VeneerB => 17,
+            A8VeneerBl => 18,
+            A8VeneerBlx => 19,
+            LongBranchThumb2Only => 20,
+        }
+    }
+
+    fn is_a8(self) -> bool {
+        matches!(
+            self,
+            StubType::A8VeneerBCond
+                | StubType::A8VeneerB
+                | StubType::A8VeneerBl
+                | StubType::A8VeneerBlx
+        )
+    }
+
     /// Bytes of the stub's instruction template, and whether it starts in Thumb state.
     fn template(self) -> (u64, bool) {
         use StubType::*;
@@ -294,7 +328,8 @@ struct Target {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum TargetKey {
     Global(String),
-    Local(usize, usize),
+    /// (file, symbol index, the symbol's section).
+    Local(usize, usize, Option<SectionRef>),
 }
 
 /// bfd's stub hash key: stub group, target, addend and type.
@@ -308,6 +343,8 @@ struct StubKey {
 
 #[derive(Debug, Clone)]
 struct Stub {
+    /// bfd's stub hash table name: it decides the order stubs are built in.
+    hash_name: String,
     kind: StubType,
     /// Index into `ArmBackend::stub_sections`.
     section: usize,
@@ -567,12 +604,12 @@ impl ArmBackend {
                 SymbolKind::Func => s.value & !1,
                 _ => s.value,
             };
-            let (base, absolute) = match s.section {
-                Place::Absolute => (0, true),
+            let (base, absolute, sym_sec) = match s.section {
+                Place::Absolute => (0, true, None),
                 Place::Section(shndx) => {
                     let pos = file.sections.iter().position(|x| x.index == shndx)?;
                     let r = SectionRef { file: f, sec: pos };
-                    (e.input_address(r).unwrap_or(0), false)
+                    (e.input_address(r).unwrap_or(0), false, Some(r))
                 }
                 _ => return None,
             };
@@ -581,7 +618,7 @@ impl ArmBackend {
                 branch: branch_of(s.kind, s.value),
                 absolute,
                 name: s.name.to_string(),
-                key: TargetKey::Local(f, sym),
+                key: TargetKey::Local(f, sym, sym_sec),
             });
         }
         let id = e.syms.lookup(s.name)?;
@@ -646,8 +683,7 @@ impl ArmBackend {
                 || (thumb2
                     && r_type == R_ARM_THM_JUMP19
                     && out(THM2_MAX_BWD_COND, THM2_MAX_FWD_COND))
-                || (branch == Branch::ToArm
-                    && ((r_type == R_ARM_THM_CALL && !use_blx) || r_type != R_ARM_THM_CALL));
+                || (branch == Branch::ToArm && (r_type != R_ARM_THM_CALL || !use_blx));
             if !needed {
                 return None;
             }
@@ -673,9 +709,7 @@ impl ArmBackend {
             }
         } else if matches!(r_type, R_ARM_CALL | R_ARM_JUMP24 | R_ARM_PLT32) {
             if branch == Branch::ToThumb {
-                let needed = out(ARM_MAX_BWD, ARM_MAX_FWD + 2)
-                    || (r_type == R_ARM_CALL && !use_blx)
-                    || r_type != R_ARM_CALL;
+                let needed = out(ARM_MAX_BWD, ARM_MAX_FWD + 2) || r_type != R_ARM_CALL || !use_blx;
                 if !needed {
                     return None;
                 }
@@ -818,8 +852,25 @@ impl ArmBackend {
         } else {
             format!("__{}_veneer", target.name)
         };
+        let hash_name = match &key.target {
+            TargetKey::Global(sym) => format!(
+                "{:08x}_{sym}+{:x}_{}",
+                e_section_id(e, group),
+                addend as i32,
+                kind.number()
+            ),
+            TargetKey::Local(_, index, sym_sec) => format!(
+                "{:08x}_{:x}:{:x}+{:x}_{}",
+                e_section_id(e, group),
+                sym_sec.map_or(0, |r| e_section_id(e, r)),
+                index,
+                addend as i32,
+                kind.number()
+            ),
+        };
         self.stub_index.insert(key, self.stubs.len());
         self.stubs.push(Stub {
+            hash_name,
             kind,
             section: sec,
             name,
@@ -889,20 +940,24 @@ impl ArmBackend {
                     }
                     let is_branch = is_b || is_bl || is_blx || is_bcc;
                     let pc_here = base + at;
-                    if pc_here & 0xfff == 0xffe && is_32 && is_branch && last_32 && !last_branch {
-                        if let Some(kind) = a8_fix_kind(
+                    if pc_here & 0xfff == 0xffe
+                        && is_32
+                        && is_branch
+                        && last_32
+                        && !last_branch
+                        && let Some(kind) = a8_fix_kind(
                             insn,
                             pc_here,
                             relocs,
                             self.attrs.use_blx(),
                             (is_b, is_bl, is_blx, is_bcc),
-                        ) {
-                            fixes.push(A8Fix {
-                                section: r,
-                                offset: at,
-                                kind,
-                            });
-                        }
+                        )
+                    {
+                        fixes.push(A8Fix {
+                            section: r,
+                            offset: at,
+                            kind,
+                        });
                     }
                     at += if is_32 { 4 } else { 2 };
                     last_32 = is_32;
@@ -1057,14 +1112,22 @@ impl TargetHooks for ArmBackend {
         let mut next = vec![0u64; self.stub_sections.len()];
         let a8 = self.a8_fixes.iter().filter_map(|fix| {
             let link = self.group.get(&fix.section)?;
-            Some((*self.by_link.get(link)?, String::new(), fix.kind))
+            let name = format!("{:x}:{:x}", e_section_id(e, fix.section), fix.offset);
+            Some((*self.by_link.get(link)?, String::new(), fix.kind, name))
         });
-        let all = self
+        let mut all: Vec<(usize, String, StubType, String)> = self
             .stubs
             .iter()
-            .map(|s| (s.section, s.name.clone(), s.kind))
-            .chain(a8);
-        for (sec, name, kind) in all {
+            .map(|s| (s.section, s.name.clone(), s.kind, s.hash_name.clone()))
+            .chain(a8)
+            .collect();
+        // arm_build_one_stub runs over the hash table twice: other stubs, then A8 veneers; each
+        // takes the next free offset of its stub section. Later insertions come first within a
+        // bucket.
+        let mut all: Vec<(usize, (usize, String, StubType, String))> =
+            all.drain(..).enumerate().collect();
+        all.sort_by_key(|(k, s)| (s.2.is_a8(), bfd_hash_bucket(&s.3), std::cmp::Reverse(*k)));
+        for (_, (sec, name, kind, _)) in all {
             let ls = &e.linker_sections[self.stub_sections[sec].linker];
             let (size, thumb) = kind.template();
             let addr = e.os[ls.os].vma + ls.offset + next[sec];
@@ -1081,4 +1144,26 @@ impl TargetHooks for ArmBackend {
         }
         out
     }
+}
+
+/// bfd's section id of input section `r`: ids count every section bfd creates, from 0x10, and
+/// ld's ARM emulation first makes the four interworking glue sections of its stub file; input
+/// files follow in load order with one section per [`super::model::InputSection`].
+fn e_section_id(e: &Engine<'_, '_, '_, '_>, r: SectionRef) -> u32 {
+    let before: usize = e.files[..r.file].iter().map(|f| f.sections.len()).sum();
+    0x14 + (before + r.sec) as u32
+}
+
+/// The bucket of `name` in a bfd hash table of the default size (`bfd_hash_hash` modulo 4051).
+fn bfd_hash_bucket(name: &str) -> u64 {
+    let mut hash: u64 = 0;
+    for &c in name.as_bytes() {
+        let c = u64::from(c);
+        hash = hash.wrapping_add(c.wrapping_add(c << 17));
+        hash ^= hash >> 2;
+    }
+    let len = name.len() as u64;
+    hash = hash.wrapping_add(len.wrapping_add(len << 17));
+    hash ^= hash >> 2;
+    hash % 4051
 }

@@ -164,6 +164,16 @@ pub struct LinkRequest {
     /// `-shared` / `-Bshareable`.
     pub shared: bool,
     pub orphan_handling: OrphanHandling,
+    /// ARM `--pic-veneer`: position-independent long-branch stubs (their sizes differ).
+    pub pic_veneer: bool,
+    /// ARM `--no-merge-exidx-entries` (ld merges duplicate unwind index entries by default).
+    pub no_merge_exidx_entries: bool,
+    /// ARM `--fix-cortex-a8` (`Some(true)`) / `--no-fix-cortex-a8` (`Some(false)`); ld enables
+    /// the erratum fix for ARMv7-A when neither is given.
+    pub fix_cortex_a8: Option<bool>,
+    /// ARM `--fix-v4bx` (1) / `--fix-v4bx-interworking` (2): BX rewriting, with interworking
+    /// veneers in `.v4_bx` for the latter.
+    pub fix_v4bx: u8,
     /// Options accepted without effect, with a note each.
     pub ignored: Vec<Ignored>,
 }
@@ -238,6 +248,13 @@ enum Opt {
     Ttext,
     Tdata,
     Tbss,
+    PicVeneer,
+    NoMergeExidx,
+    MergeExidx,
+    FixCortexA8,
+    NoFixCortexA8,
+    FixV4bx,
+    FixV4bxInterworking,
     /// Accepted, no effect on layout; the note says why.
     Ignore(&'static str),
     /// Accepted with its argument, no effect on layout.
@@ -248,7 +265,6 @@ const NOTE_WARN: &str = "only changes which warnings ld prints";
 const NOTE_DIAG: &str = "only changes diagnostics, not the output";
 const NOTE_DYN: &str = "only matters for dynamic linking";
 const NOTE_INFO: &str = "only prints information";
-const NOTE_VENEER: &str = "only changes the form of ARM long-branch veneers";
 
 /// Long options (usable with one or two dashes, as getopt_long_only allows).
 const LONG: &[(&str, Arg, Opt)] = &[
@@ -327,7 +343,13 @@ const LONG: &[(&str, Arg, Opt)] = &[
     ("verbose", Arg::Optional, Opt::Ignore(NOTE_INFO)),
     ("print-memory-usage", Arg::None, Opt::Ignore(NOTE_INFO)),
     ("print-gc-sections", Arg::None, Opt::Ignore(NOTE_INFO)),
-    ("pic-veneer", Arg::None, Opt::Ignore(NOTE_VENEER)),
+    ("pic-veneer", Arg::None, Opt::PicVeneer),
+    ("no-merge-exidx-entries", Arg::None, Opt::NoMergeExidx),
+    ("merge-exidx-entries", Arg::None, Opt::MergeExidx),
+    ("fix-cortex-a8", Arg::None, Opt::FixCortexA8),
+    ("no-fix-cortex-a8", Arg::None, Opt::NoFixCortexA8),
+    ("fix-v4bx", Arg::None, Opt::FixV4bx),
+    ("fix-v4bx-interworking", Arg::None, Opt::FixV4bxInterworking),
     ("as-needed", Arg::None, Opt::Ignore(NOTE_DYN)),
     ("no-as-needed", Arg::None, Opt::Ignore(NOTE_DYN)),
     ("no-dynamic-linker", Arg::None, Opt::Ignore(NOTE_DYN)),
@@ -667,6 +689,13 @@ impl Parser {
             Opt::StripAll => r.strip = Strip::All,
             Opt::EmitRelocs => r.emit_relocs = true,
             Opt::Omagic => r.omagic = true,
+            Opt::PicVeneer => r.pic_veneer = true,
+            Opt::NoMergeExidx => r.no_merge_exidx_entries = true,
+            Opt::MergeExidx => r.no_merge_exidx_entries = false,
+            Opt::FixCortexA8 => r.fix_cortex_a8 = Some(true),
+            Opt::NoFixCortexA8 => r.fix_cortex_a8 = Some(false),
+            Opt::FixV4bx => r.fix_v4bx = 1,
+            Opt::FixV4bxInterworking => r.fix_v4bx = 2,
             Opt::NoOmagic => r.omagic = false,
             Opt::Nmagic => r.nmagic = true,
             Opt::OrphanHandling => {

@@ -137,6 +137,12 @@ impl LinkSession {
             entry: r.entry.clone(),
             emit_relocs: r.emit_relocs,
             discard: r.discard,
+            machine: self.target.e_machine,
+            arm: crate::layout::ArmOptions {
+                pic_veneer: r.pic_veneer,
+                merge_exidx_entries: !r.no_merge_exidx_entries,
+                fix_cortex_a8: r.fix_cortex_a8,
+            },
         })
     }
 

@@ -66,10 +66,10 @@ fn kbuild_arm_line() {
     assert_eq!(r.discard, Discard::Locals);
     assert_eq!(r.strip, Strip::None);
     let ignored: Vec<&str> = r.ignored.iter().map(|i| i.option.as_str()).collect();
-    assert_eq!(
-        ignored,
-        ["--no-warn-rwx-segments", "--no-undefined", "--pic-veneer"]
-    );
+    assert_eq!(ignored, ["--no-warn-rwx-segments", "--no-undefined"]);
+    assert!(r.pic_veneer);
+    assert!(!r.no_merge_exidx_entries);
+    assert_eq!(r.fix_cortex_a8, None);
     assert!(r.ignored.iter().all(|i| !i.note.is_empty()));
 }
 

@@ -12,6 +12,7 @@ pub mod map;
 pub mod merge;
 pub mod model;
 
+mod arm;
 mod eval;
 mod place;
 mod symbols;
@@ -28,6 +29,7 @@ use ir::{OsId, Program};
 use map::{MapOptions, SortMode};
 use model::InputFile;
 
+pub use arm::ArmOptions;
 pub use symbols::{LinkedSymbol, SymbolSection};
 
 /// A layout failure ld would also report, with the script span where there is one.
@@ -125,6 +127,11 @@ pub struct LayoutOptions {
     pub emit_relocs: bool,
     /// Which local symbols the output keeps (`-X` is ld's default for a final link).
     pub discard: crate::link_args::Discard,
+    /// The output's `e_machine`: selects the target backend's passes (ARM stubs and unwind
+    /// tables); 0 runs none.
+    pub machine: u16,
+    /// ARM backend options (ignored for other machines).
+    pub arm: ArmOptions,
 }
 
 impl Default for LayoutOptions {
@@ -140,6 +147,8 @@ impl Default for LayoutOptions {
             entry: None,
             emit_relocs: false,
             discard: crate::link_args::Discard::Locals,
+            machine: 0,
+            arm: ArmOptions::default(),
         }
     }
 }
@@ -230,6 +239,9 @@ pub fn link(
         },
     );
     let mut engine = place::Engine::new(&mut program, files, mapping, options);
+    if options.machine == object::elf::EM_ARM {
+        engine.hooks = Some(Box::new(arm::ArmBackend::new(options.arm)));
+    }
     engine.run()
 }
 
@@ -248,6 +260,8 @@ fn build_id_section(hash: u64) -> model::InputSection<'static> {
         duplicate: false,
         has_relocs: false,
         linker_created: true,
+        link: 0,
+        relocs: model::Relocs::default(),
     }
 }
 

@@ -48,6 +48,76 @@ pub struct InputSection<'a> {
     pub has_relocs: bool,
     /// Made by the linker itself (the build-id note), which keeps its output section alive.
     pub linker_created: bool,
+    /// `sh_link` (the section an ARM unwind index describes), 0 when none.
+    pub link: usize,
+    /// The relocations that apply to it (target backends size stubs from them).
+    pub relocs: Relocs<'a>,
+}
+
+/// The raw REL or RELA entries of one input section, borrowed from the mapped object.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Relocs<'a> {
+    pub data: &'a [u8],
+    /// RELA (explicit addends) rather than REL.
+    pub rela: bool,
+    pub class64: bool,
+    pub big_endian: bool,
+}
+
+/// One relocation as bfd's linker reads it (`_bfd_elf_link_read_relocs`): REL entries have
+/// addend 0, their in-place addend stays in the section contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reloc {
+    pub offset: u64,
+    pub sym: usize,
+    pub r_type: u32,
+    pub addend: i64,
+}
+
+impl<'a> Relocs<'a> {
+    /// The entries in table order.
+    pub fn iter(&self) -> impl Iterator<Item = Reloc> + 'a {
+        let Relocs {
+            data,
+            rela,
+            class64,
+            big_endian,
+        } = *self;
+        let w = if class64 { 8 } else { 4 };
+        let entry = if rela { 3 * w } else { 2 * w };
+        let word = move |b: &[u8]| -> u64 {
+            let mut v = 0u64;
+            for i in 0..w {
+                let byte = if big_endian { b[i] } else { b[w - 1 - i] };
+                v = (v << 8) | u64::from(byte);
+            }
+            v
+        };
+        data.chunks_exact(entry).map(move |e| {
+            let info = word(&e[w..2 * w]);
+            let (sym, r_type) = if class64 {
+                ((info >> 32) as usize, (info & 0xffff_ffff) as u32)
+            } else {
+                ((info >> 8) as usize, (info & 0xff) as u32)
+            };
+            let addend = if rela {
+                let a = word(&e[2 * w..3 * w]);
+                if class64 {
+                    a as i64
+                } else {
+                    i64::from(a as u32 as i32)
+                }
+            } else {
+                0
+            };
+            Reloc {
+                offset: word(&e[..w]),
+                sym,
+                r_type,
+                addend,
+            }
+        })
+    }
 }
 
 /// ELF constants the layout rules use.
@@ -93,11 +163,19 @@ pub fn from_link_set<'a>(set: &LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>> {
                 .filter(|s| s.sh_type == elf::SHT_SYMTAB)
                 .map(|s| s.sh_link)
                 .collect();
-            let relocated: Vec<u32> = obj
+            let relocated: Vec<(u32, Relocs<'a>)> = obj
                 .sections
                 .iter()
                 .filter(|s| matches!(s.sh_type, elf::SHT_REL | elf::SHT_RELA))
-                .map(|s| s.sh_info)
+                .map(|s| {
+                    let relocs = Relocs {
+                        data: s.data,
+                        rela: s.sh_type == elf::SHT_RELA,
+                        class64: obj.class == ElfClass::Elf64,
+                        big_endian: obj.endian == Endian::Big,
+                    };
+                    (s.sh_info, relocs)
+                })
                 .collect();
             let sections = obj
                 .sections
@@ -123,8 +201,13 @@ pub fn from_link_set<'a>(set: &LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>> {
                     entsize: s.sh_entsize,
                     data: s.data,
                     duplicate: dropped.contains(&(r, s.index)),
-                    has_relocs: relocated.contains(&(s.index as u32)),
+                    has_relocs: relocated.iter().any(|(i, _)| *i == s.index as u32),
                     linker_created: false,
+                    link: s.sh_link as usize,
+                    relocs: relocated
+                        .iter()
+                        .find(|(i, _)| *i == s.index as u32)
+                        .map_or_else(Relocs::default, |(_, r)| *r),
                 })
                 .collect();
             let reloc_referenced = reloc_references(obj, |target| dropped.contains(&(r, target)));

@@ -28,7 +28,34 @@ const SHF_LINK_ORDER: u64 = 0x80;
 pub(crate) enum Phase {
     Mark,
     Allocating,
+    /// `lang_do_assignments (lang_assigning_phase_enum)`: a target backend's re-layout.
+    Assigning,
     Final,
+}
+
+/// A target backend's part in ld's passes: what bfd's target code and ld's emulation do between
+/// the allocation pass and the final assignments (`ldemul_after_allocation`), and the local
+/// symbols it writes itself (`output_arch_local_syms`). The generic passes call it and know
+/// nothing else about the target.
+pub(crate) trait TargetHooks {
+    /// Runs after the first allocation pass. It may resize input sections
+    /// ([`Engine::set_input_size`]), add linker-made input sections ([`Engine::add_linker_section`])
+    /// and lay out again ([`Engine::relayout`]).
+    fn after_allocation(&mut self, engine: &mut Engine<'_, '_, '_, '_>) -> Result<(), LayoutError>;
+
+    /// Extra local symbols of the output's symbol table, addresses final.
+    fn local_symbols(&self, engine: &Engine<'_, '_, '_, '_>) -> Vec<LinkedSymbol>;
+}
+
+/// An input section the linker makes itself (an ARM stub section), placed right after an input
+/// section of the statement tree as ld's emulations hook them in.
+#[derive(Debug, Clone)]
+pub(crate) struct LinkerSection {
+    pub os: OsId,
+    pub size: u64,
+    pub align: u64,
+    /// Offset in the output section, set by the sizing passes.
+    pub offset: u64,
 }
 
 /// The section an expression is folded against (ld's `expld.section`).
@@ -89,6 +116,13 @@ pub(crate) struct Engine<'p, 's, 'a, 'f> {
     merge_excluded: HashSet<SectionRef>,
     /// Input sections a KEEP pattern matches (ld marks them SEC_KEEP before mapping).
     kept_inputs: HashSet<SectionRef>,
+    /// The target backend, if the machine has one.
+    pub hooks: Option<Box<dyn TargetHooks>>,
+    /// Sizes a target backend changed (ARM unwind index editing).
+    resized: HashMap<SectionRef, u64>,
+    pub linker_sections: Vec<LinkerSection>,
+    /// Linker sections by the input section they follow.
+    after_input: HashMap<SectionRef, Vec<usize>>,
 }
 
 impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
@@ -152,6 +186,10 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             merged: None,
             merge_excluded: HashSet::new(),
             kept_inputs: HashSet::new(),
+            hooks: None,
+            resized: HashMap::new(),
+            linker_sections: Vec::new(),
+            after_input: HashMap::new(),
             mapping,
             prog,
         }
@@ -180,6 +218,11 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         self.reset_memory_regions();
         self.phase = Phase::Allocating;
         self.size_pass()?;
+        if let Some(mut hooks) = self.hooks.take() {
+            let done = hooks.after_allocation(self);
+            self.hooks = Some(hooks);
+            done?;
+        }
         self.phase = Phase::Final;
         self.assign_pass()?;
         self.finalize_syms();
@@ -1016,11 +1059,78 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             self.input_offset[r.file][r.sec] = dot - vma;
             dot += self.input_size(r);
             self.os[id].size = dot - vma;
+            for k in self.after_input.get(&r).cloned().unwrap_or_default() {
+                let ls = &mut self.linker_sections[k];
+                dot = align_up(dot, ls.align);
+                ls.offset = dot - vma;
+                dot += ls.size;
+                let align = ls.align;
+                let st = &mut self.os[id];
+                st.align = st.align.max(align);
+                st.size = dot - vma;
+            }
         }
         dot
     }
 
+    /// ld's `lang_relax_sections (true)`: assignments in the assigning phase, then memory
+    /// regions reset and one more allocation pass.
+    pub(crate) fn relayout(&mut self) -> Result<(), LayoutError> {
+        self.phase = Phase::Assigning;
+        self.assign_pass()?;
+        self.reset_memory_regions();
+        self.phase = Phase::Allocating;
+        self.size_pass()
+    }
+
+    /// Gives input section `r` a new size (bfd's `bfd_set_section_size` from a backend).
+    pub(crate) fn set_input_size(&mut self, r: SectionRef, size: u64) {
+        self.resized.insert(r, size);
+    }
+
+    /// Adds an empty linker-made input section to output section `os` right after input `after`;
+    /// returns its index in [`Engine::linker_sections`].
+    pub(crate) fn add_linker_section(&mut self, os: OsId, after: SectionRef, align: u64) -> usize {
+        let k = self.linker_sections.len();
+        self.linker_sections.push(LinkerSection {
+            os,
+            size: 0,
+            align,
+            offset: 0,
+        });
+        self.after_input.entry(after).or_default().push(k);
+        self.os[os].align = self.os[os].align.max(align);
+        k
+    }
+
+    /// The input sections placed in output section `id`, in statement order (what ld's
+    /// `lang_for_each_statement` visits), orphans last.
+    pub(crate) fn inputs_in_order(&self, id: OsId) -> Vec<SectionRef> {
+        let mut out = Vec::new();
+        for child in &self.prog.sections[id].children {
+            if let SecStmt::Wild(w) = child {
+                out.extend(self.mapping.wild_sections[*w].iter().copied());
+            }
+        }
+        if let Some(list) = self.orphan_inputs.get(&id) {
+            out.extend(list.iter().copied());
+        }
+        out.retain(|r| {
+            self.input_output[r.file][r.sec] == Some(Some(id)) && !self.merge_excluded.contains(r)
+        });
+        out
+    }
+
+    /// The address input section `r` has in the current layout, if it is placed.
+    pub(crate) fn input_address(&self, r: SectionRef) -> Option<u64> {
+        let os = self.input_output[r.file][r.sec]??;
+        Some(self.os[os].vma + self.input_offset[r.file][r.sec])
+    }
+
     pub(crate) fn input_size(&self, r: SectionRef) -> u64 {
+        if let Some(&size) = self.resized.get(&r) {
+            return size;
+        }
         match &self.merged {
             Some(m) => m
                 .size(self.file_base[r.file] + r.sec)
@@ -1312,6 +1422,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         let mut fold = Fold::default();
         if let Some(v) = self.fold(&mut fold, &a.condition, ctx, dot)?
             && v.value == 0
+            && self.phase == Phase::Final
         {
             self.failed_asserts.push(a.message.text.to_string());
         }
@@ -1341,6 +1452,10 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                             dot = self.os[id].vma
                                 + self.input_offset[r.file][r.sec]
                                 + self.input_size(r);
+                            if let Some(&k) = self.after_input.get(&r).and_then(|v| v.last()) {
+                                let ls = &self.linker_sections[k];
+                                dot = self.os[id].vma + ls.offset + ls.size;
+                            }
                         }
                     }
                 }
@@ -1588,7 +1703,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
     }
 
     /// The `nm` letter of a symbol in output section `base` (None: absolute).
-    fn letter(&self, base: Option<OsId>, binding: Binding, kind: SymbolKind) -> char {
+    pub(crate) fn letter(&self, base: Option<OsId>, binding: Binding, kind: SymbolKind) -> char {
         let section = match base {
             None => NmSection::Absolute,
             Some(id) => {
@@ -1770,6 +1885,9 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                 from_script: false,
                 is_function: sym.kind == SymbolKind::Func,
             });
+        }
+        if let Some(hooks) = &self.hooks {
+            out.extend(hooks.local_symbols(self));
         }
         out
     }

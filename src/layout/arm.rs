@@ -1,0 +1,1169 @@
+//! GNU ld's ARM backend passes (bfd's elf32-arm.c driven by ld's armelf emulation): the unwind
+//! index editing of `elf32_arm_fix_exidx_coverage`, and the branch stubs and Cortex-A8 erratum
+//! veneers of `elf32_arm_size_stubs`, both run from `gldarmelf_after_allocation`; plus the
+//! local symbols bfd writes for the stubs.
+//!
+//! Owns which stubs exist, how input sections are grouped around stub sections, the stub
+//! sections' sizes, the new sizes of `.ARM.exidx` inputs and the stub symbols. It must not know
+//! the generic passes: it works through [`TargetHooks`] and the engine's backend methods only.
+//!
+//! Not modelled: the interworking glue sections (`.glue_7`, `.glue_7t`, `.v4_bx`,
+//! `.vfp11_veneer`), which only pre-ARMv5 code (R_ARM_PC24, BX interworking) fills and which ld
+//! otherwise excludes empty; PLT and TLS-call stubs (dynamic links); M-profile secure gateway
+//! veneers. Stubs sharing one stub section are laid out in creation order, where bfd uses its
+//! stub hash table's order: sizes are exact, the symbol of each such stub may not be.
+
+use std::collections::HashMap;
+
+use super::LayoutError;
+use super::flags::SecFlags;
+use super::map::SectionRef;
+use super::model::{SymbolKind, SymbolSection as Place, elf};
+use super::place::{Engine, TargetHooks};
+use super::symbols::{LinkedSymbol, SymBase, SymState, SymbolSection};
+use crate::input::Binding;
+
+/// ARM options of the command line that change layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArmOptions {
+    /// `--pic-veneer`: position-independent long-branch stubs.
+    pub pic_veneer: bool,
+    /// `--merge-exidx-entries` (the default) / `--no-merge-exidx-entries`.
+    pub merge_exidx_entries: bool,
+    /// `--fix-cortex-a8` / `--no-fix-cortex-a8`; None lets ld decide from the architecture.
+    pub fix_cortex_a8: Option<bool>,
+}
+
+impl Default for ArmOptions {
+    fn default() -> Self {
+        ArmOptions {
+            pic_veneer: false,
+            merge_exidx_entries: true,
+            fix_cortex_a8: None,
+        }
+    }
+}
+
+const SHT_ARM_EXIDX: u32 = 0x7000_0001;
+const SHT_ARM_ATTRIBUTES: u32 = 0x7000_0003;
+
+const R_ARM_THM_CALL: u32 = 10;
+const R_ARM_PLT32: u32 = 27;
+const R_ARM_CALL: u32 = 28;
+const R_ARM_JUMP24: u32 = 29;
+const R_ARM_THM_JUMP24: u32 = 30;
+const R_ARM_THM_XPC22: u32 = 16;
+const R_ARM_THM_JUMP19: u32 = 51;
+
+const TAG_CPU_ARCH: u64 = 6;
+const TAG_CPU_ARCH_PROFILE: u64 = 7;
+const TAG_THUMB_ISA_USE: u64 = 9;
+
+const ARCH_V6KZ: u64 = 7;
+const ARCH_V6T2: u64 = 8;
+const ARCH_V6K: u64 = 9;
+const ARCH_V7: u64 = 10;
+const ARCH_V6_M: u64 = 11;
+const ARCH_V6S_M: u64 = 12;
+const ARCH_V7E_M: u64 = 13;
+const ARCH_V8A: u64 = 14;
+const ARCH_V8R: u64 = 15;
+const ARCH_V8M_BASE: u64 = 16;
+const ARCH_V8M_MAIN: u64 = 17;
+const ARCH_V8_1M_MAIN: u64 = 21;
+
+const THM_MAX_FWD: i64 = (1 << 22) - 2 + 4;
+const THM_MAX_BWD: i64 = -(1 << 22) + 4;
+const THM2_MAX_FWD: i64 = (1 << 24) - 2 + 4;
+const THM2_MAX_BWD: i64 = -(1 << 24) + 4;
+const THM2_MAX_FWD_COND: i64 = (1 << 20) - 2 + 4;
+const THM2_MAX_BWD_COND: i64 = -(1 << 20) + 4;
+const ARM_MAX_FWD: i64 = (((1 << 23) - 1) << 2) + 8;
+const ARM_MAX_BWD: i64 = -((1 << 23) << 2) + 8;
+
+/// bfd's default stub group size (`stub_group_size == 1`): Thumb range less room for stubs.
+const STUB_GROUP_SIZE: u64 = 4_170_000;
+
+/// The merged `.ARM.attributes` of the output, as far as stub selection reads them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Attributes {
+    arch: u64,
+    profile: u64,
+    thumb_isa: u64,
+}
+
+impl Attributes {
+    /// `using_thumb_only`.
+    fn thumb_only(&self) -> bool {
+        if self.profile != 0 {
+            return self.profile == u64::from(b'M');
+        }
+        matches!(
+            self.arch,
+            ARCH_V6_M | ARCH_V6S_M | ARCH_V7E_M | ARCH_V8M_BASE | ARCH_V8M_MAIN | ARCH_V8_1M_MAIN
+        )
+    }
+
+    /// `using_thumb2`.
+    fn thumb2(&self) -> bool {
+        if self.thumb_isa < 3 {
+            return self.thumb_isa == 2;
+        }
+        matches!(
+            self.arch,
+            ARCH_V6T2
+                | ARCH_V7
+                | ARCH_V7E_M
+                | ARCH_V8A
+                | ARCH_V8R
+                | ARCH_V8M_MAIN
+                | ARCH_V8_1M_MAIN
+        )
+    }
+
+    /// `using_thumb2_bl`.
+    fn thumb2_bl(&self) -> bool {
+        self.arch == ARCH_V6T2 || self.arch >= ARCH_V7
+    }
+
+    /// `check_use_blx` with the default `--fix-arm1176`.
+    fn use_blx(&self) -> bool {
+        self.arch == ARCH_V6T2 || self.arch > ARCH_V6K
+    }
+}
+
+/// `tag_cpu_arch_combine` for the architectures a Linux link mixes: later architectures add
+/// features, except the v6T2/v6K/v6KZ corners that only v7 covers.
+fn combine_arch(a: u64, b: u64) -> u64 {
+    let (lo, hi) = (a.min(b), a.max(b));
+    match (lo, hi) {
+        (ARCH_V6KZ, ARCH_V6T2) | (ARCH_V6T2, ARCH_V6K) => ARCH_V7,
+        _ => hi,
+    }
+}
+
+/// Reads one unsigned LEB128 number.
+fn uleb(data: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    let mut shift = 0;
+    loop {
+        let byte = *data.get(*pos)?;
+        *pos += 1;
+        if shift < 64 {
+            value |= u64::from(byte & 0x7f) << shift;
+        }
+        shift += 7;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+}
+
+fn skip_string(data: &[u8], pos: &mut usize) -> Option<()> {
+    let len = data.get(*pos..)?.iter().position(|&b| b == 0)?;
+    *pos += len + 1;
+    Some(())
+}
+
+/// The integer file-scope `aeabi` attributes of one `.ARM.attributes` section.
+fn parse_attributes(data: &[u8], big_endian: bool) -> Option<HashMap<u64, u64>> {
+    let mut out = HashMap::new();
+    if data.first() != Some(&b'A') {
+        return None;
+    }
+    let word = |b: &[u8]| -> Option<usize> {
+        let w: [u8; 4] = b.get(..4)?.try_into().ok()?;
+        Some(if big_endian {
+            u32::from_be_bytes(w)
+        } else {
+            u32::from_le_bytes(w)
+        } as usize)
+    };
+    let mut pos = 1;
+    while pos + 4 <= data.len() {
+        let len = word(&data[pos..])?;
+        let end = pos.checked_add(len)?.min(data.len());
+        let mut p = pos + 4;
+        let vendor_end = data.get(p..end)?.iter().position(|&b| b == 0)? + p;
+        let vendor = &data[p..vendor_end];
+        p = vendor_end + 1;
+        if vendor == b"aeabi" {
+            while p < end {
+                let tag = uleb(data, &mut p)?;
+                let sub_start = p;
+                let sub_len = word(data.get(p..)?)?;
+                let sub_end = sub_start.checked_add(sub_len)?.min(end);
+                p += 4;
+                if tag == 1 {
+                    while p < sub_end {
+                        let t = uleb(data, &mut p)?;
+                        match t {
+                            4 | 5 | 67 => skip_string(data, &mut p)?,
+                            32 => {
+                                uleb(data, &mut p)?;
+                                skip_string(data, &mut p)?;
+                            }
+                            t if t > 32 && t % 2 == 1 => skip_string(data, &mut p)?,
+                            _ => {
+                                let v = uleb(data, &mut p)?;
+                                out.insert(t, v);
+                            }
+                        }
+                    }
+                }
+                p = sub_end.max(p);
+            }
+        }
+        if end <= pos {
+            break;
+        }
+        pos = end;
+    }
+    Some(out)
+}
+
+/// Which mode a branch's target runs in (bfd's `arm_st_branch_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Branch {
+    ToArm,
+    ToThumb,
+    /// Section symbols: bfd never makes a stub for them.
+    Long,
+    Unknown,
+}
+
+/// bfd's stub types that a static link can need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum StubType {
+    LongBranchAnyAny,
+    LongBranchV4tArmThumb,
+    LongBranchThumbOnly,
+    LongBranchV4tThumbThumb,
+    LongBranchV4tThumbArm,
+    ShortBranchV4tThumbArm,
+    LongBranchAnyArmPic,
+    LongBranchAnyThumbPic,
+    LongBranchV4tThumbThumbPic,
+    LongBranchV4tArmThumbPic,
+    LongBranchV4tThumbArmPic,
+    LongBranchThumbOnlyPic,
+    LongBranchThumb2Only,
+    A8VeneerBCond,
+    A8VeneerB,
+    A8VeneerBl,
+    A8VeneerBlx,
+}
+
+impl StubType {
+    /// bfd's `enum elf32_arm_stub_type` value (it is part of the stub's hash name).
+    fn number(self) -> u32 {
+        use StubType::*;
+        match self {
+            LongBranchAnyAny => 1,
+            LongBranchV4tArmThumb => 2,
+            LongBranchThumbOnly => 3,
+            LongBranchV4tThumbThumb => 4,
+            LongBranchV4tThumbArm => 5,
+            ShortBranchV4tThumbArm => 6,
+            LongBranchAnyArmPic => 7,
+            LongBranchAnyThumbPic => 8,
+            LongBranchV4tThumbThumbPic => 9,
+            LongBranchV4tArmThumbPic => 10,
+            LongBranchV4tThumbArmPic => 11,
+            LongBranchThumbOnlyPic => 12,
+            A8VeneerBCond => 16,
+            A8VeneerB => 17,
+            A8VeneerBl => 18,
+            A8VeneerBlx => 19,
+            LongBranchThumb2Only => 20,
+        }
+    }
+
+    fn is_a8(self) -> bool {
+        matches!(
+            self,
+            StubType::A8VeneerBCond
+                | StubType::A8VeneerB
+                | StubType::A8VeneerBl
+                | StubType::A8VeneerBlx
+        )
+    }
+
+    /// Bytes of the stub's instruction template, and whether it starts in Thumb state.
+    fn template(self) -> (u64, bool) {
+        use StubType::*;
+        match self {
+            LongBranchAnyAny => (8, false),
+            LongBranchV4tArmThumb => (12, false),
+            LongBranchThumbOnly => (16, true),
+            LongBranchV4tThumbThumb => (16, true),
+            LongBranchV4tThumbArm => (12, true),
+            ShortBranchV4tThumbArm => (8, true),
+            LongBranchAnyArmPic => (12, false),
+            LongBranchAnyThumbPic => (16, false),
+            LongBranchV4tThumbThumbPic => (20, true),
+            LongBranchV4tArmThumbPic => (16, false),
+            LongBranchV4tThumbArmPic => (16, true),
+            LongBranchThumbOnlyPic => (16, true),
+            LongBranchThumb2Only => (8, true),
+            A8VeneerBCond => (10, true),
+            A8VeneerB | A8VeneerBl => (4, true),
+            A8VeneerBlx => (4, false),
+        }
+    }
+}
+
+/// What a branch relocation resolves to.
+#[derive(Debug, Clone)]
+struct Target {
+    destination: u64,
+    branch: Branch,
+    /// The symbol is absolute (a Thumb-only target then assumes Thumb).
+    absolute: bool,
+    name: String,
+    /// Identifies the target in the stub's key: a global name or (file, symbol index).
+    key: TargetKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TargetKey {
+    Global(String),
+    /// (file, symbol index, the symbol's section).
+    Local(usize, usize, Option<SectionRef>),
+}
+
+/// bfd's stub hash key: stub group, target, addend and type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct StubKey {
+    group: SectionRef,
+    target: TargetKey,
+    addend: i64,
+    kind: StubType,
+}
+
+#[derive(Debug, Clone)]
+struct Stub {
+    /// bfd's stub hash table name: it decides the order stubs are built in.
+    hash_name: String,
+    kind: StubType,
+    /// Index into `ArmBackend::stub_sections`.
+    section: usize,
+    /// The local symbol bfd gives it (`__f_veneer`, `__f_from_thumb`, `__f_from_arm`).
+    name: String,
+}
+
+/// A Cortex-A8 erratum fix: a 32-bit Thumb-2 branch whose first half ends a 4 KiB page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct A8Fix {
+    section: SectionRef,
+    offset: u64,
+    kind: StubType,
+}
+
+/// A relocation at a possible erratum site (`struct a8_erratum_reloc`).
+#[derive(Debug, Clone)]
+struct A8Reloc {
+    from: u64,
+    destination: u64,
+    r_type: u32,
+    branch: Branch,
+    has_stub: bool,
+}
+
+#[derive(Debug, Clone)]
+struct StubSection {
+    /// Index into the engine's linker sections.
+    linker: usize,
+}
+
+/// The ARM backend's state across ld's passes.
+pub(crate) struct ArmBackend {
+    opts: ArmOptions,
+    attrs: Attributes,
+    fix_a8: bool,
+    /// Each code input section's stub group (`stub_group[id].link_sec`).
+    group: HashMap<SectionRef, SectionRef>,
+    stub_sections: Vec<StubSection>,
+    by_link: HashMap<SectionRef, usize>,
+    stubs: Vec<Stub>,
+    stub_index: HashMap<StubKey, usize>,
+    a8_fixes: Vec<A8Fix>,
+}
+
+type Eng<'e, 'p, 's, 'a, 'f> = &'e mut Engine<'p, 's, 'a, 'f>;
+
+impl ArmBackend {
+    pub(crate) fn new(opts: ArmOptions) -> Self {
+        ArmBackend {
+            opts,
+            attrs: Attributes::default(),
+            fix_a8: false,
+            group: HashMap::new(),
+            stub_sections: Vec::new(),
+            by_link: HashMap::new(),
+            stubs: Vec::new(),
+            stub_index: HashMap::new(),
+            a8_fixes: Vec::new(),
+        }
+    }
+
+    /// Merges the inputs' attributes as bfd does while loading them.
+    fn merge_attributes(&mut self, e: &Engine<'_, '_, '_, '_>) {
+        let mut first = true;
+        for file in e.files {
+            let Some(sec) = file
+                .sections
+                .iter()
+                .find(|s| s.sh_type == SHT_ARM_ATTRIBUTES)
+            else {
+                continue;
+            };
+            let Some(attrs) = parse_attributes(sec.data, sec.relocs.big_endian) else {
+                continue;
+            };
+            let get = |t| attrs.get(&t).copied().unwrap_or(0);
+            if first {
+                self.attrs = Attributes {
+                    arch: get(TAG_CPU_ARCH),
+                    profile: get(TAG_CPU_ARCH_PROFILE),
+                    thumb_isa: get(TAG_THUMB_ISA_USE),
+                };
+                first = false;
+                continue;
+            }
+            self.attrs.arch = combine_arch(self.attrs.arch, get(TAG_CPU_ARCH));
+            if self.attrs.profile == 0 {
+                self.attrs.profile = get(TAG_CPU_ARCH_PROFILE);
+            }
+            self.attrs.thumb_isa = self.attrs.thumb_isa.max(get(TAG_THUMB_ISA_USE));
+        }
+        self.fix_a8 = self
+            .opts
+            .fix_cortex_a8
+            .unwrap_or(self.attrs.arch == ARCH_V7 && matches!(self.attrs.profile, 0 | 0x41));
+    }
+
+    // ----- .ARM.exidx ---------------------------------------------------------------------------
+
+    /// `elf32_arm_fix_exidx_coverage` over the executable inputs sorted by address.
+    fn fix_exidx_coverage(&self, e: Eng<'_, '_, '_, '_, '_>) {
+        let mut exidx_of: HashMap<SectionRef, SectionRef> = HashMap::new();
+        let mut text = Vec::new();
+        for (f, file) in e.files.iter().enumerate() {
+            for (i, sec) in file.sections.iter().enumerate() {
+                let r = SectionRef { file: f, sec: i };
+                if sec.sh_type == SHT_ARM_EXIDX && sec.link != 0 {
+                    if let Some(t) = file.sections.iter().position(|s| s.index == sec.link) {
+                        exidx_of.insert(SectionRef { file: f, sec: t }, r);
+                    }
+                } else if sec.sh_type == elf::SHT_PROGBITS
+                    && sec.sh_flags & elf::SHF_EXECINSTR != 0
+                    && let Some(addr) = e.input_address(r)
+                {
+                    text.push((addr, r));
+                }
+            }
+        }
+        text.sort_by_key(|&(addr, _)| addr);
+
+        let mut delta: HashMap<SectionRef, i64> = HashMap::new();
+        let mut last_exidx: Option<SectionRef> = None;
+        let mut last_type: i32 = -1;
+        let mut last_second = 0u32;
+        let word = |data: &[u8], at: usize| -> u32 {
+            data.get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u32::from_le_bytes)
+        };
+        for &(_, sec) in &text {
+            let Some(&exidx) = exidx_of.get(&sec) else {
+                let Some(last) = last_exidx else { continue };
+                if last_type == 0 || e.input_size(sec) == 0 {
+                    continue;
+                }
+                *delta.entry(last).or_default() += 8;
+                last_type = 0;
+                continue;
+            };
+            if e.input_output[exidx.file][exidx.sec] == Some(None) {
+                continue;
+            }
+            let data = e.files[exidx.file].sections[exidx.sec].data;
+            if last_type > 0
+                && word(data, 0) != 0
+                && let Some(last) = last_exidx
+            {
+                *delta.entry(last).or_default() += 8;
+                last_type = 0;
+            }
+            let mut deleted = 0i64;
+            for entry in data.chunks_exact(8) {
+                let second = word(entry, 4);
+                let (kind, elide) = if second == 1 {
+                    (0, last_type == 0)
+                } else if second & 0x8000_0000 != 0 {
+                    let elide =
+                        self.opts.merge_exidx_entries && last_second == second && last_type == 1;
+                    last_second = second;
+                    (1, elide)
+                } else {
+                    (2, false)
+                };
+                if elide {
+                    deleted += 8;
+                }
+                last_type = kind;
+            }
+            *delta.entry(exidx).or_default() -= deleted;
+            last_exidx = Some(exidx);
+        }
+        if let Some(last) = last_exidx
+            && last_type != 0
+        {
+            *delta.entry(last).or_default() += 8;
+        }
+        for (r, d) in delta {
+            if d != 0 {
+                let size = e.files[r.file].sections[r.sec].size;
+                e.set_input_size(r, size.saturating_add_signed(d));
+            }
+        }
+    }
+
+    // ----- stub groups --------------------------------------------------------------------------
+
+    /// `elf32_arm_setup_section_lists`, `build_section_lists` and `group_sections`.
+    fn group_sections(&mut self, e: &Engine<'_, '_, '_, '_>) {
+        let always_after = self.fix_a8;
+        for &id in &e.bfd_order {
+            if !e.os[id].flags.contains(SecFlags::CODE) {
+                continue;
+            }
+            let list: Vec<SectionRef> = e
+                .inputs_in_order(id)
+                .into_iter()
+                .filter(|r| e.files[r.file].sections[r.sec].sh_flags & elf::SHF_EXECINSTR != 0)
+                .collect();
+            let offset = |r: SectionRef| e.input_offset[r.file][r.sec];
+            let end = |r: SectionRef| offset(r) + e.input_size(r);
+            let mut head = 0;
+            while head < list.len() {
+                let start = offset(list[head]);
+                let mut curr = head;
+                while curr + 1 < list.len()
+                    && end(list[curr + 1]).wrapping_sub(start) < STUB_GROUP_SIZE
+                {
+                    curr += 1;
+                }
+                for &r in &list[head..=curr] {
+                    self.group.insert(r, list[curr]);
+                }
+                let mut next = curr + 1;
+                if !always_after {
+                    let start = end(list[curr]);
+                    while next < list.len() && end(list[next]).wrapping_sub(start) < STUB_GROUP_SIZE
+                    {
+                        self.group.insert(list[next], list[curr]);
+                        next += 1;
+                    }
+                }
+                head = next;
+            }
+        }
+    }
+
+    /// `elf32_arm_create_or_find_stub_sec`: the stub section of `section`'s group.
+    fn stub_section(&mut self, e: Eng<'_, '_, '_, '_, '_>, section: SectionRef) -> Option<usize> {
+        let link = *self.group.get(&section)?;
+        if let Some(&k) = self.by_link.get(&link) {
+            return Some(k);
+        }
+        let os = e.input_output[link.file][link.sec]??;
+        let linker = e.add_linker_section(os, link, 8);
+        let k = self.stub_sections.len();
+        self.stub_sections.push(StubSection { linker });
+        self.by_link.insert(link, k);
+        Some(k)
+    }
+
+    // ----- stub selection -----------------------------------------------------------------------
+
+    /// The target of relocation symbol `sym` of file `f`, None when ld skips it (undefined).
+    fn resolve(
+        &self,
+        e: &Engine<'_, '_, '_, '_>,
+        f: usize,
+        sym: usize,
+        addend: i64,
+    ) -> Option<Target> {
+        let file = &e.files[f];
+        let s = file.symbols.get(sym)?;
+        if s.binding == Binding::Local {
+            let value = match s.kind {
+                SymbolKind::Section => 0,
+                SymbolKind::Func => s.value & !1,
+                _ => s.value,
+            };
+            let (base, absolute, sym_sec) = match s.section {
+                Place::Absolute => (0, true, None),
+                Place::Section(shndx) => {
+                    let pos = file.sections.iter().position(|x| x.index == shndx)?;
+                    let r = SectionRef { file: f, sec: pos };
+                    (e.input_address(r).unwrap_or(0), false, Some(r))
+                }
+                _ => return None,
+            };
+            return Some(Target {
+                destination: base.wrapping_add(value).wrapping_add_signed(addend),
+                branch: branch_of(s.kind, s.value),
+                absolute,
+                name: s.name.to_string(),
+                key: TargetKey::Local(f, sym, sym_sec),
+            });
+        }
+        let id = e.syms.lookup(s.name)?;
+        let g = e.syms.get(id);
+        let SymState::Defined { base, value } = g.state.clone() else {
+            return None;
+        };
+        let (branch, value) = match base {
+            SymBase::Input(_) => (
+                branch_of(g.kind, value),
+                if g.kind == SymbolKind::Func {
+                    value & !1
+                } else {
+                    value
+                },
+            ),
+            SymBase::Abs | SymBase::Out(_) => (Branch::ToArm, value),
+        };
+        let (b, off) = e.resolve_sym_base(base, value)?;
+        let addr = match b {
+            super::eval::Base::Sec(os) => off.wrapping_add(e.os[os].vma),
+            _ => off,
+        };
+        Some(Target {
+            destination: addr.wrapping_add_signed(addend),
+            branch,
+            absolute: base == SymBase::Abs,
+            name: g.name.clone(),
+            key: TargetKey::Global(g.name.clone()),
+        })
+    }
+
+    /// `arm_type_of_stub` for a static link; also returns the branch type the stub records.
+    fn type_of_stub(
+        &self,
+        r_type: u32,
+        mut branch: Branch,
+        location: u64,
+        t: &Target,
+    ) -> Option<(StubType, Branch)> {
+        use StubType::*;
+        let a = &self.attrs;
+        let (thumb_only, thumb2, thumb2_bl, use_blx) =
+            (a.thumb_only(), a.thumb2(), a.thumb2_bl(), a.use_blx());
+        let pic = self.opts.pic_veneer;
+        if branch == Branch::Long || (branch == Branch::Unknown && thumb_only) {
+            return None;
+        }
+        let thumb_reloc = matches!(r_type, R_ARM_THM_CALL | R_ARM_THM_JUMP24 | R_ARM_THM_JUMP19);
+        if thumb_only && thumb_reloc && branch == Branch::ToArm {
+            if t.absolute {
+                branch = Branch::ToThumb;
+            } else {
+                return None;
+            }
+        }
+        let off = t.destination.wrapping_sub(location) as i64;
+        let out = |lo: i64, hi: i64| off > hi || off < lo;
+        let kind = if thumb_reloc {
+            let needed = (!thumb2_bl && out(THM_MAX_BWD, THM_MAX_FWD))
+                || (thumb2_bl && out(THM2_MAX_BWD, THM2_MAX_FWD))
+                || (thumb2
+                    && r_type == R_ARM_THM_JUMP19
+                    && out(THM2_MAX_BWD_COND, THM2_MAX_FWD_COND))
+                || (branch == Branch::ToArm && (r_type != R_ARM_THM_CALL || !use_blx));
+            if !needed {
+                return None;
+            }
+            let blx_call = use_blx && r_type == R_ARM_THM_CALL;
+            if branch == Branch::ToThumb {
+                match (thumb_only, pic) {
+                    (false, true) if blx_call => LongBranchAnyThumbPic,
+                    (false, true) => LongBranchV4tThumbThumbPic,
+                    (false, false) if blx_call => LongBranchAnyAny,
+                    (false, false) => LongBranchV4tThumbThumb,
+                    (true, true) => LongBranchThumbOnlyPic,
+                    (true, false) if thumb2 => LongBranchThumb2Only,
+                    (true, false) => LongBranchThumbOnly,
+                }
+            } else {
+                match pic {
+                    true if blx_call => LongBranchAnyArmPic,
+                    true => LongBranchV4tThumbArmPic,
+                    false if blx_call => LongBranchAnyAny,
+                    false if !out(THM_MAX_BWD, THM_MAX_FWD) => ShortBranchV4tThumbArm,
+                    false => LongBranchV4tThumbArm,
+                }
+            }
+        } else if matches!(r_type, R_ARM_CALL | R_ARM_JUMP24 | R_ARM_PLT32) {
+            if branch == Branch::ToThumb {
+                let needed = out(ARM_MAX_BWD, ARM_MAX_FWD + 2) || r_type != R_ARM_CALL || !use_blx;
+                if !needed {
+                    return None;
+                }
+                match (pic, use_blx) {
+                    (true, true) => LongBranchAnyThumbPic,
+                    (true, false) => LongBranchV4tArmThumbPic,
+                    (false, true) => LongBranchAnyAny,
+                    (false, false) => LongBranchV4tArmThumb,
+                }
+            } else {
+                if !out(ARM_MAX_BWD, ARM_MAX_FWD) {
+                    return None;
+                }
+                if pic {
+                    LongBranchAnyArmPic
+                } else {
+                    LongBranchAnyAny
+                }
+            }
+        } else {
+            return None;
+        };
+        Some((kind, branch))
+    }
+
+    /// One scan of every branch relocation (`elf32_arm_size_stubs`' loop body); returns whether
+    /// a stub or erratum fix appeared.
+    fn scan(&mut self, e: Eng<'_, '_, '_, '_, '_>) -> bool {
+        let mut changed = false;
+        let prev_fixes = std::mem::take(&mut self.a8_fixes);
+        let mut fixes = Vec::new();
+        for f in 0..e.files.len() {
+            if e.files[f].symbols.is_empty() {
+                continue;
+            }
+            let mut a8_relocs = Vec::new();
+            for i in 0..e.files[f].sections.len() {
+                let sec = &e.files[f].sections[i];
+                let r = SectionRef { file: f, sec: i };
+                if sec.relocs.data.is_empty() || sec.sh_flags & elf::SHF_EXECINSTR == 0 {
+                    continue;
+                }
+                let Some(base) = e.input_address(r) else {
+                    continue;
+                };
+                for rel in sec.relocs.iter() {
+                    if !matches!(
+                        rel.r_type,
+                        R_ARM_CALL
+                            | R_ARM_THM_CALL
+                            | R_ARM_JUMP24
+                            | R_ARM_THM_JUMP19
+                            | R_ARM_THM_XPC22
+                            | R_ARM_THM_JUMP24
+                            | R_ARM_PLT32
+                    ) {
+                        continue;
+                    }
+                    let Some(target) = self.resolve(e, f, rel.sym, rel.addend) else {
+                        continue;
+                    };
+                    let location = base.wrapping_add(rel.offset);
+                    let mut branch = target.branch;
+                    let mut has_stub = false;
+                    if let Some((kind, b)) =
+                        self.type_of_stub(rel.r_type, branch, location, &target)
+                    {
+                        branch = b;
+                        has_stub = true;
+                        if self.add_stub(e, r, &target, rel.r_type, rel.addend, kind, branch) {
+                            changed = true;
+                        }
+                    }
+                    if self.fix_a8
+                        && matches!(
+                            rel.r_type,
+                            R_ARM_THM_JUMP24 | R_ARM_THM_JUMP19 | R_ARM_THM_CALL | R_ARM_THM_XPC22
+                        )
+                        && location & 0xfff == 0xffe
+                    {
+                        a8_relocs.push(A8Reloc {
+                            from: location,
+                            destination: target.destination,
+                            r_type: rel.r_type,
+                            branch,
+                            has_stub,
+                        });
+                    }
+                }
+            }
+            if self.fix_a8 {
+                a8_relocs.sort_by_key(|r| r.from);
+                self.a8_scan(e, f, &a8_relocs, &mut fixes);
+            }
+        }
+        if fixes.len() != prev_fixes.len()
+            || fixes
+                .iter()
+                .zip(&prev_fixes)
+                .any(|(a, b)| a.section != b.section || a.offset != b.offset)
+        {
+            changed = true;
+        }
+        self.a8_fixes = fixes;
+        changed
+    }
+
+    /// `elf32_arm_create_stub`; returns whether the stub is new.
+    #[allow(clippy::too_many_arguments)]
+    fn add_stub(
+        &mut self,
+        e: Eng<'_, '_, '_, '_, '_>,
+        section: SectionRef,
+        target: &Target,
+        r_type: u32,
+        addend: i64,
+        kind: StubType,
+        branch: Branch,
+    ) -> bool {
+        let Some(&group) = self.group.get(&section) else {
+            return false;
+        };
+        let key = StubKey {
+            group,
+            target: target.key.clone(),
+            addend,
+            kind,
+        };
+        if self.stub_index.contains_key(&key) {
+            return false;
+        }
+        let Some(sec) = self.stub_section(e, section) else {
+            return false;
+        };
+        let thumb_reloc = matches!(r_type, R_ARM_THM_CALL | R_ARM_THM_JUMP24 | R_ARM_THM_JUMP19);
+        let name = if thumb_reloc && branch == Branch::ToArm {
+            format!("__{}_from_thumb", target.name)
+        } else if matches!(r_type, R_ARM_CALL | R_ARM_JUMP24) && branch == Branch::ToThumb {
+            format!("__{}_from_arm", target.name)
+        } else {
+            format!("__{}_veneer", target.name)
+        };
+        let hash_name = match &key.target {
+            TargetKey::Global(sym) => format!(
+                "{:08x}_{sym}+{:x}_{}",
+                e_section_id(e, group),
+                addend as i32,
+                kind.number()
+            ),
+            TargetKey::Local(_, index, sym_sec) => format!(
+                "{:08x}_{:x}:{:x}+{:x}_{}",
+                e_section_id(e, group),
+                sym_sec.map_or(0, |r| e_section_id(e, r)),
+                index,
+                addend as i32,
+                kind.number()
+            ),
+        };
+        self.stub_index.insert(key, self.stubs.len());
+        self.stubs.push(Stub {
+            hash_name,
+            kind,
+            section: sec,
+            name,
+        });
+        true
+    }
+
+    /// `cortex_a8_erratum_scan` over file `f`'s Thumb code.
+    fn a8_scan(
+        &self,
+        e: &Engine<'_, '_, '_, '_>,
+        f: usize,
+        relocs: &[A8Reloc],
+        fixes: &mut Vec<A8Fix>,
+    ) {
+        let file = &e.files[f];
+        let mut maps: HashMap<usize, Vec<(u64, u8)>> = HashMap::new();
+        for s in &file.symbols {
+            let b = s.name.as_bytes();
+            if s.binding == Binding::Local
+                && b.len() >= 2
+                && b[0] == b'$'
+                && matches!(b[1], b'a' | b't' | b'd')
+                && (b.len() == 2 || b[2] == b'.')
+                && let Place::Section(shndx) = s.section
+                && let Some(pos) = file.sections.iter().position(|x| x.index == shndx)
+            {
+                maps.entry(pos).or_default().push((s.value, b[1]));
+            }
+        }
+        for (i, sec) in file.sections.iter().enumerate() {
+            if sec.sh_type != elf::SHT_PROGBITS || sec.sh_flags & elf::SHF_EXECINSTR == 0 {
+                continue;
+            }
+            let r = SectionRef { file: f, sec: i };
+            let Some(base) = e.input_address(r) else {
+                continue;
+            };
+            let Some(map) = maps.get(&i) else { continue };
+            let data = sec.data;
+            let half = |at: u64| -> Option<u32> {
+                let at = usize::try_from(at).ok()?;
+                let b = data.get(at..at + 2)?;
+                Some(u32::from(u16::from_le_bytes([b[0], b[1]])))
+            };
+            for (k, &(start, kind)) in map.iter().enumerate() {
+                let end = map.get(k + 1).map_or(sec.size, |m| m.0);
+                if kind != b't' || (base + start) & !0xfff == (base + end) & !0xfff {
+                    continue;
+                }
+                let (mut last_32, mut last_branch) = (false, false);
+                let mut at = start;
+                while at < end {
+                    let Some(first) = half(at) else { break };
+                    let is_32 = first & 0xe000 == 0xe000 && first & 0x1800 != 0;
+                    let mut insn = first;
+                    let (mut is_b, mut is_bl, mut is_blx, mut is_bcc) =
+                        (false, false, false, false);
+                    if is_32 {
+                        let Some(second) = half(at + 2) else { break };
+                        insn = (first << 16) | second;
+                        is_b = insn & 0xf800_d000 == 0xf000_9000;
+                        is_bl = insn & 0xf800_d000 == 0xf000_d000;
+                        is_blx = insn & 0xf800_d000 == 0xf000_c000;
+                        is_bcc =
+                            insn & 0xf800_d000 == 0xf000_8000 && insn & 0x07f0_0000 != 0x0380_0000;
+                    }
+                    let is_branch = is_b || is_bl || is_blx || is_bcc;
+                    let pc_here = base + at;
+                    if pc_here & 0xfff == 0xffe
+                        && is_32
+                        && is_branch
+                        && last_32
+                        && !last_branch
+                        && let Some(kind) = a8_fix_kind(
+                            insn,
+                            pc_here,
+                            relocs,
+                            self.attrs.use_blx(),
+                            (is_b, is_bl, is_blx, is_bcc),
+                        )
+                    {
+                        fixes.push(A8Fix {
+                            section: r,
+                            offset: at,
+                            kind,
+                        });
+                    }
+                    at += if is_32 { 4 } else { 2 };
+                    last_32 = is_32;
+                    last_branch = is_branch;
+                }
+            }
+        }
+    }
+
+    /// Recomputes every stub section's size from the stubs and fixes found so far.
+    fn size_stub_sections(&mut self, e: Eng<'_, '_, '_, '_, '_>) {
+        let mut sizes = vec![0u64; self.stub_sections.len()];
+        for stub in &self.stubs {
+            sizes[stub.section] += (stub.kind.template().0 + 7) & !7;
+        }
+        for k in 0..self.a8_fixes.len() {
+            let fix = self.a8_fixes[k].clone();
+            if let Some(sec) = self.stub_section(e, fix.section) {
+                if sizes.len() <= sec {
+                    sizes.resize(sec + 1, 0);
+                }
+                sizes[sec] += fix.kind.template().0;
+            }
+        }
+        for (k, size) in sizes.into_iter().enumerate() {
+            let linker = self.stub_sections[k].linker;
+            e.linker_sections[linker].size = size;
+        }
+    }
+}
+
+/// bfd's branch type of a symbol (`elf32_arm_swap_symbol_in`).
+fn branch_of(kind: SymbolKind, value: u64) -> Branch {
+    match kind {
+        SymbolKind::Func if value & 1 != 0 => Branch::ToThumb,
+        SymbolKind::Func => Branch::ToArm,
+        SymbolKind::Section => Branch::Long,
+        _ => Branch::Unknown,
+    }
+}
+
+/// The veneer an erratum site at `pc_here` needs, if its target is in the same page.
+fn a8_fix_kind(
+    insn: u32,
+    pc_here: u64,
+    relocs: &[A8Reloc],
+    use_blx: bool,
+    (is_b, is_bl, mut is_blx, is_bcc): (bool, bool, bool, bool),
+) -> Option<StubType> {
+    let found = relocs
+        .binary_search_by_key(&pc_here, |r| r.from)
+        .ok()
+        .map(|k| &relocs[k]);
+    let (mut force_arm, mut force_thumb) = (false, false);
+    if let Some(rel) = found {
+        if rel.has_stub {
+            return None;
+        }
+        if rel.r_type == R_ARM_THM_CALL {
+            if rel.branch == Branch::ToArm {
+                force_arm = true;
+            } else {
+                force_thumb = true;
+            }
+        }
+    }
+    let (mut offset, mut kind) = if is_bcc {
+        let mut o = i64::from((insn & 0x7ff) << 1);
+        o |= i64::from((insn & 0x3f_0000) >> 4);
+        if insn & 0x2000 != 0 {
+            o |= 0x4_0000;
+        }
+        if insn & 0x800 != 0 {
+            o |= 0x8_0000;
+        }
+        if insn & 0x400_0000 != 0 {
+            o |= 0x10_0000;
+        }
+        if o & 0x10_0000 != 0 {
+            o |= !0xf_ffff;
+        }
+        (o, StubType::A8VeneerBCond)
+    } else if is_b || is_bl || is_blx {
+        let s = i64::from(insn & 0x400_0000 != 0);
+        let j1 = i64::from(insn & 0x2000 != 0);
+        let j2 = i64::from(insn & 0x800 != 0);
+        let i1 = 1 - (j1 ^ s);
+        let i2 = 1 - (j2 ^ s);
+        let mut o = i64::from((insn & 0x7ff) << 1);
+        o |= i64::from((insn & 0x3ff_0000) >> 4);
+        o |= i2 << 22;
+        o |= i1 << 23;
+        o |= s << 24;
+        if o & 0x100_0000 != 0 {
+            o |= !0xff_ffff;
+        }
+        if is_blx {
+            o &= !3;
+        }
+        let kind = if is_blx {
+            StubType::A8VeneerBlx
+        } else if is_bl {
+            StubType::A8VeneerBl
+        } else {
+            StubType::A8VeneerB
+        };
+        (o, kind)
+    } else {
+        return None;
+    };
+    let mut pc = pc_here + 4;
+    if use_blx && force_arm && kind == StubType::A8VeneerBl {
+        kind = StubType::A8VeneerBlx;
+        is_blx = true;
+    } else if force_thumb && kind == StubType::A8VeneerBlx {
+        kind = StubType::A8VeneerBl;
+        is_blx = false;
+    }
+    if is_blx {
+        pc &= !3;
+    }
+    if let Some(rel) = found {
+        offset = rel.destination.wrapping_sub(pc) as i64;
+    }
+    let target = pc.wrapping_add_signed(offset);
+    (pc_here & !0xfff == target & !0xfff).then_some(kind)
+}
+
+impl TargetHooks for ArmBackend {
+    fn after_allocation(&mut self, e: &mut Engine<'_, '_, '_, '_>) -> Result<(), LayoutError> {
+        self.merge_attributes(e);
+        self.fix_exidx_coverage(e);
+        self.group_sections(e);
+        let mut laid_out = false;
+        if self.fix_a8 {
+            e.relayout()?;
+            laid_out = true;
+        }
+        while self.scan(e) {
+            self.size_stub_sections(e);
+            e.relayout()?;
+            laid_out = true;
+        }
+        if !laid_out {
+            e.relayout()?;
+        }
+        Ok(())
+    }
+
+    fn local_symbols(&self, e: &Engine<'_, '_, '_, '_>) -> Vec<LinkedSymbol> {
+        let mut out = Vec::new();
+        let mut next = vec![0u64; self.stub_sections.len()];
+        let a8 = self.a8_fixes.iter().filter_map(|fix| {
+            let link = self.group.get(&fix.section)?;
+            let name = format!("{:x}:{:x}", e_section_id(e, fix.section), fix.offset);
+            Some((*self.by_link.get(link)?, String::new(), fix.kind, name))
+        });
+        let mut all: Vec<(usize, String, StubType, String)> = self
+            .stubs
+            .iter()
+            .map(|s| (s.section, s.name.clone(), s.kind, s.hash_name.clone()))
+            .chain(a8)
+            .collect();
+        // arm_build_one_stub runs over the hash table twice: other stubs, then A8 veneers; each
+        // takes the next free offset of its stub section. Later insertions come first within a
+        // bucket.
+        let mut all: Vec<(usize, (usize, String, StubType, String))> =
+            all.drain(..).enumerate().collect();
+        all.sort_by_key(|(k, s)| (s.2.is_a8(), bfd_hash_bucket(&s.3), std::cmp::Reverse(*k)));
+        for (_, (sec, name, kind, _)) in all {
+            let ls = &e.linker_sections[self.stub_sections[sec].linker];
+            let (size, thumb) = kind.template();
+            let addr = e.os[ls.os].vma + ls.offset + next[sec];
+            next[sec] += size;
+            out.push(LinkedSymbol {
+                name,
+                value: addr | u64::from(thumb),
+                section: SymbolSection::Section(e.prog.sections[ls.os].name.to_string()),
+                nm: e.letter(Some(ls.os), Binding::Local, SymbolKind::Func),
+                global: false,
+                from_script: false,
+                is_function: true,
+            });
+        }
+        out
+    }
+}
+
+/// bfd's section id of input section `r`: ids count every section bfd creates, from 0x10, and
+/// ld's ARM emulation first makes the four interworking glue sections of its stub file; input
+/// files follow in load order with one section per [`super::model::InputSection`].
+fn e_section_id(e: &Engine<'_, '_, '_, '_>, r: SectionRef) -> u32 {
+    let before: usize = e.files[..r.file].iter().map(|f| f.sections.len()).sum();
+    0x14 + (before + r.sec) as u32
+}
+
+/// The bucket of `name` in a bfd hash table of the default size (`bfd_hash_hash` modulo 4051).
+fn bfd_hash_bucket(name: &str) -> u64 {
+    let mut hash: u64 = 0;
+    for &c in name.as_bytes() {
+        let c = u64::from(c);
+        hash = hash.wrapping_add(c.wrapping_add(c << 17));
+        hash ^= hash >> 2;
+    }
+    let len = name.len() as u64;
+    hash = hash.wrapping_add(len.wrapping_add(len << 17));
+    hash ^= hash >> 2;
+    hash % 4051
+}

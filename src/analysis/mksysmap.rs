@@ -60,7 +60,8 @@ pub fn keep(line: &[u8], version: Version) -> bool {
             .iter()
             .take_while(|b| b.is_ascii_alphanumeric())
             .count();
-        if rest[alnum..].starts_with(b"Thunk_") {
+        // `__[[:alnum:]]*Thunk_`: some alphanumeric prefix followed by `Thunk_`.
+        if (0..=alnum).any(|k| rest[k..].starts_with(b"Thunk_")) {
             return false;
         }
     }

@@ -11,7 +11,7 @@ use super::mksysmap;
 use crate::input::select::LinkSet;
 use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
 use crate::kallsyms::{self, KallsymsError, Options, PtrWidth, RodataLayout, Version};
-use crate::layout::model::{InputFile, InputSection, elf, from_link_set};
+use crate::layout::model::{InputFile, InputSection, Relocs, elf, from_link_set};
 use crate::script::ast::Script;
 use crate::simulate::{LinkSession, SimulateError, predicted_nm};
 use crate::target::ElfClass;
@@ -315,6 +315,13 @@ pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile
                 duplicate: false,
                 has_relocs: index == 4,
                 linker_created: false,
+                link: 0,
+                relocs: Relocs {
+                    data: &[],
+                    rela: false,
+                    class64: ptr == PtrWidth::Bits64,
+                    big_endian: false,
+                },
             }
         };
     let sections = vec![

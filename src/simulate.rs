@@ -40,14 +40,20 @@ pub enum SimulateError {
     Target(#[from] TargetError),
     #[error("{0} is not supported by the layout simulator")]
     Unsupported(String),
-    #[error("layout failed: {error}")]
-    Layout {
-        #[source_code]
-        source_code: NamedSource<String>,
-        #[related]
-        related: Vec<LayoutError>,
-        error: LayoutError,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Layout(Box<LayoutFailure>),
+}
+
+/// A layout error with the script it points into.
+#[derive(Debug, Error, Diagnostic)]
+#[error("layout failed: {error}")]
+pub struct LayoutFailure {
+    #[source_code]
+    source_code: NamedSource<String>,
+    #[related]
+    related: Vec<LayoutError>,
+    error: LayoutError,
 }
 
 /// A command line with its inputs loaded, ready to be laid out (repeatedly).
@@ -162,13 +168,15 @@ impl LinkSession {
         files: Vec<InputFile<'_>>,
     ) -> Result<Layout, SimulateError> {
         let options = self.options()?;
-        crate::layout::link(script, files, &options).map_err(|error| SimulateError::Layout {
-            source_code: NamedSource::new(
-                self.script_path.display().to_string(),
-                self.script_text.clone(),
-            ),
-            related: Vec::new(),
-            error,
+        crate::layout::link(script, files, &options).map_err(|error| {
+            SimulateError::Layout(Box::new(LayoutFailure {
+                source_code: NamedSource::new(
+                    self.script_path.display().to_string(),
+                    self.script_text.clone(),
+                ),
+                related: Vec::new(),
+                error,
+            }))
         })
     }
 

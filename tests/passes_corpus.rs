@@ -19,8 +19,7 @@ fn final_link_args(build: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(build.join("link-commands.sh")).expect("link-commands.sh");
     let line = text
         .lines()
-        .filter(|l| l.contains(" -o vmlinux "))
-        .next_back()
+        .rfind(|l| l.contains(" -o vmlinux "))
         .expect("the vmlinux link line");
     line.split_whitespace()
         .skip(1)

@@ -157,7 +157,7 @@ impl Engine<'_, '_, '_, '_> {
                 }
             }
             ExprKind::Binary(op, l, r) => {
-                return self.fold_binary(fold, *op, l, r, e.span, ctx, dot);
+                return self.fold_binary(fold, (*op, l, r), e.span, ctx, dot);
             }
             ExprKind::Conditional(c, t, f) => {
                 let saved = fold.assign_src.clone();
@@ -324,9 +324,7 @@ impl Engine<'_, '_, '_, '_> {
     fn fold_binary(
         &mut self,
         fold: &mut Fold,
-        op: BinaryOp,
-        l: &Expr<'_>,
-        r: &Expr<'_>,
+        (op, l, r): (BinaryOp, &Expr<'_>, &Expr<'_>),
         span: Span,
         ctx: Ctx,
         dot: u64,

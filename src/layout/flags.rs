@@ -71,7 +71,7 @@ impl SecFlags {
         if sh_flags & SHF_TLS != 0 {
             f |= SecFlags::THREAD_LOCAL;
         }
-        if f.contains(SecFlags::ALLOC) == false && is_debug_name(name) {
+        if !f.contains(SecFlags::ALLOC) && is_debug_name(name) {
             f |= SecFlags::DEBUGGING;
         }
         f

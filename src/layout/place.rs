@@ -615,8 +615,8 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             |st: &OutState| !st.created || st.first_input_type.is_none_or(|t| t == sh_type);
         let last = |mask: SecFlags| {
             (0..self.prog.sections.len())
-                .filter(|&i| type_ok(&self.os[i]) && ((f(&self.os[i]).0 ^ flags.0) & mask.0) == 0)
-                .last()
+                .rev()
+                .find(|&i| type_ok(&self.os[i]) && ((f(&self.os[i]).0 ^ flags.0) & mask.0) == 0)
         };
         let exact = SecFlags::HAS_CONTENTS
             | SecFlags::ALLOC
@@ -1208,7 +1208,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                 };
                 let value = self.fold_assign_value(&mut fold, a, ctx, *dot)?;
                 if self.phase != Phase::Final && fold.assign_name.is_none() {
-                    return Ok(provide && self.provided.contains(&key) || !provide);
+                    return Ok(!provide || self.provided.contains(&key));
                 }
                 if provide {
                     self.provided.insert(key);

@@ -3,71 +3,18 @@
 //! each assigns).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use ldcheck::script::ast::*;
 use ldcheck::script::print::print_section_header;
 use ldcheck::script::{parse_script, print_expr, print_script};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
-const SNAPSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots");
+mod common;
 
-/// Corpus scripts with the snapshot directory and name each one's summary lives under.
-fn corpus_scripts() -> Option<Vec<(PathBuf, PathBuf, String)>> {
-    let root = Path::new(CORPUS);
-    if !root.is_dir() {
-        println!("corpus not found at {CORPUS}, skipping");
-        return None;
-    }
-    let mut found = Vec::new();
-    collect(&root.join("lds"), &mut found);
-    collect(&root.join("builds"), &mut found);
-    let mut scripts = Vec::new();
-    for path in found {
-        let rel = path.strip_prefix(root).expect("under the corpus");
-        let parts: Vec<String> = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
-        let (dir, name) = match parts.first().map(String::as_str) {
-            // lds/<version>/<arch>/<defconfig>/vmlinux.lds
-            Some("lds") if parts.len() == 5 => (
-                Path::new(SNAPSHOTS)
-                    .join("lds")
-                    .join(&parts[1])
-                    .join(&parts[2]),
-                parts[3].clone(),
-            ),
-            // builds/<version>/<build>/…/vmlinux.lds
-            Some("builds") if parts.len() >= 4 => (
-                Path::new(SNAPSHOTS).join("builds").join(&parts[1]),
-                parts[2].clone(),
-            ),
-            _ => continue,
-        };
-        scripts.push((path, dir, name));
-    }
-    scripts.sort();
-    Some(scripts)
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect(&path, out);
-        } else if path.file_name().is_some_and(|n| n == "vmlinux.lds") {
-            out.push(path);
-        }
-    }
-}
+use common::corpus_scripts;
 
 #[test]
 fn corpus_has_the_expected_scripts() {
-    let Some(scripts) = corpus_scripts() else {
+    let Some(scripts) = corpus_scripts("") else {
         return;
     };
     assert!(
@@ -79,7 +26,7 @@ fn corpus_has_the_expected_scripts() {
 
 #[test]
 fn every_corpus_script_parses_and_round_trips() {
-    let Some(scripts) = corpus_scripts() else {
+    let Some(scripts) = corpus_scripts("") else {
         return;
     };
     for (path, _, _) in &scripts {
@@ -121,7 +68,7 @@ fn every_corpus_script_parses_and_round_trips() {
 
 #[test]
 fn corpus_summaries_match_snapshots() {
-    let Some(scripts) = corpus_scripts() else {
+    let Some(scripts) = corpus_scripts("") else {
         return;
     };
     for (path, dir, name) in &scripts {
@@ -131,7 +78,8 @@ fn corpus_summaries_match_snapshots() {
         settings.set_snapshot_path(dir);
         settings.set_prepend_module_to_snapshot(false);
         settings.set_omit_expression(true);
-        let rel = path.strip_prefix(CORPUS).unwrap_or(path);
+        let corpus = common::corpus().unwrap_or_default();
+        let rel = path.strip_prefix(&corpus).unwrap_or(path);
         settings.set_description(format!("summary of corpus/{}", rel.display()));
         settings.bind(|| insta::assert_snapshot!(name.as_str(), summary(&tree)));
     }

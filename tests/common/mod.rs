@@ -55,3 +55,54 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+const SNAPSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots");
+
+/// Every `vmlinux.lds` of the corpus with the snapshot directory (under `snapshots/<kind>`,
+/// mirroring the corpus path) and snapshot name for it; None when the corpus is absent.
+pub fn corpus_scripts(kind: &str) -> Option<Vec<(PathBuf, PathBuf, String)>> {
+    let root = corpus()?;
+    let mut found = Vec::new();
+    collect_scripts(&root.join("lds"), &mut found);
+    collect_scripts(&root.join("builds"), &mut found);
+    let base = Path::new(SNAPSHOTS).join(kind);
+    let mut scripts = Vec::new();
+    for path in found {
+        let Ok(rel) = path.strip_prefix(&root) else {
+            continue;
+        };
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let (dir, name) = match parts.first().map(String::as_str) {
+            // lds/<version>/<arch>/<defconfig>/vmlinux.lds
+            Some("lds") if parts.len() == 5 => (
+                base.join("lds").join(&parts[1]).join(&parts[2]),
+                parts[3].clone(),
+            ),
+            // builds/<version>/<build>/…/vmlinux.lds
+            Some("builds") if parts.len() >= 4 => {
+                (base.join("builds").join(&parts[1]), parts[2].clone())
+            }
+            _ => continue,
+        };
+        scripts.push((path, dir, name));
+    }
+    scripts.sort();
+    Some(scripts)
+}
+
+fn collect_scripts(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_scripts(&path, out);
+        } else if path.file_name().is_some_and(|n| n == "vmlinux.lds") {
+            out.push(path);
+        }
+    }
+}

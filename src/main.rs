@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Find layout hazards in a linker script; with the link command, predict the passes.
     Check(cli::check::Args),
+    /// Propose verified script edits that remove build-breaking hazards; show or apply the best.
+    Fix(cli::fix::Args),
     /// Check a linker script's syntax; optionally print it canonically or dump its AST.
     Parse(cli::parse::Args),
     /// Simulate a GNU ld link and print its layout (sections, script symbols, or nm -n).
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Check(args) => cli::check::run(args),
+        Command::Fix(args) => cli::fix::run(args),
         Command::Parse(args) => cli::parse::run(args),
         Command::Layout(args) => cli::layout::run_layout(args),
         Command::Verify(args) => cli::layout::run_verify(args),

@@ -180,6 +180,13 @@ impl LinkSession {
         })
     }
 
+    /// The same link with another script text (a candidate fix); inputs stay loaded.
+    pub fn with_script_text(&mut self, text: String) -> Result<(), SimulateError> {
+        parse(&text, &self.script_path)?;
+        self.script_text = text;
+        Ok(())
+    }
+
     /// The session's script, parsed.
     pub fn script(&self) -> Result<Script<'_>, SimulateError> {
         parse(&self.script_text, &self.script_path)

@@ -32,7 +32,8 @@ pub enum HazardKind {
 }
 
 impl HazardKind {
-    /// Whether this kind can make two link passes produce tables of different sizes.
+    /// Whether this kind can make two link passes produce tables of different sizes when it
+    /// depends on the kallsyms tables.
     pub fn can_break_build(self) -> bool {
         matches!(
             self,
@@ -48,9 +49,29 @@ pub struct Label {
     pub text: String,
 }
 
+/// Where in the script a hazard can be fixed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub enum Site {
+    /// Symbols assigned before an `ALIGN(n)` boundary they may or may not equal.
+    Coincidence {
+        before: Vec<Span>,
+        boundary: Span,
+        n: u64,
+    },
+    /// An output section whose start should be aligned to `n`.
+    Padding {
+        section: Span,
+        n: u64,
+    },
+    None,
+}
+
 /// One finding of the script-only analysis.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Hazard {
+    /// The statements a fix would edit.
+    #[serde(skip)]
+    pub site: Site,
     pub kind: HazardKind,
     /// The coincidence depends on the kallsyms tables' size (it is placed after them), so it
     /// can differ between link passes.
@@ -270,6 +291,11 @@ impl Walk<'_, '_, '_> {
                 ) + moves
             };
             self.out.push(Hazard {
+                site: Site::Coincidence {
+                    before: c.before.iter().map(|p| p.span).collect(),
+                    boundary: c.boundary,
+                    n: c.n,
+                },
                 variable,
                 kind: if range {
                     HazardKind::RangeBoundary
@@ -370,6 +396,7 @@ impl Walk<'_, '_, '_> {
             && !defines.is_empty()
         {
             self.out.push(Hazard {
+                site: Site::Padding { section: os.span, n },
                 variable: granularity < n,
                 kind: HazardKind::PaddingChangesType,
                 symbols: defines.iter().map(|(n, _)| n.clone()).collect(),
@@ -391,6 +418,7 @@ impl Walk<'_, '_, '_> {
         }
         if may_be_empty && has_inputs && !defines.is_empty() && inner_align.is_none() {
             self.out.push(Hazard {
+                site: Site::None,
                 variable: false,
                 kind: HazardKind::EmptySectionSymbols,
                 symbols: defines.iter().map(|(n, _)| n.clone()).collect(),
@@ -427,9 +455,7 @@ impl Hazard {
                 "are re-homed when their section is empty",
             ),
         };
-        let breaks = self.kind.can_break_build()
-            && self.variable
-            && !(all_symbols && self.kind == HazardKind::RangeBoundary);
+        let breaks = self.breaks_build(all_symbols);
         let help = match self.kind {
             HazardKind::RangeBoundary => Some(
                 "without CONFIG_KALLSYMS_ALL, kallsyms keeps a symbol only inside [_stext, _etext] and [_sinittext, _einittext]; run `ldcheck check` with the link command to see the margin, or `ldcheck fix`".to_string(),
@@ -453,5 +479,14 @@ impl Hazard {
                 })
                 .collect(),
         }
+    }
+}
+
+impl Hazard {
+    /// Whether it can make link passes disagree (given CONFIG_KALLSYMS_ALL or not).
+    pub fn breaks_build(&self, all_symbols: bool) -> bool {
+        self.kind.can_break_build()
+            && self.variable
+            && !(all_symbols && self.kind == HazardKind::RangeBoundary)
     }
 }

@@ -1,6 +1,7 @@
 //! Analyses built on the layout simulator and the kallsyms generator: link-vmlinux.sh's pass
 //! procedure, and which layout coincidences can make its passes disagree.
 
+pub mod fix;
 pub mod hazards;
 pub mod mksysmap;
 pub mod passes;

@@ -72,6 +72,8 @@ pub struct PassReport {
     /// The predicted System.map (mksysmap of the final vmlinux).
     #[serde(skip)]
     pub system_map: Vec<u8>,
+    /// End address of the final image's last allocated section.
+    pub image_end: u64,
 }
 
 /// Options of the procedure: the kallsyms flags Kbuild passes, and KALLSYMS_EXTRA_PASS.
@@ -83,6 +85,7 @@ pub struct PassOptions {
 
 struct Step {
     map: Vec<u8>,
+    image_end: u64,
 }
 
 /// Replays the version's procedure for the link `session` describes (its command line
@@ -141,7 +144,14 @@ impl Simulator<'_, '_> {
         let layout = self.session.layout_files(self.script, files)?;
         let nm = predicted_nm(&layout, self.session.target.e_machine);
         let map = mksysmap::filter(&nm, self.version());
-        Ok(Step { map })
+        let image_end = layout
+            .sections
+            .iter()
+            .filter(|s| s.sh_flags & elf::SHF_ALLOC != 0)
+            .map(|s| s.vma + s.size)
+            .max()
+            .unwrap_or(0);
+        Ok(Step { map, image_end })
     }
 
     fn tables(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
@@ -238,6 +248,7 @@ impl Simulator<'_, '_> {
             passes,
             verdict,
             system_map: final_link.map,
+            image_end: final_link.image_end,
         })
     }
 

@@ -124,11 +124,8 @@ pub fn run(args: Args) -> ExitCode {
                 ),
             ),
         };
-        // With the link inputs the simulation is the verdict; script findings stay as context.
+        // With the link inputs the simulation is the verdict; script findings explain it.
         breaks = breaks_now;
-        for f in &mut findings {
-            f.breaks_build = false;
-        }
         findings.insert(
             0,
             Finding {

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each owns its clap `Args` and a `run` that returns the exit code.
 
 pub mod check;
+pub mod fix;
 pub mod kallsyms;
 pub mod layout;
 pub mod parse;

@@ -1,0 +1,177 @@
+//! `ldcheck fix SCRIPT [kallsyms options] [--diff | --write] [-- LD-ARGS…]`
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ldcheck::analysis::fix::{candidates, unified_diff};
+use ldcheck::analysis::hazards::analyze;
+use ldcheck::analysis::passes::{PassOptions, Verdict, simulate};
+use ldcheck::kallsyms::{Options, Version};
+use ldcheck::simulate::LinkSession;
+
+/// Arguments of `ldcheck fix`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The linker script to fix.
+    pub script: PathBuf,
+    /// Kernel whose link-vmlinux.sh procedure applies.
+    #[arg(long, value_parser = ["6.12", "6.1"], default_value = "6.12")]
+    pub kernel: String,
+    /// CONFIG_KALLSYMS_ALL.
+    #[arg(long)]
+    pub all_symbols: bool,
+    /// CONFIG_KALLSYMS_ABSOLUTE_PERCPU.
+    #[arg(long)]
+    pub absolute_percpu: bool,
+    /// Print the best fix as a unified diff (the default).
+    #[arg(long, conflicts_with = "write")]
+    pub diff: bool,
+    /// Apply the best fix: replace SCRIPT atomically, keep SCRIPT.orig, re-parse the result.
+    #[arg(long)]
+    pub write: bool,
+    /// Run the link command as if started in DIR.
+    #[arg(short = 'C', long = "directory", value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// The final link's command line without the kallsyms object: verifies each candidate by
+    /// simulating the passes and measures its cost.
+    #[arg(last = true, value_name = "LD-ARGS")]
+    pub ld_args: Vec<String>,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let text = match std::fs::read_to_string(&args.script) {
+        Ok(t) => t,
+        Err(e) => {
+            return super::report_error(miette::miette!(
+                "cannot read {}: {e}",
+                args.script.display()
+            ));
+        }
+    };
+    let file = args.script.display().to_string();
+    let script = match ldcheck::script::parse_script(&text) {
+        Ok(s) => s,
+        Err(e) => return super::report_error(e.with_file_name(&file).into()),
+    };
+    let hazards = analyze(&script);
+    let mut kallsyms = Options::new(if args.kernel == "6.1" {
+        Version::V6_1
+    } else {
+        Version::V6_12
+    });
+    kallsyms.all_symbols = args.all_symbols;
+    kallsyms.absolute_percpu = args.absolute_percpu;
+    let mut session = None;
+    let mut baseline_end = 0;
+    if !args.ld_args.is_empty() {
+        let base = args.directory.clone().unwrap_or_else(|| PathBuf::from("."));
+        let s = match LinkSession::open(super::layout::strip_program_name(&args.ld_args), &base) {
+            Ok(s) => s,
+            Err(e) => return super::report_error(e.into()),
+        };
+        match simulate(
+            &s,
+            &PassOptions {
+                kallsyms,
+                extra_pass: false,
+            },
+        ) {
+            Ok(r) => baseline_end = r.image_end,
+            Err(e) => return super::report_error(e.into()),
+        }
+        session = Some(s);
+    }
+    let mut verify = |candidate: &str| -> Option<(bool, u64)> {
+        let s = session.as_mut()?;
+        s.with_script_text(candidate.to_string()).ok()?;
+        let report = simulate(
+            s,
+            &PassOptions {
+                kallsyms,
+                extra_pass: false,
+            },
+        )
+        .ok()?;
+        Some((
+            matches!(report.verdict, Verdict::Converges { .. }),
+            report.image_end.saturating_sub(baseline_end),
+        ))
+    };
+    let verifier: Option<&mut dyn FnMut(&str) -> Option<(bool, u64)>> = if args.ld_args.is_empty() {
+        None
+    } else {
+        Some(&mut verify)
+    };
+    let found = candidates(&text, &hazards, args.all_symbols, verifier);
+    if found.is_empty() {
+        println!("{file}: no build-breaking hazard to fix");
+        return ExitCode::SUCCESS;
+    }
+    for (i, c) in found.iter().enumerate() {
+        let status = match (c.script_clean, c.passes_converge) {
+            (true, Some(true)) => "verified: no hazard left, passes converge",
+            (true, None) => "verified over every size by the script analysis",
+            (true, Some(false)) => "rejected: passes still disagree",
+            (false, _) => "rejected: the hazard remains",
+        };
+        let cost = if c.cost_measured {
+            format!("{} bytes", c.cost_bytes)
+        } else {
+            format!("at most {} bytes", c.cost_bytes)
+        };
+        println!("candidate {}: {} ({cost}; {status})", i + 1, c.description);
+    }
+    let Some(best) = found.iter().find(|c| c.verified()) else {
+        println!("no candidate removes the hazard");
+        return ExitCode::from(1);
+    };
+    if !args.write {
+        print!("{}", unified_diff(&file, &text, &best.script));
+        return ExitCode::SUCCESS;
+    }
+    match write_atomically(&args.script, &text, &best.script) {
+        Ok(()) => {
+            println!(
+                "{file}: applied candidate: {} (original kept as {file}.orig)",
+                best.description
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => super::report_error(e),
+    }
+}
+
+/// Keeps `FILE.orig`, writes a temporary file beside `path`, renames it over `path`, and
+/// parses what landed there.
+fn write_atomically(path: &Path, old: &str, new: &str) -> Result<(), miette::Report> {
+    let orig = path.with_file_name(format!(
+        "{}.orig",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&orig, old)
+        .map_err(|e| miette::miette!("cannot write {}: {e}", orig.display()))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.ldcheck-tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(new.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(miette::miette!("cannot replace {}: {e}", path.display()));
+    }
+    let landed = std::fs::read_to_string(path)
+        .map_err(|e| miette::miette!("cannot re-read {}: {e}", path.display()))?;
+    ldcheck::script::parse_script(&landed)
+        .map(|_| ())
+        .map_err(|e| e.with_file_name(path.display().to_string()).into())
+}

@@ -1,0 +1,300 @@
+//! The seed scenario, end to end and for real: a small kernel-like image whose real
+//! link-vmlinux.sh passes (real `ld`, real `nm`, ldcheck's byte-identical kallsyms, real `as`)
+//! fail with "Inconsistent kallsyms data" because a symbol lands exactly on `_sinittext` in one
+//! pass and just before it in the next. ldcheck must predict it, reproduce the pass sizes, fix
+//! the script so the real passes converge, and converge without touching the script in stable
+//! mode.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use ldcheck::analysis::mksysmap;
+use ldcheck::analysis::passes::{PassOptions, Verdict, simulate};
+use ldcheck::kallsyms::{Options, StableOptions, Version, build_tables, parse_symbol_map};
+use ldcheck::simulate::LinkSession;
+
+const SCRIPT: &str = r#"ENTRY(_start)
+SECTIONS
+{
+ . = 0x401000;
+ .text : { _text = .; _stext = .; *(.text) _etext = .; }
+ . = ALIGN(4096);
+ .rodata : { *(.rodata) }
+ .pad : { *(.pad) __pad_end = .; }
+ . = ALIGN(4096);
+ .init.text : { _sinittext = .; *(.init.text) _einittext = .; }
+ . = ALIGN(4096);
+ .data..percpu : { __per_cpu_load = .; __per_cpu_start = .; *(.data..percpu) __per_cpu_end = .; }
+ __init_end = .;
+ . = ALIGN(8192);
+ __data_loc = .;
+ .data : AT(__data_loc) { _sdata = .; *(.data) _edata = .; }
+ .bss : { *(.bss) }
+}
+"#;
+
+/// Kernel-like code: text functions, init functions, data, and a `.pad` blob of `pad` bytes
+/// right after the read-only data that holds the kallsyms tables.
+fn kernel_asm(pad: u64) -> String {
+    let mut s = String::from(".text\n.globl _start\n_start: ret\n");
+    for i in 0..40 {
+        s += &format!(".globl func_{i}\nfunc_{i}: nop\nret\n");
+    }
+    s += ".section .init.text,\"ax\"\n";
+    for i in 0..10 {
+        s += &format!(".globl init_func_{i}\ninit_func_{i}: ret\n");
+    }
+    s += ".data\n";
+    for i in 0..10 {
+        s += &format!(".globl data_var_{i}\ndata_var_{i}: .quad {i}\n");
+    }
+    s += &format!(".section .pad,\"a\"\n.zero {pad}\n");
+    s
+}
+
+struct Build<'d> {
+    dir: &'d Path,
+}
+
+impl Build<'_> {
+    fn run(&self, program: &str, args: &[&str]) -> Vec<u8> {
+        let out = Command::new(program)
+            .args(args)
+            .current_dir(self.dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn link_args(&self, output: &str, kallsyms: Option<&str>) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "-m",
+            "elf_x86_64",
+            "-z",
+            "noexecstack",
+            "--build-id=sha1",
+            "-T",
+            "vmlinux.lds",
+            "-o",
+            output,
+            "kernel.o",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(kallsyms.map(str::to_string));
+        args
+    }
+
+    fn link(&self, output: &str, kallsyms: &str) {
+        let args = self.link_args(output, Some(kallsyms));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run("ld", &args);
+    }
+
+    /// `nm -n FILE | sed -f scripts/mksysmap`.
+    fn sysmap(&self, file: &str) -> Vec<u8> {
+        mksysmap::filter(&self.run("nm", &["-n", file]), Version::V6_12)
+    }
+
+    /// `scripts/kallsyms` (ldcheck's drop-in) and the assembler, like link-vmlinux.sh.
+    fn kallsyms(&self, map: &[u8], object: &str, options: &Options) {
+        let parsed = parse_symbol_map(map, Version::V6_12).expect("symbol map");
+        let tables = build_tables(&parsed, options).expect("tables");
+        let mut asm = Vec::new();
+        tables.write_asm(&mut asm).expect("write asm");
+        let source = object.replace(".o", ".S");
+        std::fs::write(self.dir.join(&source), asm).expect("write .S");
+        self.run("gcc", &["-c", "-Iinclude", "-o", object, &source]);
+    }
+
+    fn size(&self, file: &str) -> u64 {
+        std::fs::metadata(self.dir.join(file))
+            .expect("object")
+            .len()
+    }
+
+    fn rodata_size(&self, object: &str) -> u64 {
+        let text = String::from_utf8_lossy(&self.run("readelf", &["-SW", object])).into_owned();
+        text.lines()
+            .find(|l| l.contains(" .rodata "))
+            .and_then(|l| l.split_whitespace().rev().nth(5).map(str::to_string))
+            .map(|s| u64::from_str_radix(&s, 16).expect("size"))
+            .expect(".rodata in the kallsyms object")
+    }
+
+    /// link-vmlinux.sh 6.12 with real tools. Returns each pass's tables size and whether
+    /// System.map matched.
+    fn real_passes(&self, options: &Options) -> (Vec<u64>, bool) {
+        self.kallsyms(b"", ".tmp_vmlinux0.kallsyms.o", options);
+        self.link(".tmp_vmlinux1", ".tmp_vmlinux0.kallsyms.o");
+        let syms1 = self.sysmap(".tmp_vmlinux1");
+        self.kallsyms(&syms1, ".tmp_vmlinux1.kallsyms.o", options);
+        self.link(".tmp_vmlinux2", ".tmp_vmlinux1.kallsyms.o");
+        let syms2 = self.sysmap(".tmp_vmlinux2");
+        self.kallsyms(&syms2, ".tmp_vmlinux2.kallsyms.o", options);
+        let mut sizes = vec![
+            self.rodata_size(".tmp_vmlinux1.kallsyms.o"),
+            self.rodata_size(".tmp_vmlinux2.kallsyms.o"),
+        ];
+        let nm1 = self.run("nm", &["-n", ".tmp_vmlinux1.kallsyms.o"]);
+        let nm2 = self.run("nm", &["-n", ".tmp_vmlinux2.kallsyms.o"]);
+        let (mut last_syms, mut last_object) = (syms2, ".tmp_vmlinux2.kallsyms.o");
+        if self.size(".tmp_vmlinux1.kallsyms.o") != self.size(".tmp_vmlinux2.kallsyms.o")
+            || nm1 != nm2
+        {
+            self.link(".tmp_vmlinux3", ".tmp_vmlinux2.kallsyms.o");
+            let syms3 = self.sysmap(".tmp_vmlinux3");
+            self.kallsyms(&syms3, ".tmp_vmlinux3.kallsyms.o", options);
+            sizes.push(self.rodata_size(".tmp_vmlinux3.kallsyms.o"));
+            last_syms = syms3;
+            last_object = ".tmp_vmlinux3.kallsyms.o";
+        }
+        self.link("vmlinux", last_object);
+        (sizes, self.sysmap("vmlinux") == last_syms)
+    }
+
+    fn symbol(&self, file: &str, name: &str) -> u64 {
+        let text = String::from_utf8_lossy(&self.run("nm", &[file])).into_owned();
+        text.lines()
+            .find(|l| l.ends_with(&format!(" {name}")))
+            .and_then(|l| u64::from_str_radix(l.split_whitespace().next()?, 16).ok())
+            .unwrap_or_else(|| panic!("{name} in {file}"))
+    }
+
+    fn set_up(&self, pad: u64, script: &str) {
+        std::fs::create_dir_all(self.dir.join("include/asm")).expect("include dir");
+        std::fs::write(
+            self.dir.join("include/asm/bitsperlong.h"),
+            "#define BITS_PER_LONG 64\n",
+        )
+        .expect("header");
+        std::fs::write(self.dir.join("kernel.s"), kernel_asm(pad)).expect("source");
+        self.run("as", &["--64", "-o", "kernel.o", "kernel.s"]);
+        std::fs::write(self.dir.join("vmlinux.lds"), script).expect("script");
+    }
+}
+
+fn tools_present() -> bool {
+    ["as", "ld", "nm", "gcc", "readelf"]
+        .iter()
+        .all(|t| common::have_tool(t))
+}
+
+/// Finds the pad size that puts `__pad_end` exactly on a page boundary when the tables hold
+/// every symbol but `__pad_end` itself: measured with a real pass-2 link, not guessed.
+fn failing_pad(build: &Build<'_>, options: &Options) -> u64 {
+    build.set_up(0, SCRIPT);
+    build.real_passes(options);
+    let end = build.symbol(".tmp_vmlinux2", "__pad_end");
+    (0x1000 - end % 0x1000) % 0x1000
+}
+
+fn options(stable: bool) -> Options {
+    let mut o = Options::new(Version::V6_12);
+    if stable {
+        o.stable = Some(StableOptions { reserve: 256 });
+    }
+    o
+}
+
+#[test]
+fn real_passes_disagree_and_ldcheck_predicts_fixes_and_stabilises() {
+    if !tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let build = Build { dir: dir.path() };
+    let compat = options(false);
+    let pad = failing_pad(&build, &compat);
+    build.set_up(pad, SCRIPT);
+    let (real_sizes, consistent) = build.real_passes(&compat);
+    assert!(
+        !consistent,
+        "pad {pad:#x}: the real passes should disagree (sizes {real_sizes:x?})"
+    );
+    assert_eq!(real_sizes.len(), 3, "the oscillation forces the extra pass");
+
+    // ldcheck passes predicts the same pass sizes and the failure.
+    let args = build.link_args("vmlinux", None);
+    let session = LinkSession::open(&args, build.dir).expect("session");
+    let report = simulate(
+        &session,
+        &PassOptions {
+            kallsyms: compat,
+            extra_pass: false,
+        },
+    )
+    .expect("simulate");
+    let predicted: Vec<u64> = report
+        .passes
+        .iter()
+        .filter_map(|p| p.tables.as_ref().map(|t| t.rodata_size))
+        .collect();
+    assert_eq!(predicted, real_sizes);
+    assert!(
+        matches!(report.verdict, Verdict::Inconsistent { .. }),
+        "{:?}",
+        report.verdict
+    );
+
+    // ldcheck check names the symbol and the boundary, and exits 1.
+    let exe = env!("CARGO_BIN_EXE_ldcheck");
+    let mut check_args = vec![
+        "check".to_string(),
+        "vmlinux.lds".into(),
+        "--format".into(),
+        "gnu".into(),
+        "--".into(),
+    ];
+    check_args.extend(args.iter().cloned());
+    let out = Command::new(exe)
+        .args(&check_args)
+        .current_dir(build.dir)
+        .output()
+        .expect("ldcheck check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("__pad_end") && text.contains("_sinittext") && text.contains("0x1000"),
+        "{text}"
+    );
+
+    // ldcheck fix --write: the real passes converge afterwards.
+    let mut fix_args = vec![
+        "fix".to_string(),
+        "vmlinux.lds".into(),
+        "--write".into(),
+        "--".into(),
+    ];
+    fix_args.extend(args.iter().cloned());
+    let out = Command::new(exe)
+        .args(&fix_args)
+        .current_dir(build.dir)
+        .output()
+        .expect("ldcheck fix");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        build.dir.join("vmlinux.lds.orig").is_file(),
+        "the original is kept"
+    );
+    let (_, consistent) = build.real_passes(&compat);
+    assert!(consistent, "after ldcheck fix the real passes converge");
+
+    // Stable tables converge without touching the script.
+    build.set_up(pad, SCRIPT);
+    let (sizes, consistent) = build.real_passes(&options(true));
+    assert!(consistent, "stable tables converge (sizes {sizes:x?})");
+}

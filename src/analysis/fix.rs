@@ -127,13 +127,15 @@ fn proposals(text: &str, hazard: &Hazard) -> Vec<(String, Vec<Edit>, u64)> {
     out
 }
 
-/// Candidate fixes for every build-breaking hazard of `text`, verified; `passes` re-runs the
-/// pass simulation on an edited script and returns (converges, bytes the image grew).
+/// Re-runs the pass simulation on an edited script: (converges, bytes the image grew).
+pub type PassCheck<'f> = &'f mut dyn FnMut(&str) -> Option<(bool, u64)>;
+
+/// Candidate fixes for every build-breaking hazard of `text`, verified.
 pub fn candidates(
     text: &str,
     hazards: &[Hazard],
     all_symbols: bool,
-    mut passes: Option<&mut dyn FnMut(&str) -> Option<(bool, u64)>>,
+    mut passes: Option<PassCheck<'_>>,
 ) -> Vec<Candidate> {
     let mut out = Vec::new();
     for hazard in hazards.iter().filter(|h| h.breaks_build(all_symbols)) {
@@ -163,8 +165,9 @@ pub fn candidates(
 
 /// Whether `h` is the same hazard as `original` (same kind and symbols) in an edited script.
 fn same_place(h: &Hazard, original: &Hazard) -> bool {
-    h.kind == original.kind && h.symbols.iter().any(|s| original.symbols.contains(s))
-        || (original.kind == HazardKind::PaddingChangesType && h.kind == original.kind)
+    h.kind == original.kind
+        && (original.kind == HazardKind::PaddingChangesType
+            || h.symbols.iter().any(|s| original.symbols.contains(s)))
 }
 
 /// A unified diff of `old` → `new` for `path`, one hunk around the changed lines.

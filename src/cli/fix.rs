@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ldcheck::analysis::fix::{candidates, unified_diff};
+use ldcheck::analysis::fix::{PassCheck, candidates, unified_diff};
 use ldcheck::analysis::hazards::analyze;
 use ldcheck::analysis::passes::{PassOptions, Verdict, simulate};
 use ldcheck::kallsyms::{Options, Version};

@@ -98,7 +98,7 @@ pub fn run(args: Args) -> ExitCode {
             report.image_end.saturating_sub(baseline_end),
         ))
     };
-    let verifier: Option<&mut dyn FnMut(&str) -> Option<(bool, u64)>> = if args.ld_args.is_empty() {
+    let verifier: Option<PassCheck<'_>> = if args.ld_args.is_empty() {
         None
     } else {
         Some(&mut verify)

@@ -91,6 +91,18 @@ struct Step {
 /// Replays the version's procedure for the link `session` describes (its command line
 /// without any kallsyms object).
 pub fn simulate(session: &LinkSession, opts: &PassOptions) -> Result<PassReport, PassError> {
+    with_simulator(session, opts, |sim| match opts.kallsyms.version {
+        Version::V6_12 => sim.run_612(),
+        Version::V6_1 => sim.run_61(),
+    })
+}
+
+/// Loads the link once and hands a simulator for it to `f`.
+pub(super) fn with_simulator<R>(
+    session: &LinkSession,
+    opts: &PassOptions,
+    f: impl FnOnce(&Simulator<'_, '_>) -> Result<R, PassError>,
+) -> Result<R, PassError> {
     let script = session.script()?;
     let undefined: Vec<&str> = session
         .request
@@ -117,13 +129,11 @@ pub fn simulate(session: &LinkSession, opts: &PassOptions) -> Result<PassReport,
         },
         opts,
     };
-    match opts.kallsyms.version {
-        Version::V6_12 => sim.run_612(),
-        Version::V6_1 => sim.run_61(),
-    }
+    f(&sim)
 }
 
-struct Simulator<'s, 'a> {
+/// One loaded link that can be laid out with kallsyms tables of any size.
+pub(super) struct Simulator<'s, 'a> {
     session: &'s LinkSession,
     script: &'s Script<'s>,
     base: Vec<InputFile<'a>>,
@@ -154,7 +164,20 @@ impl Simulator<'_, '_> {
         Ok(Step { map, image_end })
     }
 
-    fn tables(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
+    /// The System.map of the final link with a kallsyms object whose `.rodata` is `size`
+    /// bytes (table offsets do not move anything else), and the image end.
+    pub(super) fn map_with_tables_of_size(&self, size: u64) -> Result<(Vec<u8>, u64), PassError> {
+        let blob = RodataLayout {
+            tables: Vec::new(),
+            size,
+            align: self.ptr.bytes(),
+        };
+        let step = self.link(Some((&blob, "vmlinux.kallsyms.o")))?;
+        Ok((step.map, step.image_end))
+    }
+
+    /// The tables kallsyms builds from `map`.
+    pub(super) fn tables(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
         let err = |source| PassError::Kallsyms { pass, source };
         let parsed = kallsyms::parse_symbol_map(map, self.version()).map_err(err)?;
         let tables = kallsyms::build_tables(&parsed, &self.opts.kallsyms).map_err(err)?;

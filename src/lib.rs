@@ -4,6 +4,7 @@
 //! The binary in `main.rs` only parses flags and calls into this library.
 
 pub mod input;
+pub mod kbuild;
 pub mod layout;
 pub mod link_args;
 pub mod script;

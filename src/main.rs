@@ -22,6 +22,8 @@ enum Command {
     Layout(cli::layout::LayoutArgs),
     /// Simulate a link and compare it with the file the real linker produced.
     Verify(cli::layout::VerifyArgs),
+    /// Find objects a CONFIG_TRIM_UNUSED_KSYMS build failed to rebuild (stale exports, stamp races).
+    Ksyms(cli::ksyms::Args),
 }
 
 fn main() -> ExitCode {
@@ -30,5 +32,6 @@ fn main() -> ExitCode {
         Command::Parse(args) => cli::parse::run(args),
         Command::Layout(args) => cli::layout::run_layout(args),
         Command::Verify(args) => cli::layout::run_verify(args),
+        Command::Ksyms(args) => cli::ksyms::run(args),
     }
 }

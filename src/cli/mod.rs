@@ -1,5 +1,6 @@
 //! One module per subcommand. Each owns its clap `Args` and a `run` that returns the exit code.
 
+pub mod ksyms;
 pub mod layout;
 pub mod parse;
 

@@ -748,6 +748,32 @@ fn fix_lists_and_write_deletes_exactly_the_stale_objects() {
         );
         assert!(exists(&t, rel), "{rel} deleted without --write");
     }
+    let (code, out, _) = ldcheck(
+        &["ksyms", "--objtree", &obj, "--fix", "--format", "json"],
+        true,
+    );
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(json["removal"]["written"], false);
+    assert_eq!(json["removal"]["objects"].as_array().map(Vec::len), Some(4));
+    assert!(stale.iter().all(|rel| exists(&t, rel)));
+
+    // GNU: a finding with no text position points at its object, line 1 column 1; a note
+    // points at the .cmd line listing the stamp.
+    let (code, out, _) = ldcheck(&["ksyms", "--objtree", &obj, "--format", "gnu"], true);
+    assert_eq!(code, 1);
+    assert!(
+        out.lines().any(|l| l.starts_with(&format!(
+            "{obj}/lib/nocmd.o:1:1: warning: stamp include/ksym/nocmd_fn and object lib/nocmd.o"
+        )) && l.ends_with("[ksyms-equal-mtime]")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with(&format!(
+            "{obj}/lib/.lucky.o.cmd:14:16: note: stamp include/ksym/lucky_fn"
+        ))),
+        "{out}"
+    );
 
     let (code, out, _) = ldcheck(
         &[
@@ -857,11 +883,9 @@ fn output_formats() {
         "{out}"
     );
     assert!(
-        lines.iter().any(
-            |l| l.starts_with(&format!("{obj}/kernel/nocmd.o:1:1: warning:"))
-                || l.starts_with(&format!("{obj}/include/generated/autoksyms.h:"))
-                    && l.contains("kernel/nocmd.o")
-        ),
+        lines.iter().any(|l| l.starts_with(&format!(
+            "{obj}/include/generated/autoksyms.h:8:16: warning: stale object kernel/nocmd.o"
+        ))),
         "{out}"
     );
 
@@ -874,4 +898,31 @@ fn output_formats() {
     assert!(out.contains("wanted here"), "{out}");
     assert!(out.contains("listed as a prerequisite here"), "{out}");
     assert!(out.contains("2 stale objects"), "{out}");
+
+    // On a terminal (util-linux `script` provides one): colour, unless NO_COLOR is set.
+    if !common::have_tool("script") {
+        return;
+    }
+    let on_tty = |no_color: bool| {
+        let line = format!("{} ksyms --objtree {obj}", env!("CARGO_BIN_EXE_ldcheck"));
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]);
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let out = cmd.output().expect("script runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = on_tty(false);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("\u{1b}["), "no colour on a terminal: {out}");
+    let (code, out) = on_tty(true);
+    assert_eq!(code, Some(1));
+    assert!(!out.contains('\u{1b}'), "colour despite NO_COLOR: {out}");
+    assert!(out.contains("wanted here"), "{out}");
 }

@@ -1537,6 +1537,15 @@ mod tests {
     }
 
     #[test]
+    fn symbol_lists_read_as_prose() {
+        let list =
+            |names: &[&str]| quoted(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(list(&[]), "");
+        assert_eq!(list(&["a"]), "`a`");
+        assert_eq!(list(&["a", "b", "c"]), "`a`, `b` and `c`");
+    }
+
+    #[test]
     fn mtimes_compare_at_granularity() {
         let a = Mtime::from_nanos(10 * NANOS_PER_SEC + 700);
         let b = Mtime::from_nanos(10 * NANOS_PER_SEC + 300);

@@ -431,6 +431,11 @@ fn fine_timestamps_compare_exactly() {
     // c: stamp one nanosecond newer.
     t.mtime("fs/c.o", 0, 500_000_000);
     t.stamp("include/ksym/c_fn", 0, 500_000_001);
+    // An LLVM bitcode object (clang LTO) cannot be read: equal mtimes make it suspect.
+    t.write("fs/lto.o", "BC\u{c0}\u{de}not really bitcode");
+    t.cmd("fs/lto.o", &[], &["include/ksym/lto_fn"]);
+    t.mtime("fs/lto.o", 0, 500_000_000);
+    t.stamp("include/ksym/lto_fn", 0, 500_000_000);
 
     let r = t.check();
     assert_eq!(r.mechanism, Some(Mechanism::KsymRaw));
@@ -453,6 +458,24 @@ fn fine_timestamps_compare_exactly() {
             (FindingKind::StampNewer, syms(&["c_fn"]), true),
         ]
     );
+    assert_eq!(
+        about(&r, "fs/lto.o"),
+        vec![(FindingKind::EqualMtime, syms(&["lto_fn"]), true)]
+    );
+    let lto = r
+        .findings
+        .iter()
+        .find(|f| f.object.as_deref() == Some("fs/lto.o"))
+        .expect("lto finding");
+    assert_eq!(lto.content, Some(Content::Unknown));
+    assert_eq!(r.objects_scanned, 4);
+    assert_eq!(r.skipped.len(), 1);
+    assert_eq!(r.skipped[0].object, "fs/lto.o");
+    assert_eq!(
+        r.skipped[0].reason,
+        "not an ELF object or archive (no ELF magic)"
+    );
+    assert_eq!(r.stale_objects, ["fs/a.o", "fs/b.o", "fs/c.o", "fs/lto.o"]);
 }
 
 /// The background report's tree: Linux 4.14, `include/config/ksym/` stamps named by

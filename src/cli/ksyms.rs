@@ -56,6 +56,9 @@ pub enum Format {
     Gnu,
 }
 
+/// Unreadable objects named in human output (an LTO tree has thousands of bitcode objects).
+const SKIPPED_SHOWN: usize = 10;
+
 const STALE: u8 = 1;
 const FAILURE: u8 = 2;
 
@@ -236,12 +239,20 @@ fn human(objtree: &Path, report: &Report, removals: Option<&[Removal]>, write: b
                 n => format!("{n} stale objects"),
             }
         );
-        for skipped in &report.skipped {
+        for skipped in report.skipped.iter().take(SKIPPED_SHOWN) {
             let _ = writeln!(
                 out,
                 "skipped {}: {}",
                 objtree.join(&skipped.object).display(),
                 skipped.reason
+            );
+        }
+        if let Some(more) = report.skipped.len().checked_sub(SKIPPED_SHOWN)
+            && more > 0
+        {
+            let _ = writeln!(
+                out,
+                "… and {more} more skipped (all are listed by --format json)"
             );
         }
     }

@@ -891,9 +891,15 @@ fn read_object(
     path: &Path,
     wanted: &BTreeMap<String, Location>,
 ) -> Result<Option<ObjectContent>, String> {
+    let prefix = format!("{}: ", path.display());
+    let reason = |e: crate::input::InputError| {
+        let text = e.to_string();
+        text.strip_prefix(&prefix)
+            .map_or(text.clone(), str::to_string)
+    };
     let mut store = FileStore::new();
-    let id = store.load(path).map_err(|e| e.to_string())?;
-    match store.parse(id, None).map_err(|e| e.to_string())? {
+    let id = store.load(path).map_err(reason)?;
+    match store.parse(id, None).map_err(reason)? {
         InputFile::Object(obj) => Ok(Some(ObjectContent::read(&obj, wanted))),
         InputFile::Archive(_) => Ok(None),
     }

@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod input;
 pub mod kallsyms;
+pub mod kbuild;
 pub mod layout;
 pub mod link_args;
 pub mod report;

@@ -35,6 +35,8 @@ enum Command {
     Kallsyms(cli::kallsyms::Args),
     /// Replay link-vmlinux.sh's kallsyms passes in simulation and predict the verdict.
     Passes(cli::passes::Args),
+    /// Find objects a CONFIG_TRIM_UNUSED_KSYMS build failed to rebuild (stale exports, stamp races).
+    Ksyms(cli::ksyms::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,5 +57,6 @@ fn main() -> ExitCode {
         Command::Verify(args) => cli::layout::run_verify(args),
         Command::Kallsyms(args) => cli::kallsyms::run(args),
         Command::Passes(args) => cli::passes::run(args),
+        Command::Ksyms(args) => cli::ksyms::run(args),
     }
 }

@@ -266,6 +266,11 @@ fn real_passes_disagree_and_ldcheck_predicts_fixes_and_stabilises() {
         text.contains("__pad_end") && text.contains("_sinittext") && text.contains("0x1000"),
         "{text}"
     );
+    assert!(
+        text.contains("may grow") && text.contains("passes stop agreeing"),
+        "{text}"
+    );
+    println!("{text}");
 
     // ldcheck fix --write: the real passes converge afterwards.
     let mut fix_args = vec![

@@ -3,5 +3,6 @@
 
 pub mod fix;
 pub mod hazards;
+pub mod margin;
 pub mod mksysmap;
 pub mod passes;

@@ -164,16 +164,30 @@ impl Simulator<'_, '_> {
         Ok(Step { map, image_end })
     }
 
-    /// The System.map of the final link with a kallsyms object whose `.rodata` is `size`
-    /// bytes (table offsets do not move anything else), and the image end.
-    pub(super) fn map_with_tables_of_size(&self, size: u64) -> Result<(Vec<u8>, u64), PassError> {
+    /// The System.map of the final link when the kallsyms object's `.rodata` is `size` bytes
+    /// with `template`'s labels (only the size moves anything else).
+    pub(super) fn map_with_tables_of_size(
+        &self,
+        template: &RodataLayout,
+        size: u64,
+    ) -> Result<Vec<u8>, PassError> {
         let blob = RodataLayout {
-            tables: Vec::new(),
+            tables: template.tables.clone(),
             size,
-            align: self.ptr.bytes(),
+            align: template.align,
         };
-        let step = self.link(Some((&blob, "vmlinux.kallsyms.o")))?;
-        Ok((step.map, step.image_end))
+        Ok(self.link(Some((&blob, "vmlinux.kallsyms.o")))?.map)
+    }
+
+    /// The tables the procedure ends with (those vmlinux links), and the final map.
+    pub(super) fn final_tables(&self) -> Result<(RodataLayout, Vec<u8>), PassError> {
+        let report = match self.version() {
+            Version::V6_12 => self.run_612()?,
+            Version::V6_1 => self.run_61()?,
+        };
+        let map = report.system_map;
+        let tables = self.tables(&map, 0)?;
+        Ok((tables, map))
     }
 
     /// The tables kallsyms builds from `map`.
@@ -255,13 +269,23 @@ impl Simulator<'_, '_> {
                 links: passes.len(),
             }
         } else {
-            let (joined, left) = map_delta(&last.map, &final_link.map);
-            let changed_lines = joined.len().max(left.len());
+            let previous = &passes[passes.len() - 2];
+            let sizes = passes
+                .iter()
+                .filter_map(|p| p.tables.as_ref().map(|t| format!("{:#x}", t.rodata_size)))
+                .collect::<Vec<_>>()
+                .join(" -> ");
+            let moved = final_link
+                .map
+                .split(|&b| b == b'\n')
+                .zip(last.map.split(|&b| b == b'\n'))
+                .filter(|(a, b)| a != b)
+                .count();
             Verdict::Inconsistent {
                 reason: format!(
-                    "System.map differs from {} in {} lines (first: {})",
-                    passes[passes.len() - 2].link,
-                    changed_lines,
+                    "vmlinux links {last_object}, whose tables differ from those {} linked \
+                     (table sizes {sizes}), so {moved} System.map lines differ; first: {}",
+                    previous.link,
                     first_difference(&last.map, &final_link.map)
                 ),
             }

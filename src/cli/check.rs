@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ldcheck::analysis::hazards::analyze;
+use ldcheck::analysis::margin::{Flip, Margins, margins};
 use ldcheck::analysis::passes::{PassOptions, Verdict, simulate};
 use ldcheck::kallsyms::{Options, Version};
 use ldcheck::report::{Finding, Format, Place, render, use_color};
@@ -42,6 +43,49 @@ pub struct Args {
     /// The final link's command line without the kallsyms object; enables the pass simulation.
     #[arg(last = true, value_name = "LD-ARGS")]
     pub ld_args: Vec<String>,
+}
+
+fn describe(direction: &str, margin: Option<u64>, flip: Option<&Flip>) -> String {
+    match (margin, flip) {
+        (Some(m), Some(f)) => format!(
+            "{direction} {m} bytes (then {} flips the tables by {:+} bytes{})",
+            f.cause,
+            f.tables_delta,
+            if f.feeds_back {
+                " and the passes stop agreeing"
+            } else {
+                ""
+            }
+        ),
+        _ => format!("{direction} with no flip at any coincidence the script analysis finds"),
+    }
+}
+
+fn margin_finding(m: &Margins) -> Finding {
+    let fragile = [&m.grow_flip, &m.shrink_flip]
+        .iter()
+        .any(|f| f.as_ref().is_some_and(|f| f.feeds_back));
+    Finding {
+        code: "margin".into(),
+        breaks_build: false,
+        message: format!(
+            "the kallsyms tables ({:#x} bytes) may {}, and {} ({} layouts searched){}",
+            m.tables_size,
+            describe("grow", m.grow, m.grow_flip.as_ref()),
+            describe("shrink", m.shrink, m.shrink_flip.as_ref()),
+            m.probes,
+            if fragile {
+                "; a flip within reach makes consecutive passes disagree"
+            } else {
+                ""
+            }
+        ),
+        help: None,
+        places: vec![Place {
+            span: ldcheck::script::ast::Span::new(0, 0),
+            text: "this script".into(),
+        }],
+    }
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -126,6 +170,18 @@ pub fn run(args: Args) -> ExitCode {
         };
         // With the link inputs the simulation is the verdict; script findings explain it.
         breaks = breaks_now;
+        let hazards = analyze(&script);
+        match margins(
+            &session,
+            &PassOptions {
+                kallsyms,
+                extra_pass: false,
+            },
+            &hazards,
+        ) {
+            Ok(m) => findings.insert(0, margin_finding(&m)),
+            Err(e) => return super::report_error(e.into()),
+        }
         findings.insert(
             0,
             Finding {
@@ -142,7 +198,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     let notes = findings.iter().filter(|f| !f.breaks_build).count();
     if args.format != Format::Json && !args.notes {
-        findings.retain(|f| f.breaks_build || f.code == "passes");
+        findings.retain(|f| f.breaks_build || f.code == "passes" || f.code == "margin");
     }
     print!(
         "{}",

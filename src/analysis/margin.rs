@@ -1,0 +1,150 @@
+//! How close a build is to a kallsyms flip: how many bytes the tables may grow or shrink
+//! before the tables built from the link change size, and whether such a flip feeds back.
+//!
+//! Owns the exact search: candidate sizes come from the script's variable coincidences (the
+//! symbol, the ALIGN boundary it may equal, and its address in the current build); every
+//! candidate is checked by laying the link out again with tables of that size, and the first
+//! flip is pinned down by bisection. No size is sampled blindly.
+
+use serde::Serialize;
+
+use super::hazards::{Hazard, Site};
+use super::passes::{PassError, PassOptions, with_simulator};
+use crate::simulate::LinkSession;
+
+/// A flip of the tables at a given change of their size.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Flip {
+    /// Change of the tables' `.rodata` size (bytes, negative: shrink) at which it happens.
+    pub at: i64,
+    /// Change of the tables' size it causes.
+    pub tables_delta: i64,
+    /// The coincidence that flips (symbols and boundary).
+    pub cause: String,
+    /// Tables of the flipped size do not reproduce themselves: consecutive passes disagree.
+    pub feeds_back: bool,
+}
+
+/// Margins of the current build.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Margins {
+    /// The tables' `.rodata` size in the final link.
+    pub tables_size: u64,
+    /// Bytes the tables may grow without any flip (None: no flip at any coincidence).
+    pub grow: Option<u64>,
+    pub shrink: Option<u64>,
+    pub grow_flip: Option<Flip>,
+    pub shrink_flip: Option<Flip>,
+    /// Layouts computed for the search.
+    pub probes: u32,
+}
+
+/// Computes the margins of the link `session` describes, using the script's hazards.
+pub fn margins(
+    session: &LinkSession,
+    opts: &PassOptions,
+    hazards: &[Hazard],
+) -> Result<Margins, PassError> {
+    with_simulator(session, opts, |sim| {
+        let (template, map) = sim.final_tables()?;
+        let v0 = template.size;
+        let mut probes = 0u32;
+        let mut size_at = |delta: i64| -> Result<u64, PassError> {
+            probes += 1;
+            let v = v0.saturating_add_signed(delta);
+            let map = sim.map_with_tables_of_size(&template, v)?;
+            Ok(sim.tables(&map, 0)?.size)
+        };
+        let coincidences: Vec<(String, u64, u64)> = hazards
+            .iter()
+            .filter(|h| h.variable)
+            .filter_map(|h| match &h.site {
+                Site::Coincidence { n, .. } => {
+                    let addr = address_of(&map, h.symbols.first()?)?;
+                    Some((
+                        format!("{} and the ALIGN({n:#x}) boundary", h.symbols.join(", ")),
+                        addr,
+                        *n,
+                    ))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut result = Margins {
+            tables_size: v0,
+            grow: None,
+            shrink: None,
+            grow_flip: None,
+            shrink_flip: None,
+            probes: 0,
+        };
+        for grow in [true, false] {
+            let mut candidates: Vec<(i64, &str)> = coincidences
+                .iter()
+                .filter_map(|(cause, addr, n)| {
+                    let rem = addr % n;
+                    let d = if grow {
+                        if rem == 0 { 1 } else { (n - rem) as i64 }
+                    } else if rem == 0 {
+                        -1
+                    } else {
+                        -(rem as i64)
+                    };
+                    (grow || v0 as i64 + d >= 0).then_some((d, cause.as_str()))
+                })
+                .collect();
+            candidates.sort_by_key(|(d, _)| d.unsigned_abs());
+            let mut same = 0i64;
+            for (d, cause) in candidates {
+                let size = size_at(d)?;
+                if size == v0 {
+                    same = d;
+                    continue;
+                }
+                // Bisect between the last unchanged size and this one for the first flip.
+                let (mut lo, mut hi) = (same, d);
+                while (hi - lo).abs() > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    if size_at(mid)? == v0 {
+                        lo = mid
+                    } else {
+                        hi = mid
+                    }
+                }
+                let flipped = size_at(hi)?;
+                let tables_delta = flipped as i64 - v0 as i64;
+                // Tables of the flipped size are not a fixed point: the passes keep changing.
+                let settles = size_at(tables_delta)? == flipped;
+                let flip = Flip {
+                    at: hi,
+                    tables_delta,
+                    cause: cause.to_string(),
+                    feeds_back: !settles,
+                };
+                let margin = hi.unsigned_abs() - 1;
+                if grow {
+                    result.grow = Some(margin);
+                    result.grow_flip = Some(flip);
+                } else {
+                    result.shrink = Some(margin);
+                    result.shrink_flip = Some(flip);
+                }
+                break;
+            }
+        }
+        result.probes = probes;
+        Ok(result)
+    })
+}
+
+/// The address System.map gives `name`.
+fn address_of(map: &[u8], name: &str) -> Option<u64> {
+    map.split(|&b| b == b'\n').find_map(|line| {
+        let text = std::str::from_utf8(line).ok()?;
+        let mut f = text.split_whitespace();
+        let (addr, _, sym) = (f.next()?, f.next()?, f.next()?);
+        (sym == name)
+            .then(|| u64::from_str_radix(addr, 16).ok())
+            .flatten()
+    })
+}

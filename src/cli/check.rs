@@ -6,30 +6,15 @@ use std::process::ExitCode;
 use ldcheck::analysis::hazards::analyze;
 use ldcheck::analysis::margin::{Flip, Margins, margins};
 use ldcheck::analysis::passes::{PassOptions, Verdict, simulate};
-use ldcheck::kallsyms::{Options, Version};
 use ldcheck::report::{Finding, Format, Place, render, use_color};
-use ldcheck::simulate::LinkSession;
 
 /// Arguments of `ldcheck check`.
 #[derive(clap::Args)]
 pub struct Args {
     /// The linker script (vmlinux.lds).
     pub script: PathBuf,
-    /// Kernel whose link-vmlinux.sh procedure applies.
-    #[arg(long, value_parser = ["6.12", "6.1"], default_value = "6.12")]
-    pub kernel: String,
-    /// CONFIG_KALLSYMS_ALL: kallsyms keeps symbols outside the text ranges.
-    #[arg(long)]
-    pub all_symbols: bool,
-    /// CONFIG_KALLSYMS_ABSOLUTE_PERCPU.
-    #[arg(long)]
-    pub absolute_percpu: bool,
-    /// CONFIG_KALLSYMS_BASE_RELATIVE (6.1).
-    #[arg(long)]
-    pub base_relative: bool,
-    /// CONFIG_LTO_CLANG (6.1).
-    #[arg(long)]
-    pub lto_clang: bool,
+    #[command(flatten)]
+    pub kernel: super::kernel::KernelFlags,
     /// Run the link command as if started in DIR.
     #[arg(short = 'C', long = "directory", value_name = "DIR")]
     pub directory: Option<PathBuf>,
@@ -113,26 +98,15 @@ pub fn run(args: Args) -> ExitCode {
     };
     let mut findings: Vec<Finding> = analyze(&script)
         .iter()
-        .map(|h| h.to_finding(args.all_symbols))
+        .map(|h| h.to_finding(args.kernel.all_symbols))
         .collect();
     let mut breaks = findings.iter().any(|f| f.breaks_build);
     if !args.ld_args.is_empty() {
-        let version = if args.kernel == "6.1" {
-            Version::V6_1
-        } else {
-            Version::V6_12
+        let kallsyms = args.kernel.options();
+        let session = match super::layout::open_session(&args.directory, &args.ld_args) {
+            Ok(s) => s,
+            Err(code) => return code,
         };
-        let mut kallsyms = Options::new(version);
-        kallsyms.all_symbols = args.all_symbols;
-        kallsyms.absolute_percpu = args.absolute_percpu;
-        kallsyms.base_relative = args.base_relative;
-        kallsyms.lto_clang = args.lto_clang;
-        let base = args.directory.clone().unwrap_or_else(|| PathBuf::from("."));
-        let session =
-            match LinkSession::open(super::layout::strip_program_name(&args.ld_args), &base) {
-                Ok(s) => s,
-                Err(e) => return super::report_error(e.into()),
-            };
         let report = match simulate(
             &session,
             &PassOptions {

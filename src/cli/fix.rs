@@ -7,23 +7,14 @@ use std::process::ExitCode;
 use ldcheck::analysis::fix::{PassCheck, candidates, unified_diff};
 use ldcheck::analysis::hazards::analyze;
 use ldcheck::analysis::passes::{PassOptions, Verdict, simulate};
-use ldcheck::kallsyms::{Options, Version};
-use ldcheck::simulate::LinkSession;
 
 /// Arguments of `ldcheck fix`.
 #[derive(clap::Args)]
 pub struct Args {
     /// The linker script to fix.
     pub script: PathBuf,
-    /// Kernel whose link-vmlinux.sh procedure applies.
-    #[arg(long, value_parser = ["6.12", "6.1"], default_value = "6.12")]
-    pub kernel: String,
-    /// CONFIG_KALLSYMS_ALL.
-    #[arg(long)]
-    pub all_symbols: bool,
-    /// CONFIG_KALLSYMS_ABSOLUTE_PERCPU.
-    #[arg(long)]
-    pub absolute_percpu: bool,
+    #[command(flatten)]
+    pub kernel: super::kernel::KernelFlags,
     /// Print the best fix as a unified diff (the default).
     #[arg(long, conflicts_with = "write")]
     pub diff: bool,
@@ -55,20 +46,13 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return super::report_error(e.with_file_name(&file).into()),
     };
     let hazards = analyze(&script);
-    let mut kallsyms = Options::new(if args.kernel == "6.1" {
-        Version::V6_1
-    } else {
-        Version::V6_12
-    });
-    kallsyms.all_symbols = args.all_symbols;
-    kallsyms.absolute_percpu = args.absolute_percpu;
+    let kallsyms = args.kernel.options();
     let mut session = None;
     let mut baseline_end = 0;
     if !args.ld_args.is_empty() {
-        let base = args.directory.clone().unwrap_or_else(|| PathBuf::from("."));
-        let s = match LinkSession::open(super::layout::strip_program_name(&args.ld_args), &base) {
+        let s = match super::layout::open_session(&args.directory, &args.ld_args) {
             Ok(s) => s,
-            Err(e) => return super::report_error(e.into()),
+            Err(code) => return code,
         };
         match simulate(
             &s,
@@ -103,7 +87,7 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         Some(&mut verify)
     };
-    let found = candidates(&text, &hazards, args.all_symbols, verifier);
+    let found = candidates(&text, &hazards, args.kernel.all_symbols, verifier);
     if found.is_empty() {
         println!("{file}: no build-breaking hazard to fix");
         return ExitCode::SUCCESS;

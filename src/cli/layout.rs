@@ -49,13 +49,17 @@ pub fn strip_program_name(args: &[String]) -> &[String] {
     }
 }
 
-fn open(directory: &Option<PathBuf>, ld_args: &[String]) -> Result<LinkSession, ExitCode> {
+/// Opens the link `ld_args` describes, relative to `directory`, reporting failures.
+pub fn open_session(
+    directory: &Option<PathBuf>,
+    ld_args: &[String],
+) -> Result<LinkSession, ExitCode> {
     let base = directory.clone().unwrap_or_else(|| PathBuf::from("."));
     LinkSession::open(strip_program_name(ld_args), &base).map_err(|e| super::report_error(e.into()))
 }
 
 pub fn run_layout(args: LayoutArgs) -> ExitCode {
-    let session = match open(&args.directory, &args.ld_args) {
+    let session = match open_session(&args.directory, &args.ld_args) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -150,7 +154,7 @@ fn section_type_name(t: u32) -> String {
 }
 
 pub fn run_verify(args: VerifyArgs) -> ExitCode {
-    let session = match open(&args.directory, &args.ld_args) {
+    let session = match open_session(&args.directory, &args.ld_args) {
         Ok(s) => s,
         Err(code) => return code,
     };

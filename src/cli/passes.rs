@@ -4,27 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ldcheck::analysis::passes::{PassOptions, Verdict, simulate};
-use ldcheck::kallsyms::{Options, Version};
-use ldcheck::simulate::LinkSession;
 
 /// Arguments of `ldcheck passes`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Kernel whose link-vmlinux.sh procedure to replay.
-    #[arg(long, value_parser = ["6.12", "6.1"], default_value = "6.12")]
-    pub kernel: String,
-    /// CONFIG_KALLSYMS_ALL.
-    #[arg(long)]
-    pub all_symbols: bool,
-    /// CONFIG_KALLSYMS_ABSOLUTE_PERCPU.
-    #[arg(long)]
-    pub absolute_percpu: bool,
-    /// CONFIG_KALLSYMS_BASE_RELATIVE (6.1).
-    #[arg(long)]
-    pub base_relative: bool,
-    /// CONFIG_LTO_CLANG (6.1).
-    #[arg(long)]
-    pub lto_clang: bool,
+    #[command(flatten)]
+    pub kernel: super::kernel::KernelFlags,
     /// KALLSYMS_EXTRA_PASS=1.
     #[arg(long)]
     pub extra_pass: bool,
@@ -43,20 +28,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let version = if args.kernel == "6.1" {
-        Version::V6_1
-    } else {
-        Version::V6_12
-    };
-    let mut kallsyms = Options::new(version);
-    kallsyms.all_symbols = args.all_symbols;
-    kallsyms.absolute_percpu = args.absolute_percpu;
-    kallsyms.base_relative = args.base_relative;
-    kallsyms.lto_clang = args.lto_clang;
-    let base = args.directory.clone().unwrap_or_else(|| PathBuf::from("."));
-    let session = match LinkSession::open(super::layout::strip_program_name(&args.ld_args), &base) {
+    let kallsyms = args.kernel.options();
+    let session = match super::layout::open_session(&args.directory, &args.ld_args) {
         Ok(s) => s,
-        Err(e) => return super::report_error(e.into()),
+        Err(code) => return code,
     };
     let report = match simulate(
         &session,

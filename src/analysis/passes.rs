@@ -371,7 +371,6 @@ pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile
                 entsize: 0,
                 data: &[],
                 duplicate: false,
-                has_relocs: index == 4,
                 linker_created: false,
                 link: 0,
                 relocs: Relocs {

@@ -258,7 +258,6 @@ fn build_id_section(hash: u64) -> model::InputSection<'static> {
         entsize: 0,
         data: &[],
         duplicate: false,
-        has_relocs: false,
         linker_created: true,
         link: 0,
         relocs: model::Relocs::default(),

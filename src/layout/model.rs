@@ -7,7 +7,6 @@
 
 use std::path::Path;
 
-use crate::input::InputObject;
 use crate::input::select::LinkSet;
 pub use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
 use crate::target::{ElfClass, Endian};
@@ -44,8 +43,6 @@ pub struct InputSection<'a> {
     pub data: &'a [u8],
     /// A later copy of a COMDAT group or `.gnu.linkonce` section, which ld drops.
     pub duplicate: bool,
-    /// A relocation section applies to it (ld then never merges it).
-    pub has_relocs: bool,
     /// Made by the linker itself (the build-id note), which keeps its output section alive.
     pub linker_created: bool,
     /// `sh_link` (the section an ARM unwind index describes), 0 when none.
@@ -142,6 +139,13 @@ pub mod elf {
     pub const SHF_EXCLUDE: u64 = 0x8000_0000;
 }
 
+impl InputSection<'_> {
+    /// A relocation section applies to it (ld then never merges it).
+    pub fn has_relocs(&self) -> bool {
+        !self.relocs.data.is_empty()
+    }
+}
+
 /// The layout view of a resolved link: objects in load order, sections as bfd creates them
 /// (no symbol, string-table, relocation or group-table sections), COMDAT losers marked.
 /// `base` is the directory the command line's relative paths were resolved against; names
@@ -201,7 +205,6 @@ pub fn from_link_set<'a>(set: &LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>> {
                     entsize: s.sh_entsize,
                     data: s.data,
                     duplicate: dropped.contains(&(r, s.index)),
-                    has_relocs: relocated.iter().any(|(i, _)| *i == s.index as u32),
                     linker_created: false,
                     link: s.sh_link as usize,
                     relocs: relocated
@@ -210,7 +213,17 @@ pub fn from_link_set<'a>(set: &LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>> {
                         .map_or_else(Relocs::default, |(_, r)| *r),
                 })
                 .collect();
-            let reloc_referenced = reloc_references(obj, |target| dropped.contains(&(r, target)));
+            let mut reloc_referenced = vec![false; obj.symbols.len()];
+            for (target, relocs) in &relocated {
+                if dropped.contains(&(r, *target as usize)) {
+                    continue;
+                }
+                for rel in relocs.iter() {
+                    if let Some(slot) = reloc_referenced.get_mut(rel.sym) {
+                        *slot = true;
+                    }
+                }
+            }
             InputFile {
                 name,
                 archive,
@@ -241,42 +254,4 @@ fn member_file_name(archive: &Path, member: &str, base: &Path) -> String {
         }
         _ => member.to_string(),
     }
-}
-
-/// Which symbols relocations of non-dropped sections name (REL and RELA, 32 and 64 bit).
-fn reloc_references(obj: &InputObject<'_>, dropped: impl Fn(usize) -> bool) -> Vec<bool> {
-    let mut referenced = vec![false; obj.symbols.len()];
-    let wide = obj.class == ElfClass::Elf64;
-    let word = |b: &[u8]| -> u64 {
-        match (wide, obj.endian) {
-            (true, Endian::Little) => u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])),
-            (true, Endian::Big) => u64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8])),
-            (false, Endian::Little) => {
-                u64::from(u32::from_le_bytes(b[..4].try_into().unwrap_or([0; 4])))
-            }
-            (false, Endian::Big) => {
-                u64::from(u32::from_be_bytes(b[..4].try_into().unwrap_or([0; 4])))
-            }
-        }
-    };
-    let w = if wide { 8 } else { 4 };
-    for s in &obj.sections {
-        let rela = match s.sh_type {
-            elf::SHT_REL => false,
-            elf::SHT_RELA => true,
-            _ => continue,
-        };
-        if dropped(s.sh_info as usize) {
-            continue;
-        }
-        let entry = if rela { 3 * w } else { 2 * w };
-        for e in s.data.chunks_exact(entry) {
-            let info = word(&e[w..2 * w]);
-            let sym = if wide { info >> 32 } else { info >> 8 } as usize;
-            if let Some(slot) = referenced.get_mut(sym) {
-                *slot = true;
-            }
-        }
-    }
-    referenced
 }

@@ -297,7 +297,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                     entsize: sec.entsize,
                     align: sec.align,
                     strings: sec.sh_flags & elf::SHF_STRINGS != 0,
-                    has_relocations: sec.has_relocs,
+                    has_relocations: sec.has_relocs(),
                 });
             }
         }

@@ -460,3 +460,24 @@ fn failed_assert_is_reported() {
         vec!["text must be empty".to_string()]
     );
 }
+
+#[test]
+fn common_symbols() {
+    let a = format!("{COMMON_ASM}\n.comm shared_common,16,8\n.comm only_a,4,4\n");
+    let b = helper_asm(".comm shared_common,64,32\n");
+    check(
+        "common",
+        &[("a", &a), ("b", &b)],
+        r#"ENTRY(_start)
+SECTIONS {
+  . = 0x400000 + 0x1000;
+  .text : { *(.text) }
+  .rodata : { *(.rodata*) }
+  .data : { *(.data) }
+  mysec : { *(mysec) }
+  .bss : { __bss_start = .; *(.bss) *(COMMON) __bss_end = .; }
+  PROVIDE(p_used = .);
+}"#,
+        &[],
+    );
+}

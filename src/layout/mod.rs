@@ -228,6 +228,7 @@ pub fn link(
     if let (Some(hash), Some(first)) = (options.build_id_size, files.first_mut()) {
         first.sections.push(build_id_section(hash));
     }
+    allocate_commons(&mut files);
     let files = files.as_slice();
     let mut program = Program::build(script);
     let mapping = map::map_inputs(
@@ -243,6 +244,90 @@ pub fn link(
         engine.hooks = Some(Box::new(arm::ArmBackend::new(options.arm)));
     }
     engine.run()
+}
+
+/// Section index given to the `COMMON` input section ld makes for a file's common symbols.
+const COMMON_INDEX: usize = usize::MAX - 1;
+
+/// ld's common-symbol allocation (`lang_common`, `bfd_define_common_symbol`): each common
+/// symbol, at its largest size and alignment, goes into a `COMMON` input section of the file
+/// that defined that largest copy, aligned within it; `*(COMMON)` then places those sections.
+/// A symbol defined for real anywhere is not common. ld visits commons in its hash table's
+/// order; this allocates them in link order, which gives the same result whenever a file owns
+/// at most one common per alignment.
+fn allocate_commons(files: &mut [InputFile<'_>]) {
+    use model::{Binding, SymbolSection};
+    use std::collections::HashMap;
+    let mut defined: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    // name -> (file, symbol position, size, align)
+    let mut commons: HashMap<&str, (usize, usize, u64, u64)> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for (f, file) in files.iter().enumerate() {
+        for (i, sym) in file.symbols.iter().enumerate() {
+            if sym.binding == Binding::Local {
+                continue;
+            }
+            match sym.section {
+                SymbolSection::Common => {
+                    let align = sym.value.max(1);
+                    match commons.get_mut(sym.name) {
+                        Some(c) => {
+                            if sym.size > c.2 {
+                                *c = (f, i, sym.size, c.3.max(align));
+                            } else {
+                                c.3 = c.3.max(align);
+                            }
+                        }
+                        None => {
+                            commons.insert(sym.name, (f, i, sym.size, align));
+                            order.push(sym.name);
+                        }
+                    }
+                }
+                SymbolSection::Section(_) | SymbolSection::Absolute => {
+                    defined.insert(sym.name);
+                }
+                _ => {}
+            }
+        }
+    }
+    // (file -> [(symbol position, offset)]), sizes and alignments of each file's COMMON.
+    let mut placed: HashMap<usize, (Vec<(usize, u64)>, u64, u64)> = HashMap::new();
+    for name in order {
+        if defined.contains(name) {
+            continue;
+        }
+        let (f, i, size, align) = commons[name];
+        let entry = placed.entry(f).or_insert((Vec::new(), 0, 1));
+        let offset = entry.1.div_ceil(align) * align;
+        entry.0.push((i, offset));
+        entry.1 = offset + size;
+        entry.2 = entry.2.max(align);
+    }
+    let mut owners: Vec<usize> = placed.keys().copied().collect();
+    owners.sort_unstable();
+    for f in owners {
+        let (syms, size, align) = &placed[&f];
+        for &(i, offset) in syms {
+            let sym = &mut files[f].symbols[i];
+            sym.section = SymbolSection::Section(COMMON_INDEX);
+            sym.value = offset;
+        }
+        files[f].sections.push(model::InputSection {
+            name: "COMMON",
+            index: COMMON_INDEX,
+            size: *size,
+            align: *align,
+            sh_type: model::elf::SHT_NOBITS,
+            sh_flags: model::elf::SHF_ALLOC | model::elf::SHF_WRITE,
+            entsize: 0,
+            data: &[],
+            duplicate: false,
+            linker_created: false,
+            link: 0,
+            relocs: model::Relocs::default(),
+        });
+    }
 }
 
 /// The `.note.gnu.build-id` input section ld adds to the first input file: a note header

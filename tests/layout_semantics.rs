@@ -481,3 +481,28 @@ SECTIONS {
         &[],
     );
 }
+
+#[test]
+fn only_if_ro_and_rw() {
+    let a =
+        format!("{COMMON_ASM}\n.section .ro_only,\"a\"\n.long 1\n.section .mixed,\"a\"\n.long 2\n");
+    let b = helper_asm(".section .mixed,\"aw\"\n.long 3\n");
+    check(
+        "constraints",
+        &[("a", &a), ("b", &b)],
+        r#"ENTRY(_start)
+SECTIONS {
+  . = 0x400000 + 0x1000;
+  .text : { *(.text) }
+  .c1 : ONLY_IF_RO { *(.ro_only) }
+  .c1 : ONLY_IF_RW { *(.ro_only) }
+  .c2 : ONLY_IF_RO { *(.mixed) }
+  .c2 : ONLY_IF_RW { rw_start = .; *(.mixed) }
+  .rodata : { *(.rodata*) }
+  .data : { *(.data) }
+  mysec : { *(mysec) }
+  PROVIDE(p_used = .);
+}"#,
+        &[],
+    );
+}

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 use super::flags::SecFlags;
 use super::glob::name_matches;
-use super::ir::{Program, WildId};
+use super::ir::{OsId, Program, WildId};
 use super::model::{FileId, InputFile, elf};
-use crate::script::ast::{InputSectionDesc, SortKey};
+use crate::script::ast::{Constraint, InputSectionDesc, SortKey};
 
 /// An input section: the file in link order and the index in that file's section list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -77,6 +77,8 @@ impl SortMode {
 pub struct Mapping {
     pub disposition: Vec<Vec<Disposition>>,
     pub wild_sections: Vec<Vec<SectionRef>>,
+    /// Output statements whose ONLY_IF_RO / ONLY_IF_RW did not hold: ld ignores them.
+    pub failed_constraints: Vec<OsId>,
 }
 
 /// Options of the command line that change mapping.
@@ -93,6 +95,7 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
         .map(|f| vec![Disposition::Unplaced; f.sections.len()])
         .collect();
     drop_unplaceable(files, &mut disposition, opts);
+    let failed_constraints = failed_constraints(program, files, &disposition);
 
     // For each distinct section name, the descriptions (in script order) whose section patterns
     // match it; file patterns are checked per section afterwards.
@@ -106,10 +109,10 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
             let list = candidates
                 .entry(sec.name)
                 .or_insert_with(|| wilds_matching_name(program, sec.name));
-            let chosen = list
-                .iter()
-                .copied()
-                .find(|&w| desc_claims(program.wilds[w].desc, file, sec.name));
+            let chosen = list.iter().copied().find(|&w| {
+                !failed_constraints.contains(&program.wilds[w].os)
+                    && desc_claims(program.wilds[w].desc, file, sec.name)
+            });
             if let Some(w) = chosen {
                 disposition[file_id][sec_idx] = Disposition::Placed(w);
                 wild_sections[w].push(SectionRef {
@@ -125,7 +128,46 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
     Mapping {
         disposition,
         wild_sections,
+        failed_constraints,
     }
+}
+
+/// ld's check of ONLY_IF_RO / ONLY_IF_RW: every input section an output statement's patterns
+/// match must be read-only (RO), or at least one must be writable (RW); otherwise the
+/// statement is dropped before any section is placed.
+fn failed_constraints(
+    program: &Program<'_, '_>,
+    files: &[InputFile<'_>],
+    disposition: &[Vec<Disposition>],
+) -> Vec<OsId> {
+    let mut failed = Vec::new();
+    for (id, os) in program.sections.iter().enumerate() {
+        let Some(constraint) = os.constraint else {
+            continue;
+        };
+        let want_ro = match constraint {
+            Constraint::OnlyIfRo => true,
+            Constraint::OnlyIfRw => false,
+            Constraint::Special => continue,
+        };
+        let mut all_readonly = true;
+        for w in program.wilds.iter().filter(|w| w.os == id) {
+            for (f, file) in files.iter().enumerate() {
+                for (i, sec) in file.sections.iter().enumerate() {
+                    if disposition[f][i] == Disposition::Unplaced
+                        && desc_claims(w.desc, file, sec.name)
+                        && sec.sh_flags & elf::SHF_WRITE != 0
+                    {
+                        all_readonly = false;
+                    }
+                }
+            }
+        }
+        if all_readonly != want_ro {
+            failed.push(id);
+        }
+    }
+    failed
 }
 
 /// Marks sections ld never places: group sections, SHF_EXCLUDE, later COMDAT copies, and

@@ -150,10 +150,14 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             });
         }
         let by_name = super::section_index(prog);
+        let mut os = vec![OutState::default(); n];
+        for &id in &mapping.failed_constraints {
+            os[id].constraint_failed = true;
+        }
         Engine {
             files,
             opts,
-            os: vec![OutState::default(); n],
+            os,
             bfd_order: Vec::new(),
             input_output: files.iter().map(|f| vec![None; f.sections.len()]).collect(),
             input_offset: files.iter().map(|f| vec![0; f.sections.len()]).collect(),

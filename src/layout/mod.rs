@@ -291,24 +291,37 @@ fn allocate_commons(files: &mut [InputFile<'_>]) {
             }
         }
     }
-    // (file -> [(symbol position, offset)]), sizes and alignments of each file's COMMON.
-    let mut placed: HashMap<usize, (Vec<(usize, u64)>, u64, u64)> = HashMap::new();
+    // Per owning file: the (symbol position, offset) pairs, and its COMMON size and alignment.
+    struct Owned {
+        symbols: Vec<(usize, u64)>,
+        size: u64,
+        align: u64,
+    }
+    let mut placed: HashMap<usize, Owned> = HashMap::new();
     for name in order {
         if defined.contains(name) {
             continue;
         }
         let (f, i, size, align) = commons[name];
-        let entry = placed.entry(f).or_insert((Vec::new(), 0, 1));
-        let offset = entry.1.div_ceil(align) * align;
-        entry.0.push((i, offset));
-        entry.1 = offset + size;
-        entry.2 = entry.2.max(align);
+        let entry = placed.entry(f).or_insert(Owned {
+            symbols: Vec::new(),
+            size: 0,
+            align: 1,
+        });
+        let offset = entry.size.div_ceil(align) * align;
+        entry.symbols.push((i, offset));
+        entry.size = offset + size;
+        entry.align = entry.align.max(align);
     }
     let mut owners: Vec<usize> = placed.keys().copied().collect();
     owners.sort_unstable();
     for f in owners {
-        let (syms, size, align) = &placed[&f];
-        for &(i, offset) in syms {
+        let Owned {
+            symbols,
+            size,
+            align,
+        } = &placed[&f];
+        for &(i, offset) in symbols {
             let sym = &mut files[f].symbols[i];
             sym.section = SymbolSection::Section(COMMON_INDEX);
             sym.value = offset;

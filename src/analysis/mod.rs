@@ -3,5 +3,8 @@
 
 pub mod fix;
 pub mod hazards;
+pub mod image;
+pub mod kdiff;
 pub mod mksysmap;
 pub mod passes;
+pub mod source;

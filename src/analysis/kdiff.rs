@@ -819,7 +819,7 @@ fn describe_side(side: Side, symbol: &str, marker: &str, f: &LayoutFacts) -> Str
     } else {
         let d = i128::from(f.marker_addr.0) - i128::from(f.symbol_addr.0);
         format!(
-            "In {side}, `{symbol}` = {} ({}) and `{marker}` = {} (a multiple of {:#x}), {} {:#x} bytes {}",
+            "In {side}, `{symbol}` = {} ({}) and `{marker}` = {} (a multiple of {:#x}), `{}` is {:#x} bytes {}",
             f.symbol_addr,
             describe_place(&f.symbol_in),
             f.marker_addr,
@@ -836,16 +836,24 @@ fn describe_side(side: Side, symbol: &str, marker: &str, f: &LayoutFacts) -> Str
             b.section, b.align
         );
         if let (Some(prev), Some(end), Some(gap)) = (&b.previous, b.previous_end, b.gap) {
+            let padded_to_align =
+                b.align > 1 && end.0.div_ceil(b.align) * b.align == f.marker_addr.0;
             if gap == 0 {
                 let _ = write!(
                     text,
-                    ", which follows {prev} (ends {end}) without padding: {end} is already {:#x}-aligned",
-                    b.align
+                    ", right at the end of {prev} ({end}, a multiple of {:#x})",
+                    alignment_of(end.0)
+                );
+            } else if padded_to_align {
+                let _ = write!(
+                    text,
+                    ", {gap:#x} bytes after the end of {prev} ({end}): padding up to its sh_addralign"
                 );
             } else {
                 let _ = write!(
                     text,
-                    ", placed {gap:#x} bytes after the end of {prev} ({end}) by its alignment"
+                    ", {gap:#x} bytes after the end of {prev} ({end}): more than its sh_addralign \
+                     asks for, so an address expression of the script (such as ALIGN) puts it there"
                 );
             }
         }

@@ -2,7 +2,7 @@
 //!
 //! Owns reading `.debug_info` / `.debug_line` with gimli (sections loaded through `object`).
 //! Functions and variables are found by their DIE (name, and address to tell apart statics of
-//! the same name); other code addresses fall back to the line table. An image without DWARF,
+//! the same name); other function symbols (assembly) fall back to the line table. An image without DWARF,
 //! or with DWARF this reader cannot use (compressed sections, say), yields no attribution and
 //! no error: attribution is a courtesy of the reports, never a reason to fail them.
 
@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use gimli::{AttributeValue, EndianSlice, RunTimeEndian};
-use object::{Object, ObjectSection};
+use object::{Object, ObjectSection, ObjectSymbol};
 use serde::Serialize;
 
 /// Where a symbol is defined in the sources.
@@ -68,6 +68,20 @@ pub fn locate(data: &[u8], queries: &[Query<'_>]) -> Vec<Option<SourceLocation>>
     for (i, q) in queries.iter().enumerate() {
         by_name.entry(q.name).or_default().push(i);
     }
+    // Only function symbols may take a line-table row: a linker-script symbol that happens
+    // to equal a function's address is not defined by that function's source line.
+    let mut functions = vec![false; queries.len()];
+    for sym in file.symbols() {
+        if sym.kind() != object::SymbolKind::Text {
+            continue;
+        }
+        let Some(indices) = sym.name_bytes().ok().and_then(|n| by_name.get(n)) else {
+            continue;
+        };
+        for &i in indices {
+            functions[i] |= queries[i].addr == sym.address();
+        }
+    }
     let mut units = dwarf.units();
     while let Ok(Some(header)) = units.next() {
         let Ok(unit) = dwarf.unit(header) else {
@@ -76,7 +90,7 @@ pub fn locate(data: &[u8], queries: &[Query<'_>]) -> Vec<Option<SourceLocation>>
         // A unit that fails half way keeps what it attributed so far.
         let _ = attribute_dies(&dwarf, &unit, &by_name, queries, &mut found);
         if found.iter().any(Option::is_none) {
-            let _ = attribute_lines(&dwarf, &unit, queries, &mut found);
+            let _ = attribute_lines(&dwarf, &unit, queries, &functions, &mut found);
         }
         if found.iter().all(Option::is_some) {
             break;
@@ -212,6 +226,7 @@ fn attribute_lines(
     dwarf: &gimli::Dwarf<Reader<'_>>,
     unit: &gimli::Unit<Reader<'_>>,
     queries: &[Query<'_>],
+    functions: &[bool],
     found: &mut [Option<SourceLocation>],
 ) -> gimli::Result<()> {
     let Some(program) = unit.line_program.clone() else {
@@ -223,7 +238,8 @@ fn attribute_lines(
         if let Some((start, file, line)) = previous {
             let end = row.address();
             for (i, q) in queries.iter().enumerate() {
-                if found[i].is_none() && q.addr >= start && q.addr < end && line > 0 {
+                if found[i].is_none() && functions[i] && q.addr >= start && q.addr < end && line > 0
+                {
                     found[i] =
                         file_name(dwarf, unit, file).map(|file| SourceLocation { file, line });
                 }

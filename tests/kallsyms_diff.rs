@@ -320,6 +320,17 @@ fn dwarf_attributes_symbols_to_file_and_line() {
     assert!(text.contains("`data_tail` ("), "{text}");
     assert!(text.contains("tiny.c:2"), "{text}");
 
+    // Stable mode decides by section: `data_tail` is in .data, out of the tables in both.
+    let stable = DiffOptions {
+        kallsyms: Options {
+            stable: Some(ldcheck::kallsyms::StableOptions::default()),
+            ..Options::default()
+        },
+        ptr: None,
+    };
+    let report = kdiff::diff(&a, &b, &stable).expect("diff");
+    assert!(report.agree && report.left.is_empty() && report.joined.is_empty());
+
     // The same comparison without DWARF: nothing is attributed, nothing fails.
     let stripped = root.join("a.stripped");
     common::run(

@@ -367,17 +367,23 @@ impl<'m> Side1<'m> {
     fn new(map: &'m SymbolMap<'m>, options: &Options, side: Side) -> Result<Self, DiffError> {
         let tables = kallsyms::build_tables(map, options)
             .map_err(|source| DiffError::Kallsyms { side, source })?;
-        let by_line: HashMap<usize, usize> = map
+        // Names borrow distinct bytes of the map text, so where a name starts identifies its
+        // entry (6.1's scanf reader can find two entries on one line).
+        let by_name_start: HashMap<usize, usize> = map
             .symbols
             .iter()
             .enumerate()
-            .map(|(i, s)| (s.line, i))
+            .map(|(i, s)| (s.name.as_ptr() as usize, i))
             .collect();
         let table_index = tables
             .symbols()
             .iter()
             .enumerate()
-            .filter_map(|(t, s)| by_line.get(&s.line).map(|&i| (i, t)))
+            .filter_map(|(t, s)| {
+                by_name_start
+                    .get(&(s.name.as_ptr() as usize))
+                    .map(|&i| (i, t))
+            })
             .collect();
         let mut seen: HashMap<&[u8], usize> = HashMap::new();
         let keys: Vec<Key<'m>> = map
@@ -1141,5 +1147,26 @@ impl PassDiff {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alignment_is_the_largest_power_of_two_dividing() {
+        assert_eq!(alignment_of(0x400050), 0x10);
+        assert_eq!(alignment_of(0xffff_ffff_8172_e000), 0x2000);
+        assert_eq!(alignment_of(1), 1);
+        assert_eq!(alignment_of(0), 1 << 30);
+    }
+
+    #[test]
+    fn map_word_size_follows_the_address_width() {
+        let ptr = |text: &'static str| PassInput::Map(text.as_bytes()).ptr();
+        assert_eq!(ptr("c0008000 T _stext\n"), Some(PtrWidth::Bits32));
+        assert_eq!(ptr("ffffffff81000000 T _text\n"), Some(PtrWidth::Bits64));
+        assert_eq!(ptr(""), None);
     }
 }

@@ -33,6 +33,8 @@ enum Command {
     Verify(cli::layout::VerifyArgs),
     /// Generate the kernel's kallsyms tables (drop-in for scripts/kallsyms), or their size.
     Kallsyms(cli::kallsyms::Args),
+    /// Explain why two link passes give different kallsyms tables (exit 1 when they disagree).
+    KallsymsDiff(cli::kallsyms_diff::Args),
     /// Replay link-vmlinux.sh's kallsyms passes in simulation and predict the verdict.
     Passes(cli::passes::Args),
     /// Find objects a CONFIG_TRIM_UNUSED_KSYMS build failed to rebuild (stale exports, stamp races).
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Layout(args) => cli::layout::run_layout(args),
         Command::Verify(args) => cli::layout::run_verify(args),
         Command::Kallsyms(args) => cli::kallsyms::run(args),
+        Command::KallsymsDiff(args) => cli::kallsyms_diff::run(args),
         Command::Passes(args) => cli::passes::run(args),
         Command::Ksyms(args) => cli::ksyms::run(args),
     }

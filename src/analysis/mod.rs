@@ -3,6 +3,9 @@
 
 pub mod fix;
 pub mod hazards;
+pub mod image;
+pub mod kdiff;
 pub mod margin;
 pub mod mksysmap;
 pub mod passes;
+pub mod source;

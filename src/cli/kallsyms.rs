@@ -4,13 +4,17 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ldcheck::analysis::image::{self, LinkedImage};
 use ldcheck::kallsyms::{self, KallsymsError, Options, PtrWidth, StableOptions, Version};
 
 const INPUT_RULES: &str = "\
 Input, output and errors:
 
 IN is the output of `nm -n vmlinux | sed -f scripts/mksysmap` (6.12) or of `nm -n` filtered by
-mksysmap (6.1): one `ADDRESS TYPE NAME` per line. The assembly goes to stdout exactly as the
+mksysmap (6.1): one `ADDRESS TYPE NAME` per line. IN may also be the linked ELF file itself
+(vmlinux or .tmp_vmlinuxN): ldcheck then lists its symbols as `nm -n` does and applies the
+chosen version's mksysmap rules, so no nm/sed pipeline is needed, and each symbol carries the
+section it is defined in (which --stable uses). The assembly goes to stdout exactly as the
 chosen kernel version's scripts/kallsyms prints it; assemble it as link-vmlinux.sh does (it
 includes <asm/bitsperlong.h> for BITS_PER_LONG).
 
@@ -30,7 +34,7 @@ fn after_help() -> String {
 #[derive(clap::Args)]
 #[command(after_long_help = after_help())]
 pub struct Args {
-    /// The symbol map (`nm -n` output filtered by mksysmap).
+    /// The symbol map (`nm -n` output filtered by mksysmap), or a linked ELF file.
     #[arg(value_name = "IN")]
     pub input: PathBuf,
 
@@ -109,7 +113,19 @@ pub fn run(args: Args) -> ExitCode {
         Ok(bytes) => bytes,
         Err(error) => return fail(format!("{}: {error}", args.input.display())),
     };
-    let map = match kallsyms::parse_symbol_map(&input, options.version) {
+    let elf = if image::is_elf(&input) {
+        match LinkedImage::parse(&input, options.version) {
+            Ok(image) => Some(image),
+            Err(error) => return fail(format!("{}: {error}", args.input.display())),
+        }
+    } else {
+        None
+    };
+    let parsed = match &elf {
+        Some(image) => image.symbol_map(),
+        None => kallsyms::parse_symbol_map(&input, options.version),
+    };
+    let map = match parsed {
         Ok(map) => map,
         Err(error) => return report(error),
     };

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod fix;
 pub mod kallsyms;
+pub mod kallsyms_diff;
 pub mod kernel;
 pub mod ksyms;
 pub mod layout;

@@ -163,18 +163,21 @@ impl NmSymbol<'_> {
 /// Sorts like `nm -n`: undefined symbols first by name, then by value, ties by name (byte
 /// order, as under `LC_COLLATE=C`), remaining ties in symbol-table order.
 pub fn sort_numeric(symbols: &mut [NmSymbol<'_>]) {
-    symbols.sort_by(|a, b| {
-        b.is_undefined()
-            .cmp(&a.is_undefined())
-            .then_with(|| {
-                if a.is_undefined() {
-                    std::cmp::Ordering::Equal
-                } else {
-                    a.value.cmp(&b.value)
-                }
-            })
-            .then_with(|| a.name.cmp(b.name))
-    });
+    symbols.sort_by(numeric_order);
+}
+
+/// The comparison behind [`sort_numeric`] (used with a stable sort).
+fn numeric_order(a: &NmSymbol<'_>, b: &NmSymbol<'_>) -> std::cmp::Ordering {
+    b.is_undefined()
+        .cmp(&a.is_undefined())
+        .then_with(|| {
+            if a.is_undefined() {
+                std::cmp::Ordering::Equal
+            } else {
+                a.value.cmp(&b.value)
+            }
+        })
+        .then_with(|| a.name.cmp(b.name))
 }
 
 /// Renders sorted symbols exactly as `nm` prints them; `width` is 8 or 16 hex digits.
@@ -199,6 +202,17 @@ pub fn format(symbols: &[NmSymbol<'_>], width: usize) -> Vec<u8> {
 /// The symbols `nm` lists for an ELF file (section and file symbols excluded), in `-n` order,
 /// and the address width.
 pub fn symbols(data: &[u8]) -> Result<(Vec<NmSymbol<'_>>, usize), NmError> {
+    let (listed, width) = symbols_with_sections(data)?;
+    Ok((listed.into_iter().map(|(sym, _)| sym).collect(), width))
+}
+
+/// One listed symbol and the ELF section header index it is defined in.
+pub type Listed<'a> = (NmSymbol<'a>, Option<usize>);
+
+/// Like [`symbols`], with the ELF section header index each symbol is defined in (`None` for
+/// undefined, absolute and common symbols): for readers that need more than the letter, such
+/// as classifying kallsyms range membership by section.
+pub fn symbols_with_sections(data: &[u8]) -> Result<(Vec<Listed<'_>>, usize), NmError> {
     if data.len() < 16 || &data[..4] != b"\x7fELF" {
         return Err(NmError::NotElf);
     }
@@ -229,7 +243,7 @@ pub fn is_target_special(machine: u16, name: &[u8]) -> bool {
     kind_ok && (rest.is_empty() || rest[0] == b'.')
 }
 
-fn read<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<NmSymbol<'_>>, NmError> {
+fn read<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<Listed<'_>>, NmError> {
     let header = Elf::parse(data)?;
     let endian = header.endian()?;
     let machine = header.e_machine(endian);
@@ -249,6 +263,7 @@ fn read<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<NmSymbo
         }
         let shndx = sym.st_shndx(endian);
         let mut value: u64 = sym.st_value(endian).into();
+        let mut defined_in = None;
         let section = match shndx {
             elf::SHN_UNDEF => NmSection::Undefined,
             elf::SHN_COMMON => {
@@ -260,6 +275,7 @@ fn read<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<NmSymbo
             _ => match symtab.symbol_section(endian, sym, SymbolIndex(index))? {
                 None => NmSection::Undefined,
                 Some(si) => {
+                    defined_in = Some(si.0);
                     let sh = sections.section(si)?;
                     NmSection::Section {
                         name: sections.section_name(endian, sh)?,
@@ -277,12 +293,15 @@ fn read<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<NmSymbo
         if letter == 'U' || letter == 'w' || letter == 'v' {
             value = 0;
         }
-        out.push(NmSymbol {
-            value,
-            letter,
-            name,
-        });
+        out.push((
+            NmSymbol {
+                value,
+                letter,
+                name,
+            },
+            defined_in,
+        ));
     }
-    sort_numeric(&mut out);
+    out.sort_by(|a, b| numeric_order(&a.0, &b.0));
     Ok(out)
 }

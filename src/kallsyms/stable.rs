@@ -12,11 +12,17 @@ use super::symbols::{SectionClass, Symbol};
 pub const RULES: &str = "\
 Stable mode (--stable) changes three things, and nothing else:
 
-  1. Range membership comes from the symbol's section when the input says what it is (an ELF
-     file read by ldcheck): a symbol defined in a text section is in the _stext/_etext range,
-     one in an init-text section in _sinittext/_einittext, one in the per-cpu section is
-     per-cpu (for --absolute-percpu), whatever its address. Address equality with _etext or
-     _einittext, which flips when the sections after them move, no longer decides anything.
+  1. Range membership comes from the section the symbol is defined in when the input says
+     what it is (an ELF file read by ldcheck), never from address equality with _etext or
+     _einittext, which flips when the sections around them move. An allocated section of
+     nonzero size that overlaps [_stext, _etext) is a text section, one that overlaps
+     [_sinittext, _einittext) an init-text section, one that overlaps [__per_cpu_start,
+     __per_cpu_end) the per-cpu section. A symbol defined in a text or init-text section is in
+     the range whatever its address; a symbol defined in any other section is not, even when
+     its value equals _sinittext or _etext (say, an end marker of the section before). The
+     per-cpu section decides --absolute-percpu the same way. The range markers themselves
+     (_stext, _etext, _sinittext, _einittext, __per_cpu_start, __per_cpu_end), which ld may
+     attach to a neighbouring section, keep the kernel's address rule: they are always in.
      Symbols read from a text map carry no section and keep the kernel's address rules.
   2. Symbols at the same address are ordered by the kernel's keys (weak last, linker-provided
      names last, fewer leading underscores first) and then by name and type letter instead of
@@ -37,16 +43,34 @@ pub struct StableOptions {
     pub reserve: u32,
 }
 
+/// The symbols that delimit the ranges; ld attaches them to whichever section is near, so
+/// their section says nothing and the address rule (which always keeps them) applies.
+const MARKERS: [&[u8]; 6] = [
+    b"_stext",
+    b"_etext",
+    b"_sinittext",
+    b"_einittext",
+    b"__per_cpu_start",
+    b"__per_cpu_end",
+];
+
+/// The section class that decides for `sym`, if any (rule 1).
+fn deciding_class(sym: &Symbol<'_>) -> Option<SectionClass> {
+    if MARKERS.contains(&sym.name) {
+        return None;
+    }
+    sym.section
+}
+
 /// Rule 1 for the text ranges: `Some(member)` when the section decides, `None` to fall back
 /// to the address rule.
 pub(super) fn text_member(sym: &Symbol<'_>) -> Option<bool> {
-    sym.section
-        .map(|class| matches!(class, SectionClass::Text | SectionClass::InitText))
+    deciding_class(sym).map(|class| matches!(class, SectionClass::Text | SectionClass::InitText))
 }
 
 /// Rule 1 for the per-cpu range.
 pub(super) fn percpu_member(sym: &Symbol<'_>) -> Option<bool> {
-    sym.section.map(|class| class == SectionClass::PerCpu)
+    deciding_class(sym).map(|class| class == SectionClass::PerCpu)
 }
 
 /// Rule 2: the order of two symbols at equal address and equal kernel tie key.

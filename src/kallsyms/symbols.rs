@@ -18,11 +18,11 @@ const FGETS_MAX: usize = SCANF_NAME_WIDTH;
 /// comparing addresses. Text maps carry no such information (`None` in [`Symbol::section`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SectionClass {
-    /// Defined in a section inside `_stext` … `_etext`.
+    /// Defined in a section that overlaps `_stext` … `_etext`.
     Text,
-    /// Defined in a section inside `_sinittext` … `_einittext`.
+    /// Defined in a section that overlaps `_sinittext` … `_einittext`.
     InitText,
-    /// Defined in the per-cpu section (`__per_cpu_start` … `__per_cpu_end`).
+    /// Defined in a section that overlaps `__per_cpu_start` … `__per_cpu_end`.
     PerCpu,
     /// Anywhere else.
     Other,

@@ -30,6 +30,9 @@ pub struct VerifyArgs {
     /// The file the real linker produced from the same command line.
     #[arg(long, value_name = "LINKED")]
     pub elf: PathBuf,
+    /// Output format (json: the list of differences; gnu: `LINKED:1:1: error: …` per difference).
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: ldcheck::report::Format,
     /// Run as if started in DIR.
     #[arg(short = 'C', long = "directory", value_name = "DIR")]
     pub directory: Option<PathBuf>,
@@ -172,27 +175,42 @@ pub fn run_verify(args: VerifyArgs) -> ExitCode {
         Ok(l) => l,
         Err(e) => return super::report_error(e.into()),
     };
-    match verify::compare(&layout, &data) {
-        Ok(diffs) if diffs.is_empty() => {
-            println!(
-                "{}: {} allocated sections and {} symbols match",
-                elf_path.display(),
-                layout
-                    .sections
-                    .iter()
-                    .filter(|s| s.sh_flags & 2 != 0)
-                    .count(),
-                layout.symbols.len()
-            );
-            ExitCode::SUCCESS
+    let diffs = match verify::compare(&layout, &data) {
+        Ok(d) => d,
+        Err(e) => return super::report_error(miette::miette!("{}: {e}", elf_path.display())),
+    };
+    let shown = elf_path.display();
+    match args.format {
+        ldcheck::report::Format::Json => match serde_json::to_string_pretty(&diffs) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                return super::report_error(miette::miette!("cannot encode the differences: {e}"));
+            }
+        },
+        ldcheck::report::Format::Gnu => {
+            for d in &diffs {
+                println!("{shown}:1:1: error: {d}");
+            }
         }
-        Ok(diffs) => {
-            println!("{}: {} differences", elf_path.display(), diffs.len());
+        ldcheck::report::Format::Human if diffs.is_empty() => println!(
+            "{shown}: {} allocated sections and {} symbols match",
+            layout
+                .sections
+                .iter()
+                .filter(|s| s.sh_flags & 2 != 0)
+                .count(),
+            layout.symbols.len()
+        ),
+        ldcheck::report::Format::Human => {
+            println!("{shown}: {} differences", diffs.len());
             for d in &diffs {
                 println!("  {d}");
             }
-            ExitCode::from(1)
         }
-        Err(e) => super::report_error(miette::miette!("{}: {e}", elf_path.display())),
+    }
+    if diffs.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

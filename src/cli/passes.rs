@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ldcheck::analysis::passes::{PassOptions, Verdict, simulate};
+use ldcheck::report::Format;
 
 /// Arguments of `ldcheck passes`.
 #[derive(clap::Args)]
@@ -16,9 +17,9 @@ pub struct Args {
     /// Run as if started in DIR.
     #[arg(short = 'C', long = "directory", value_name = "DIR")]
     pub directory: Option<PathBuf>,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// Output format (json: the whole report; gnu: one `SCRIPT:1:1: warning|note: …` line).
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
     /// Write the predicted System.map to FILE.
     #[arg(long, value_name = "FILE")]
     pub system_map: Option<PathBuf>,
@@ -48,10 +49,22 @@ pub fn run(args: Args) -> ExitCode {
     {
         return super::report_error(miette::miette!("cannot write {}: {e}", path.display()));
     }
-    if args.json {
+    if args.format == Format::Json {
         match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),
             Err(e) => return super::report_error(miette::miette!("cannot encode the report: {e}")),
+        }
+    } else if args.format == Format::Gnu {
+        let script = session.script_path.display();
+        match &report.verdict {
+            Verdict::Converges { links } => {
+                println!(
+                    "{script}:1:1: note: kallsyms passes converge after {links} links [passes]"
+                )
+            }
+            Verdict::Inconsistent { reason } => {
+                println!("{script}:1:1: warning: Inconsistent kallsyms data: {reason} [passes]")
+            }
         }
     } else {
         for p in &report.passes {

@@ -23,6 +23,17 @@ _start:
 
 /// Assembles `sources`, links them with `script` (plus `extra` ld flags) and compares.
 fn check(name: &str, sources: &[(&str, &str)], script: &str, extra: &[&str]) {
+    check_for(("--64", "elf_x86_64"), name, sources, script, extra);
+}
+
+/// `check` for a given assembler flag and ld emulation.
+fn check_for(
+    (as_flag, emulation): (&str, &str),
+    name: &str,
+    sources: &[(&str, &str)],
+    script: &str,
+    extra: &[&str],
+) {
     if !common::have_tool("as") || !common::have_tool("ld") {
         return;
     }
@@ -33,11 +44,11 @@ fn check(name: &str, sources: &[(&str, &str)], script: &str, extra: &[&str]) {
         let src = format!("{file}.s");
         std::fs::write(root.join(&src), text).expect("write source");
         let obj = format!("{file}.o");
-        common::run(root, "as", &["--64", "-o", &obj, &src]);
+        common::run(root, "as", &[as_flag, "-o", &obj, &src]);
         objects.push(obj);
     }
     std::fs::write(root.join("t.lds"), script).expect("write script");
-    let mut args: Vec<String> = ["-m", "elf_x86_64", "-T", "t.lds", "-o", "out"]
+    let mut args: Vec<String> = ["-m", emulation, "-T", "t.lds", "-o", "out"]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -501,6 +512,54 @@ SECTIONS {
   .rodata : { *(.rodata*) }
   .data : { *(.data) }
   mysec : { *(mysec) }
+  PROVIDE(p_used = .);
+}"#,
+        &[],
+    );
+}
+
+/// The same rules on a 32-bit target: addresses, `nm` width and section flags for i386.
+#[test]
+fn i386_link() {
+    let a = r#"
+    .text
+    .globl _start
+_start:
+    nop
+    call helper
+    .long p_used, __start_mysec
+    .section .rodata.str1.1,"aMS",@progbits,1
+    .string "shared"
+"#;
+    let b = r#"
+    .text
+    .globl helper
+helper: ret
+    .section mysec,"a"
+    .long 1
+    .data
+    .globl dvar
+dvar: .long 7
+    .bss
+    .globl bvar
+bvar: .zero 12
+"#;
+    check_for(
+        ("--32", "elf_i386"),
+        "i386",
+        &[("a", a), ("b", b)],
+        r#"ENTRY(_start)
+SECTIONS {
+  . = 0xc0100000;
+  .text : AT(ADDR(.text) - 0xc0000000) { _text = .; *(.text) _etext = .; }
+  . = ALIGN(0x1000);
+  .rodata : AT(ADDR(.rodata) - 0xc0000000) { *(.rodata*) }
+  .data : AT(ADDR(.data) - 0xc0000000) { *(.data) }
+  mysec : { *(mysec) }
+  .empty : { empty_sym = .; }
+  . = ALIGN(0x2000);
+  .bss : { __bss_start = .; *(.bss) __bss_stop = .; }
+  _end = .;
   PROVIDE(p_used = .);
 }"#,
         &[],

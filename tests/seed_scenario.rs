@@ -35,20 +35,53 @@ SECTIONS
 }
 "#;
 
+/// The tools of one architecture, as link-vmlinux.sh would use them.
+#[derive(Clone, Copy)]
+struct Toolchain {
+    prefix: &'static str,
+    as_flags: &'static [&'static str],
+    emulation: &'static str,
+    bits: u32,
+    ret: &'static str,
+}
+
+const X86_64: Toolchain = Toolchain {
+    prefix: "",
+    as_flags: &["--64"],
+    emulation: "elf_x86_64",
+    bits: 64,
+    ret: "ret",
+};
+
+const ARM: Toolchain = Toolchain {
+    prefix: "arm-linux-gnueabihf-",
+    as_flags: &[],
+    emulation: "armelf_linux_eabi",
+    bits: 32,
+    ret: "bx lr",
+};
+
+impl Toolchain {
+    fn tool(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
 /// Kernel-like code: text functions, init functions, data, and a `.pad` blob of `pad` bytes
 /// right after the read-only data that holds the kallsyms tables.
-fn kernel_asm(pad: u64) -> String {
-    let mut s = String::from(".text\n.globl _start\n_start: ret\n");
+fn kernel_asm(tc: Toolchain, pad: u64) -> String {
+    let ret = tc.ret;
+    let mut s = format!(".text\n.globl _start\n_start: {ret}\n");
     for i in 0..40 {
-        s += &format!(".globl func_{i}\nfunc_{i}: nop\nret\n");
+        s += &format!(".globl func_{i}\nfunc_{i}: nop\n{ret}\n");
     }
     s += ".section .init.text,\"ax\"\n";
     for i in 0..10 {
-        s += &format!(".globl init_func_{i}\ninit_func_{i}: ret\n");
+        s += &format!(".globl init_func_{i}\ninit_func_{i}: {ret}\n");
     }
     s += ".data\n";
     for i in 0..10 {
-        s += &format!(".globl data_var_{i}\ndata_var_{i}: .quad {i}\n");
+        s += &format!(".globl data_var_{i}\ndata_var_{i}: .long {i}\n");
     }
     s += &format!(".section .pad,\"a\"\n.zero {pad}\n");
     s
@@ -56,6 +89,7 @@ fn kernel_asm(pad: u64) -> String {
 
 struct Build<'d> {
     dir: &'d Path,
+    tc: Toolchain,
 }
 
 impl Build<'_> {
@@ -76,7 +110,7 @@ impl Build<'_> {
     fn link_args(&self, output: &str, kallsyms: Option<&str>) -> Vec<String> {
         let mut args: Vec<String> = [
             "-m",
-            "elf_x86_64",
+            self.tc.emulation,
             "-z",
             "noexecstack",
             "--build-id=sha1",
@@ -96,12 +130,15 @@ impl Build<'_> {
     fn link(&self, output: &str, kallsyms: &str) {
         let args = self.link_args(output, Some(kallsyms));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.run("ld", &args);
+        self.run(&self.tc.tool("ld"), &args);
     }
 
     /// `nm -n FILE | sed -f scripts/mksysmap`.
     fn sysmap(&self, file: &str) -> Vec<u8> {
-        mksysmap::filter(&self.run("nm", &["-n", file]), Version::V6_12)
+        mksysmap::filter(
+            &self.run(&self.tc.tool("nm"), &["-n", file]),
+            Version::V6_12,
+        )
     }
 
     /// `scripts/kallsyms` (ldcheck's drop-in) and the assembler, like link-vmlinux.sh.
@@ -112,7 +149,10 @@ impl Build<'_> {
         tables.write_asm(&mut asm).expect("write asm");
         let source = object.replace(".o", ".S");
         std::fs::write(self.dir.join(&source), asm).expect("write .S");
-        self.run("gcc", &["-c", "-Iinclude", "-o", object, &source]);
+        self.run(
+            &self.tc.tool("gcc"),
+            &["-c", "-Iinclude", "-o", object, &source],
+        );
     }
 
     fn size(&self, file: &str) -> u64 {
@@ -122,7 +162,8 @@ impl Build<'_> {
     }
 
     fn rodata_size(&self, object: &str) -> u64 {
-        let text = String::from_utf8_lossy(&self.run("readelf", &["-SW", object])).into_owned();
+        let text = String::from_utf8_lossy(&self.run(&self.tc.tool("readelf"), &["-SW", object]))
+            .into_owned();
         text.lines()
             .find(|l| l.contains(" .rodata "))
             .and_then(|l| l.split_whitespace().rev().nth(5).map(str::to_string))
@@ -144,8 +185,9 @@ impl Build<'_> {
             self.rodata_size(".tmp_vmlinux1.kallsyms.o"),
             self.rodata_size(".tmp_vmlinux2.kallsyms.o"),
         ];
-        let nm1 = self.run("nm", &["-n", ".tmp_vmlinux1.kallsyms.o"]);
-        let nm2 = self.run("nm", &["-n", ".tmp_vmlinux2.kallsyms.o"]);
+        let nm = self.tc.tool("nm");
+        let nm1 = self.run(&nm, &["-n", ".tmp_vmlinux1.kallsyms.o"]);
+        let nm2 = self.run(&nm, &["-n", ".tmp_vmlinux2.kallsyms.o"]);
         let (mut last_syms, mut last_object) = (syms2, ".tmp_vmlinux2.kallsyms.o");
         if self.size(".tmp_vmlinux1.kallsyms.o") != self.size(".tmp_vmlinux2.kallsyms.o")
             || nm1 != nm2
@@ -162,7 +204,7 @@ impl Build<'_> {
     }
 
     fn symbol(&self, file: &str, name: &str) -> u64 {
-        let text = String::from_utf8_lossy(&self.run("nm", &[file])).into_owned();
+        let text = String::from_utf8_lossy(&self.run(&self.tc.tool("nm"), &[file])).into_owned();
         text.lines()
             .find(|l| l.ends_with(&format!(" {name}")))
             .and_then(|l| u64::from_str_radix(l.split_whitespace().next()?, 16).ok())
@@ -173,19 +215,21 @@ impl Build<'_> {
         std::fs::create_dir_all(self.dir.join("include/asm")).expect("include dir");
         std::fs::write(
             self.dir.join("include/asm/bitsperlong.h"),
-            "#define BITS_PER_LONG 64\n",
+            format!("#define BITS_PER_LONG {}\n", self.tc.bits),
         )
         .expect("header");
-        std::fs::write(self.dir.join("kernel.s"), kernel_asm(pad)).expect("source");
-        self.run("as", &["--64", "-o", "kernel.o", "kernel.s"]);
+        std::fs::write(self.dir.join("kernel.s"), kernel_asm(self.tc, pad)).expect("source");
+        let mut as_args: Vec<&str> = self.tc.as_flags.to_vec();
+        as_args.extend(["-o", "kernel.o", "kernel.s"]);
+        self.run(&self.tc.tool("as"), &as_args);
         std::fs::write(self.dir.join("vmlinux.lds"), script).expect("script");
     }
 }
 
-fn tools_present() -> bool {
+fn tools_present(tc: Toolchain) -> bool {
     ["as", "ld", "nm", "gcc", "readelf"]
         .iter()
-        .all(|t| common::have_tool(t))
+        .all(|t| common::have_tool(&tc.tool(t)))
 }
 
 /// Finds the pad size that puts `__pad_end` exactly on a page boundary when the tables hold
@@ -199,6 +243,7 @@ fn failing_pad(build: &Build<'_>, options: &Options) -> u64 {
 
 fn options(stable: bool) -> Options {
     let mut o = Options::new(Version::V6_12);
+    o.all_symbols = false;
     if stable {
         o.stable = Some(StableOptions { reserve: 256 });
     }
@@ -207,11 +252,23 @@ fn options(stable: bool) -> Options {
 
 #[test]
 fn real_passes_disagree_and_ldcheck_predicts_fixes_and_stabilises() {
-    if !tools_present() {
+    seed_scenario(X86_64);
+}
+
+#[test]
+fn the_same_on_arm_with_the_cross_tools() {
+    seed_scenario(ARM);
+}
+
+fn seed_scenario(tc: Toolchain) {
+    if !tools_present(tc) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let build = Build { dir: dir.path() };
+    let build = Build {
+        dir: dir.path(),
+        tc,
+    };
     let compat = options(false);
     let pad = failing_pad(&build, &compat);
     build.set_up(pad, SCRIPT);

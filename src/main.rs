@@ -11,12 +11,10 @@ use clap::{Parser, Subcommand};
 /// `ldcheck vmlinux.lds [-- LD-ARGS…]` is `ldcheck check`: the hazard analysis of a kernel
 /// linker script, and with the link command, the simulation of link-vmlinux.sh's passes.
 #[derive(Parser)]
-#[command(name = "ldcheck", version, about, long_about = None, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(name = "ldcheck", version)]
 struct Cli {
     #[command(subcommand)]
-    command: Option<Command>,
-    #[command(flatten)]
-    check: Option<cli::check::Args>,
+    command: Command,
 }
 
 #[derive(Subcommand)]
@@ -41,17 +39,26 @@ enum Command {
     Ksyms(cli::ksyms::Args),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let Some(command) = cli.command else {
-        return match cli.check {
-            Some(args) => cli::check::run(args),
-            None => cli::report_error(miette::miette!(
-                "no linker script given (try `ldcheck --help`)"
-            )),
-        };
+/// `ldcheck vmlinux.lds …` means `ldcheck check vmlinux.lds …`: a first argument that is
+/// neither an option nor a subcommand name selects `check`.
+fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let Some(first) = args.get(1).and_then(|a| a.to_str()) else {
+        return args;
     };
-    match command {
+    let known = Cli::command()
+        .get_subcommands()
+        .any(|c| c.get_name() == first || c.get_all_aliases().any(|a| a == first))
+        || first == "help";
+    if !known && !first.starts_with('-') {
+        args.insert(1, "check".into());
+    }
+    args
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
+    match cli.command {
         Command::Check(args) => cli::check::run(args),
         Command::Fix(args) => cli::fix::run(args),
         Command::Parse(args) => cli::parse::run(args),

@@ -411,6 +411,7 @@ fn seed_scenario(tc: Toolchain) {
         .current_dir(build.dir)
         .output()
         .expect("ldcheck fix");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
     assert!(
         out.status.success(),
         "{}{}",

@@ -7,7 +7,8 @@
 
 use serde::Serialize;
 
-use super::hazards::{Hazard, HazardKind, Site, analyze};
+use super::hazards::{Hazard, HazardKind, Site, analyze, kallsyms_tables_site};
+use crate::script::ast::Pattern;
 use crate::script::ast::Span;
 
 /// A replacement of `len` bytes at `at` by `text`.
@@ -65,9 +66,37 @@ fn statement_end(text: &str, span: Span) -> usize {
     }
 }
 
-/// The edits that would remove `hazard`, before verification.
-fn proposals(text: &str, hazard: &Hazard) -> Vec<(String, Vec<Edit>, u64)> {
+/// The edits that would remove `hazard`, before verification. `tables` is where the kallsyms
+/// tables enter the script and where a section of their own could go.
+fn proposals(
+    text: &str,
+    hazard: &Hazard,
+    tables: Option<(Pattern<'_>, usize)>,
+) -> Vec<(String, Vec<Edit>, u64)> {
     let mut out = Vec::new();
+    if let Some((pattern, insert_at)) = tables
+        && !pattern.quoted
+    {
+        // Move the variable section after the hazard: the tables get an output section of
+        // their own after everything allocated, so nothing before them moves with their size.
+        out.push((
+            "move the kallsyms tables into their own output section after the allocated sections"
+                .to_string(),
+            vec![
+                Edit {
+                    at: pattern.span.start,
+                    len: 0,
+                    text: "EXCLUDE_FILE(*kallsyms.o) ".into(),
+                },
+                Edit {
+                    at: insert_at,
+                    len: 0,
+                    text: format!(" .rodata.kallsyms : {{ *kallsyms.o({}) }}\n", pattern.text),
+                },
+            ],
+            0,
+        ));
+    }
     match &hazard.site {
         Site::Coincidence {
             before,
@@ -138,8 +167,10 @@ pub fn candidates(
     mut passes: Option<PassCheck<'_>>,
 ) -> Vec<Candidate> {
     let mut out = Vec::new();
+    let parsed = crate::script::parse_script(text).ok();
+    let tables = parsed.as_ref().and_then(kallsyms_tables_site);
     for hazard in hazards.iter().filter(|h| h.breaks_build(all_symbols)) {
-        for (description, edits, bound) in proposals(text, hazard) {
+        for (description, edits, bound) in proposals(text, hazard, tables) {
             let script = apply(text, &edits);
             let script_clean = match crate::script::parse_script(&script) {
                 Ok(parsed) => !analyze(&parsed)

@@ -490,3 +490,43 @@ impl Hazard {
             && !(all_symbols && self.kind == HazardKind::RangeBoundary)
     }
 }
+
+/// Where the kallsyms tables enter the script, for a fix that moves them: the section pattern
+/// that takes the kallsyms object's `.rodata`, and where a new output section for them can go
+/// (before the first output section at address 0, or at the end of SECTIONS).
+pub fn kallsyms_tables_site<'a>(script: &Script<'a>) -> Option<(Pattern<'a>, usize)> {
+    for cmd in &script.commands {
+        let CommandKind::Sections(items) = &cmd.kind else {
+            continue;
+        };
+        let mut pattern = None;
+        let mut insert_at = cmd.span.end.saturating_sub(1);
+        for item in items {
+            let SectionsItem::OutputSection(os) = item else {
+                continue;
+            };
+            if pattern.is_none() {
+                pattern = os.body.iter().find_map(|st| match st {
+                    SectionStatement::Input(desc) if takes_kallsyms_tables(desc) => desc
+                        .sections
+                        .iter()
+                        .find(|s| {
+                            s.exclude.is_empty()
+                                && crate::layout::glob::name_matches(s.pattern.text, ".rodata")
+                        })
+                        .map(|s| s.pattern),
+                    _ => None,
+                });
+            } else if os
+                .address
+                .as_ref()
+                .is_some_and(|a| const_value(a) == Some(0))
+            {
+                insert_at = os.span.start;
+                break;
+            }
+        }
+        return pattern.map(|p| (p, insert_at));
+    }
+    None
+}

@@ -4,14 +4,24 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Make Linux kernel links predictable.
 ///
 /// `ldcheck vmlinux.lds [-- LD-ARGS…]` is `ldcheck check`: the hazard analysis of a kernel
 /// linker script, and with the link command, the simulation of link-vmlinux.sh's passes.
 #[derive(Parser)]
-#[command(name = "ldcheck", version, about, long_about = None, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    name = "ldcheck",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Exit status: 0 nothing wrong; 1 the command's finding (a hazard, a failing link, \
+                  stale objects, differences: each command's --help says which); 2 usage or \
+                  input error.\nShell completions: `ldcheck completions bash` (zsh, fish, …)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -37,6 +47,10 @@ enum Command {
     Passes(cli::passes::Args),
     /// Find objects a CONFIG_TRIM_UNUSED_KSYMS build failed to rebuild (stale exports, stamp races).
     Ksyms(cli::ksyms::Args),
+    /// Predict before the first link whether link-vmlinux.sh will succeed on a Kbuild tree.
+    Kbuild(cli::kbuild::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cli::completions::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,5 +72,7 @@ fn main() -> ExitCode {
         Command::Kallsyms(args) => cli::kallsyms::run(args),
         Command::Passes(args) => cli::passes::run(args),
         Command::Ksyms(args) => cli::ksyms::run(args),
+        Command::Kbuild(args) => cli::kbuild::run(args),
+        Command::Completions(args) => cli::completions::run(args, Cli::command()),
     }
 }

@@ -12,6 +12,9 @@ use ldcheck::simulate::LinkSession;
 
 /// Arguments of `ldcheck check`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: 0 no hazard that can break the build (with LD-ARGS: the passes converge); 1 a hazard that can break it (with LD-ARGS: link-vmlinux.sh will fail with \"Inconsistent kallsyms data\"); 2 usage or input error."
+)]
 pub struct Args {
     /// The linker script (vmlinux.lds).
     pub script: PathBuf,

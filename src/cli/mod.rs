@@ -1,8 +1,10 @@
 //! One module per subcommand. Each owns its clap `Args` and a `run` that returns the exit code.
 
 pub mod check;
+pub mod completions;
 pub mod fix;
 pub mod kallsyms;
+pub mod kbuild;
 pub mod ksyms;
 pub mod layout;
 pub mod parse;

@@ -9,6 +9,9 @@ use ldcheck::simulate::LinkSession;
 
 /// Arguments of `ldcheck passes`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: 0 the passes converge; 1 link-vmlinux.sh will fail with \"Inconsistent kallsyms data\"; 2 usage or input error."
+)]
 pub struct Args {
     /// Kernel whose link-vmlinux.sh procedure to replay.
     #[arg(long, value_parser = ["6.12", "6.1"], default_value = "6.12")]

@@ -719,6 +719,40 @@ fn kernel_like_tree_fragile_then_failing() {
     let (run, json) = k.kbuild(&["--fragile-reach", &(at - 1).to_string()]);
     assert_eq!(run.code, Some(0));
     assert_eq!(json["verdict"], "safe");
+    // Through the hook: fragile stops the build, unless the reach is lowered.
+    let hook = run_hook(k.tree.path(), &[("LDCHECK", "1")]);
+    assert_eq!(
+        hook.code,
+        Some(if fragile { 1 } else { 0 }),
+        "{}",
+        hook.stderr
+    );
+    let flags = format!("--fragile-reach {}", at - 1);
+    let hook = run_hook(
+        k.tree.path(),
+        &[("LDCHECK", "1"), ("LDCHECK_FLAGS", flags.as_str())],
+    );
+    assert_eq!(hook.code, Some(0), "{}", hook.stderr);
+    assert!(hook.stdout.ends_with("LINKED\n"), "{}", hook.stdout);
+    assert!(hook.stderr.contains(": note: safe: "), "{}", hook.stderr);
+    // A tree ldcheck cannot read (exit 2) does not stop the build.
+    std::fs::rename(
+        k.tree.path().join("init/version-timestamp.o"),
+        k.tree.path().join("init/version-timestamp.o.away"),
+    )
+    .expect("rename");
+    let hook = run_hook(k.tree.path(), &[("LDCHECK", "1")]);
+    assert_eq!(hook.code, Some(0), "{}", hook.stderr);
+    assert!(
+        hook.stderr.contains("init/version-timestamp.o is missing"),
+        "{}",
+        hook.stderr
+    );
+    std::fs::rename(
+        k.tree.path().join("init/version-timestamp.o.away"),
+        k.tree.path().join("init/version-timestamp.o"),
+    )
+    .expect("rename back");
     let safe_summary = json["summary"].as_str().unwrap_or_default().to_string();
 
     // Human and GNU output carry the same verdict.
@@ -802,6 +836,27 @@ fn kernel_like_tree_fragile_then_failing() {
         json["findings"]
     );
 
+    // The documented link-vmlinux.sh hook stops this build, and only this one.
+    let hook = run_hook(k.tree.path(), &[("LDCHECK", "1")]);
+    assert_eq!(hook.code, Some(1), "{}{}", hook.stdout, hook.stderr);
+    assert!(!hook.stdout.contains("LINKED"), "{}", hook.stdout);
+    assert!(hook.stdout.contains("  LDCHECK vmlinux"), "{}", hook.stdout);
+    assert!(
+        hook.stderr.contains(": error: fails: ")
+            && hook
+                .stderr
+                .contains("ldcheck: the kallsyms passes would fail; LDCHECK=warn links anyway"),
+        "{}",
+        hook.stderr
+    );
+    let warn = run_hook(k.tree.path(), &[("LDCHECK", "warn")]);
+    assert_eq!(warn.code, Some(0), "{}", warn.stderr);
+    assert!(warn.stdout.contains("LINKED") && warn.stderr.contains(": error: fails: "));
+    let off = run_hook(k.tree.path(), &[]);
+    assert_eq!(off.code, Some(0));
+    assert_eq!(off.stdout, "LINKED\n");
+    assert_eq!(off.stderr, "");
+
     // The human report ends with the verdict; GNU output marks it as an error.
     let human = ldcheck(&["kbuild", "--objtree", o]);
     assert_eq!(human.code, Some(1));
@@ -819,6 +874,52 @@ fn kernel_like_tree_fragile_then_failing() {
         "{}",
         gnu.stdout
     );
+}
+
+/// The lines the link-vmlinux.sh patch in docs/kbuild.md adds.
+fn documented_hook() -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/kbuild.md"))
+        .expect("docs/kbuild.md");
+    let patch = doc
+        .split("```diff\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the diff block");
+    patch
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .map(|l| format!("{}\n", &l[1..]))
+        .collect()
+}
+
+/// Runs the hook the way link-vmlinux.sh would (`set -e`, its `info`, its three arguments and
+/// Kbuild's environment) in `tree`, followed by the stand-in for the first link.
+fn run_hook(tree: &Path, env: &[(&str, &str)]) -> Run {
+    let script = format!(
+        "set -e\ninfo() {{ printf '  %-7s %s\\n' \"$1\" \"$2\"; }}\nLD=\"$1\"\n\
+         KBUILD_LDFLAGS=\"$2\"\nLDFLAGS_vmlinux=\"$3\"\n{}echo LINKED\n",
+        documented_hook()
+    );
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", &script, "link-vmlinux.sh"])
+        .args(["ld", "-m elf_x86_64 -z noexecstack", "--build-id=sha1"])
+        .current_dir(tree)
+        .env("LDCHECK_BIN", env!("CARGO_BIN_EXE_ldcheck"))
+        .env("srctree", "/nonexistent")
+        .env("KBUILD_VMLINUX_LIBS", "lib/lib.a arch/x86/lib/lib.a")
+        .env_remove("LDCHECK")
+        .env_remove("LDCHECK_FLAGS")
+        .env_remove("KALLSYMS_EXTRA_PASS");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().expect("sh");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 #[test]

@@ -4,14 +4,20 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Make Linux kernel links predictable.
 ///
 /// `ldcheck vmlinux.lds [-- LD-ARGS…]` is `ldcheck check`: the hazard analysis of a kernel
 /// linker script, and with the link command, the simulation of link-vmlinux.sh's passes.
 #[derive(Parser)]
-#[command(name = "ldcheck", version)]
+#[command(
+    name = "ldcheck",
+    version,
+    after_help = "Exit status: 0 nothing wrong; 1 the command's finding (a hazard, a failing link, \
+                  stale objects, differences: each command's --help says which); 2 usage or \
+                  input error.\nShell completions: `ldcheck completions bash` (zsh, fish, …)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,12 +43,15 @@ enum Command {
     Passes(cli::passes::Args),
     /// Find objects a CONFIG_TRIM_UNUSED_KSYMS build failed to rebuild (stale exports, stamp races).
     Ksyms(cli::ksyms::Args),
+    /// Predict before the first link whether link-vmlinux.sh will succeed on a Kbuild tree.
+    Kbuild(cli::kbuild::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cli::completions::Args),
 }
 
 /// `ldcheck vmlinux.lds …` means `ldcheck check vmlinux.lds …`: a first argument that is
 /// neither an option nor a subcommand name selects `check`.
 fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    use clap::CommandFactory;
     let Some(first) = args.get(1).and_then(|a| a.to_str()) else {
         return args;
     };
@@ -57,6 +66,10 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
 }
 
 fn main() -> ExitCode {
+    // Paths and symbol names in messages must stay whole: no wrapping at hyphens or widths.
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
     let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
     match cli.command {
         Command::Check(args) => cli::check::run(args),
@@ -68,5 +81,7 @@ fn main() -> ExitCode {
         Command::KallsymsDiff(args) => cli::kallsyms_diff::run(args),
         Command::Passes(args) => cli::passes::run(args),
         Command::Ksyms(args) => cli::ksyms::run(args),
+        Command::Kbuild(args) => cli::kbuild::run(args),
+        Command::Completions(args) => cli::completions::run(args, Cli::command()),
     }
 }

@@ -15,8 +15,11 @@ use crate::script::ast::Span;
 /// How a report is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// Reports for people (colours only on a terminal; NO_COLOR respected).
     Human,
+    /// One JSON document.
     Json,
+    /// `file:line:col: warning: …` lines for editors and CI.
     Gnu,
 }
 

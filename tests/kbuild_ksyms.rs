@@ -11,9 +11,9 @@ use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
 use ldcheck::kbuild::ksyms::{
-    Content, Evidence, FindingKind, Granularity, KernelVersion, Mechanism, Report, Severity,
-    Status, check_tree,
+    Content, Evidence, FindingKind, Granularity, Mechanism, Report, Severity, Status, check_tree,
 };
+use ldcheck::kbuild::tree::KernelVersion;
 
 /// A whole second well inside every filesystem's range.
 const T: u64 = 1_700_000_000;

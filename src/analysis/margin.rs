@@ -10,6 +10,8 @@ use serde::Serialize;
 
 use super::hazards::{Hazard, Site};
 use super::passes::{PassError, PassOptions, with_simulator};
+use crate::report::{Finding, Place};
+use crate::script::ast::Span;
 use crate::simulate::LinkSession;
 
 /// A flip of the tables at a given change of their size.
@@ -37,6 +39,68 @@ pub struct Margins {
     pub shrink_flip: Option<Flip>,
     /// Layouts computed for the search.
     pub probes: u32,
+}
+
+impl Margins {
+    /// The nearest flip within `reach` bytes of table growth or shrinkage whose tables do not
+    /// reproduce themselves (the passes stop agreeing): `"grow"` or `"shrink"`, and the flip.
+    pub fn breaking_flip_within(&self, reach: u64) -> Option<(&'static str, &Flip)> {
+        [
+            ("grow", self.grow, &self.grow_flip),
+            ("shrink", self.shrink, &self.shrink_flip),
+        ]
+        .into_iter()
+        .filter_map(|(direction, margin, flip)| {
+            let flip = flip.as_ref().filter(|f| f.feeds_back)?;
+            margin.filter(|m| *m < reach).map(|m| (m, direction, flip))
+        })
+        .min_by_key(|(m, _, _)| *m)
+        .map(|(_, direction, flip)| (direction, flip))
+    }
+
+    /// The margins as one note about the script (`check` and `kbuild` print it).
+    pub fn to_finding(&self) -> Finding {
+        let fragile = [&self.grow_flip, &self.shrink_flip]
+            .iter()
+            .any(|f| f.as_ref().is_some_and(|f| f.feeds_back));
+        Finding {
+            code: "margin".into(),
+            breaks_build: false,
+            message: format!(
+                "the kallsyms tables ({:#x} bytes) may {}, and {} ({} layouts searched){}",
+                self.tables_size,
+                describe("grow", self.grow, self.grow_flip.as_ref()),
+                describe("shrink", self.shrink, self.shrink_flip.as_ref()),
+                self.probes,
+                if fragile {
+                    "; a flip within reach makes consecutive passes disagree"
+                } else {
+                    ""
+                }
+            ),
+            help: None,
+            places: vec![Place {
+                span: Span::new(0, 0),
+                text: "this script".into(),
+            }],
+        }
+    }
+}
+
+fn describe(direction: &str, margin: Option<u64>, flip: Option<&Flip>) -> String {
+    match (margin, flip) {
+        (Some(m), Some(f)) => format!(
+            "{direction} {m} bytes (then {} flips the tables by {:+} bytes{})",
+            f.cause,
+            f.tables_delta,
+            if f.feeds_back {
+                " and the passes stop agreeing"
+            } else {
+                ""
+            }
+        ),
+        _ => format!("{direction} with no flip at any coincidence the script analysis finds"),
+    }
 }
 
 /// Computes the margins of the link `session` describes, using the script's hazards.

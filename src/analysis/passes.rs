@@ -12,7 +12,8 @@ use crate::input::select::LinkSet;
 use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
 use crate::kallsyms::{self, KallsymsError, Options, PtrWidth, RodataLayout, Version};
 use crate::layout::model::{InputFile, InputSection, Relocs, elf, from_link_set};
-use crate::script::ast::Script;
+use crate::report::{Finding, Place};
+use crate::script::ast::{Script, Span};
 use crate::simulate::{LinkSession, SimulateError, predicted_nm};
 use crate::target::ElfClass;
 
@@ -74,6 +75,49 @@ pub struct PassReport {
     pub system_map: Vec<u8>,
     /// End address of the final image's last allocated section.
     pub image_end: u64,
+}
+
+impl PassReport {
+    /// The verdict as one finding about the script: a warning when link-vmlinux.sh will fail,
+    /// a note with the table sizes of each pass when it converges.
+    pub fn to_finding(&self) -> Finding {
+        let sizes: Vec<String> = self
+            .passes
+            .iter()
+            .filter_map(|p| {
+                p.tables
+                    .as_ref()
+                    .map(|t| format!("{}: {:#x}", p.link, t.rodata_size))
+            })
+            .collect();
+        let (breaks_build, message) = match &self.verdict {
+            Verdict::Converges { links } => (
+                false,
+                format!(
+                    "kallsyms passes converge after {links} links (tables {})",
+                    sizes.join(", ")
+                ),
+            ),
+            Verdict::Inconsistent { reason } => (
+                true,
+                format!(
+                    "link-vmlinux.sh will fail with \"Inconsistent kallsyms data\": {reason} \
+                     (tables {})",
+                    sizes.join(", ")
+                ),
+            ),
+        };
+        Finding {
+            code: "passes".into(),
+            breaks_build,
+            message,
+            help: None,
+            places: vec![Place {
+                span: Span::new(0, 0),
+                text: "this script".into(),
+            }],
+        }
+    }
 }
 
 /// Options of the procedure: the kallsyms flags Kbuild passes, and KALLSYMS_EXTRA_PASS.

@@ -4,12 +4,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ldcheck::analysis::hazards::analyze;
-use ldcheck::analysis::margin::{Flip, Margins, margins};
-use ldcheck::analysis::passes::{PassOptions, Verdict, simulate};
-use ldcheck::report::{Finding, Format, Place, render, use_color};
+use ldcheck::analysis::margin::margins;
+use ldcheck::analysis::passes::{PassOptions, simulate};
+use ldcheck::report::{Finding, Format, render, use_color};
 
 /// Arguments of `ldcheck check`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: 0 no hazard that can break the build (with LD-ARGS: the passes converge); 1 a hazard that can break it (with LD-ARGS: link-vmlinux.sh will fail with \"Inconsistent kallsyms data\"); 2 usage or input error."
+)]
 pub struct Args {
     /// The linker script (vmlinux.lds).
     pub script: PathBuf,
@@ -28,49 +31,6 @@ pub struct Args {
     /// The final link's command line without the kallsyms object; enables the pass simulation.
     #[arg(last = true, value_name = "LD-ARGS")]
     pub ld_args: Vec<String>,
-}
-
-fn describe(direction: &str, margin: Option<u64>, flip: Option<&Flip>) -> String {
-    match (margin, flip) {
-        (Some(m), Some(f)) => format!(
-            "{direction} {m} bytes (then {} flips the tables by {:+} bytes{})",
-            f.cause,
-            f.tables_delta,
-            if f.feeds_back {
-                " and the passes stop agreeing"
-            } else {
-                ""
-            }
-        ),
-        _ => format!("{direction} with no flip at any coincidence the script analysis finds"),
-    }
-}
-
-fn margin_finding(m: &Margins) -> Finding {
-    let fragile = [&m.grow_flip, &m.shrink_flip]
-        .iter()
-        .any(|f| f.as_ref().is_some_and(|f| f.feeds_back));
-    Finding {
-        code: "margin".into(),
-        breaks_build: false,
-        message: format!(
-            "the kallsyms tables ({:#x} bytes) may {}, and {} ({} layouts searched){}",
-            m.tables_size,
-            describe("grow", m.grow, m.grow_flip.as_ref()),
-            describe("shrink", m.shrink, m.shrink_flip.as_ref()),
-            m.probes,
-            if fragile {
-                "; a flip within reach makes consecutive passes disagree"
-            } else {
-                ""
-            }
-        ),
-        help: None,
-        places: vec![Place {
-            span: ldcheck::script::ast::Span::new(0, 0),
-            text: "this script".into(),
-        }],
-    }
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -117,31 +77,8 @@ pub fn run(args: Args) -> ExitCode {
             Ok(r) => r,
             Err(e) => return super::report_error(e.into()),
         };
-        let sizes: Vec<String> = report
-            .passes
-            .iter()
-            .filter_map(|p| {
-                p.tables
-                    .as_ref()
-                    .map(|t| format!("{}: {:#x}", p.link, t.rodata_size))
-            })
-            .collect();
-        let (breaks_now, message) = match &report.verdict {
-            Verdict::Converges { links } => (
-                false,
-                format!(
-                    "kallsyms passes converge after {links} links (tables {})",
-                    sizes.join(", ")
-                ),
-            ),
-            Verdict::Inconsistent { reason } => (
-                true,
-                format!(
-                    "link-vmlinux.sh will fail with \"Inconsistent kallsyms data\": {reason} (tables {})",
-                    sizes.join(", ")
-                ),
-            ),
-        };
+        let passes_finding = report.to_finding();
+        let breaks_now = passes_finding.breaks_build;
         // With the link inputs the simulation is the verdict; script findings explain it.
         breaks = breaks_now;
         let hazards = analyze(&script);
@@ -153,22 +90,10 @@ pub fn run(args: Args) -> ExitCode {
             },
             &hazards,
         ) {
-            Ok(m) => findings.insert(0, margin_finding(&m)),
+            Ok(m) => findings.insert(0, m.to_finding()),
             Err(e) => return super::report_error(e.into()),
         }
-        findings.insert(
-            0,
-            Finding {
-                code: "passes".into(),
-                breaks_build: breaks_now,
-                message,
-                help: None,
-                places: vec![Place {
-                    span: ldcheck::script::ast::Span::new(0, 0),
-                    text: "this script".into(),
-                }],
-            },
-        );
+        findings.insert(0, passes_finding);
     }
     let notes = findings.iter().filter(|f| !f.breaks_build).count();
     if args.format != Format::Json && !args.notes {

@@ -10,6 +10,9 @@ use ldcheck::analysis::passes::{PassOptions, Verdict, simulate};
 
 /// Arguments of `ldcheck fix`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: 0 nothing to fix, or the best verified fix was shown (--diff) or applied (--write); 1 no candidate removes the hazard; 2 usage or input error."
+)]
 pub struct Args {
     /// The linker script to fix.
     pub script: PathBuf,

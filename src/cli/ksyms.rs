@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use ldcheck::kbuild::ksyms::{
     Finding, Location, Removal, Report, Severity, Status, WANTED_LIST, check_tree, remove_objects,
 };
+use ldcheck::report::Format;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
 use serde::Serialize;
 
@@ -43,17 +44,6 @@ pub struct Args {
     /// With --fix: delete them.
     #[arg(long, requires = "fix")]
     pub write: bool,
-}
-
-/// Output formats.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Reports for people (colours only on a terminal; NO_COLOR respected).
-    Human,
-    /// One JSON document.
-    Json,
-    /// `file:line:col: warning: …` lines for editors and CI.
-    Gnu,
 }
 
 /// Unreadable objects named in human output (an LTO tree has thousands of bitcode objects).

@@ -9,6 +9,9 @@ use ldcheck::verify;
 
 /// Arguments of `ldcheck layout`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: 0 the layout was printed; 2 usage or input error, or a link the simulator cannot lay out."
+)]
 pub struct LayoutArgs {
     /// Run as if started in DIR (relative paths on the ld command line are resolved there).
     #[arg(short = 'C', long = "directory", value_name = "DIR")]
@@ -26,6 +29,9 @@ pub struct LayoutArgs {
 
 /// Arguments of `ldcheck verify`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: 0 every allocated section and symbol matches; 1 differences (listed); 2 usage or input error."
+)]
 pub struct VerifyArgs {
     /// The file the real linker produced from the same command line.
     #[arg(long, value_name = "LINKED")]

@@ -1,9 +1,11 @@
 //! One module per subcommand. Each owns its clap `Args` and a `run` that returns the exit code.
 
 pub mod check;
+pub mod completions;
 pub mod fix;
 pub mod kallsyms;
 pub mod kallsyms_diff;
+pub mod kbuild;
 pub mod kernel;
 pub mod ksyms;
 pub mod layout;

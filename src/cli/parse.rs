@@ -11,6 +11,9 @@ use ldcheck::script::{parse_script, print_script};
 
 /// Arguments of `ldcheck parse`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: 0 the script parses; 2 it does not (the error is shown with its line and column), it cannot be read, or usage error."
+)]
 pub struct Args {
     /// The linker script to read.
     pub file: PathBuf,

@@ -8,6 +8,9 @@ use ldcheck::report::Format;
 
 /// Arguments of `ldcheck passes`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: 0 the passes converge; 1 link-vmlinux.sh will fail with \"Inconsistent kallsyms data\"; 2 usage or input error."
+)]
 pub struct Args {
     #[command(flatten)]
     pub kernel: super::kernel::KernelFlags,

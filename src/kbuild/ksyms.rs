@@ -21,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::tree::{Config, KernelVersion, TreeError, read_version};
 use crate::input::{Binding, FileStore, InputFile, InputObject, SymbolSection};
 
 /// Version of the JSON document [`Report`] serializes to (see `docs/ksyms-json.md`).
@@ -41,6 +42,8 @@ pub enum KsymsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tree(#[from] TreeError),
     #[error(
         "{0}: not a configured Kbuild tree (no .config, include/config/auto.conf or {WANTED_LIST})"
     )]
@@ -62,50 +65,6 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KsymsError + '_ {
     move |source| KsymsError::Io {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-/// A kernel version; the trimming mechanism depends on major.minor only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct KernelVersion {
-    pub major: u32,
-    pub minor: u32,
-}
-
-impl KernelVersion {
-    pub const fn new(major: u32, minor: u32) -> Self {
-        Self { major, minor }
-    }
-
-    /// Reads `6.1.192`, `4.14.23-custom`, `5.10.0-rc1`: the first two numbers.
-    pub fn parse_release(text: &str) -> Option<Self> {
-        let text = text.trim();
-        let (major, rest) = text.split_once('.')?;
-        let minor: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        Some(Self::new(major.parse().ok()?, minor.parse().ok()?))
-    }
-
-    /// Reads the top-level kernel Makefile's `VERSION = 6` and `PATCHLEVEL = 1` lines.
-    pub fn parse_makefile(text: &str) -> Option<Self> {
-        let value = |name: &str| {
-            text.lines().find_map(|line| {
-                let rest = line.strip_prefix(name)?.trim_start().strip_prefix('=')?;
-                rest.trim().parse::<u32>().ok()
-            })
-        };
-        Some(Self::new(value("VERSION")?, value("PATCHLEVEL")?))
-    }
-}
-
-impl fmt::Display for KernelVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
-    }
-}
-
-impl Serialize for KernelVersion {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
@@ -612,42 +571,6 @@ pub fn remove_objects(objtree: &Path, report: &Report, write: bool) -> Vec<Remov
     done
 }
 
-/// Reads the version from `include/config/kernel.release`, else a top-level Makefile
-/// (`srctree`, the tree itself, or its `source` link). Returns where it was found.
-pub fn read_version(
-    objtree: &Path,
-    srctree: Option<&Path>,
-) -> Result<Option<(KernelVersion, String)>, KsymsError> {
-    let release = objtree.join("include/config/kernel.release");
-    if let Some(text) = read_optional(&release)?
-        && let Some(v) = KernelVersion::parse_release(&text)
-    {
-        return Ok(Some((v, "include/config/kernel.release".into())));
-    }
-    let mut makefiles = Vec::new();
-    if let Some(src) = srctree {
-        makefiles.push(src.join("Makefile"));
-    }
-    makefiles.push(objtree.join("Makefile"));
-    makefiles.push(objtree.join("source/Makefile"));
-    for makefile in makefiles {
-        if let Some(text) = read_optional(&makefile)?
-            && let Some(v) = KernelVersion::parse_makefile(&text)
-        {
-            return Ok(Some((v, makefile.display().to_string())));
-        }
-    }
-    Ok(None)
-}
-
-fn read_optional(path: &Path) -> Result<Option<String>, KsymsError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_error(path)(e)),
-    }
-}
-
 enum TrimConfig {
     Enabled,
     Disabled,
@@ -655,19 +578,11 @@ enum TrimConfig {
 }
 
 fn trim_config(objtree: &Path) -> Result<TrimConfig, KsymsError> {
-    for name in [".config", "include/config/auto.conf"] {
-        if let Some(text) = read_optional(&objtree.join(name))? {
-            let on = text
-                .lines()
-                .any(|l| l.trim_end() == "CONFIG_TRIM_UNUSED_KSYMS=y");
-            return Ok(if on {
-                TrimConfig::Enabled
-            } else {
-                TrimConfig::Disabled
-            });
-        }
-    }
-    Ok(TrimConfig::Unknown)
+    Ok(match Config::find(objtree)? {
+        Some(config) if config.enabled("TRIM_UNUSED_KSYMS") => TrimConfig::Enabled,
+        Some(_) => TrimConfig::Disabled,
+        None => TrimConfig::Unknown,
+    })
 }
 
 /// Without a version: `include/config/ksym/` means 4.x; `include/ksym/` holding `.h` files or
@@ -1457,30 +1372,6 @@ fn rebuild_fix(object: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_parse() {
-        assert_eq!(
-            KernelVersion::parse_release("6.1.192\n"),
-            Some(KernelVersion::new(6, 1))
-        );
-        assert_eq!(
-            KernelVersion::parse_release("4.14.23-custom"),
-            Some(KernelVersion::new(4, 14))
-        );
-        assert_eq!(
-            KernelVersion::parse_release("5.10-rc1"),
-            Some(KernelVersion::new(5, 10))
-        );
-        assert_eq!(KernelVersion::parse_release("six"), None);
-        assert_eq!(KernelVersion::parse_release("6"), None);
-        let makefile = "# SPDX\nVERSION = 5\nPATCHLEVEL = 10\nSUBLEVEL = 0\nVERSION_X = 9\n";
-        assert_eq!(
-            KernelVersion::parse_makefile(makefile),
-            Some(KernelVersion::new(5, 10))
-        );
-        assert_eq!(KernelVersion::parse_makefile("VERSION = 5\n"), None);
-    }
 
     #[test]
     fn mechanisms_by_version() {

@@ -24,6 +24,10 @@ pub struct Args {
     /// Apply the best fix: replace SCRIPT atomically, keep SCRIPT.orig, re-parse the result.
     #[arg(long)]
     pub write: bool,
+    /// How candidates are listed (json: every candidate with its edits and cost; gnu: one
+    /// `SCRIPT:LINE:COL: note: …` line per candidate, at its first edit).
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: ldcheck::report::Format,
     /// Run the link command as if started in DIR.
     #[arg(short = 'C', long = "directory", value_name = "DIR")]
     pub directory: Option<PathBuf>,
@@ -96,6 +100,9 @@ pub fn run(args: Args) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     for (i, c) in found.iter().enumerate() {
+        if args.format != ldcheck::report::Format::Human {
+            break;
+        }
         let status = match (c.script_clean, c.passes_converge) {
             (true, Some(true)) => "verified: no hazard left, passes converge",
             (true, None) => "verified over every size by the script analysis",
@@ -109,12 +116,36 @@ pub fn run(args: Args) -> ExitCode {
         };
         println!("candidate {}: {} ({cost}; {status})", i + 1, c.description);
     }
+    match args.format {
+        ldcheck::report::Format::Json => match serde_json::to_string_pretty(&found) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                return super::report_error(miette::miette!("cannot encode the candidates: {e}"));
+            }
+        },
+        ldcheck::report::Format::Gnu => {
+            for c in &found {
+                let (line, col) = c
+                    .edits
+                    .first()
+                    .map_or((1, 1), |e| ldcheck::report::line_column(&text, e.at));
+                let kind = if c.verified() { "note" } else { "warning" };
+                println!(
+                    "{file}:{line}:{col}: {kind}: fix candidate: {} ({} bytes)",
+                    c.description, c.cost_bytes
+                );
+            }
+        }
+        ldcheck::report::Format::Human => {}
+    }
     let Some(best) = found.iter().find(|c| c.verified()) else {
         println!("no candidate removes the hazard");
         return ExitCode::from(1);
     };
     if !args.write {
-        print!("{}", unified_diff(&file, &text, &best.script));
+        if args.format == ldcheck::report::Format::Human {
+            print!("{}", unified_diff(&file, &text, &best.script));
+        }
         return ExitCode::SUCCESS;
     }
     match write_atomically(&args.script, &text, &best.script) {

@@ -646,8 +646,8 @@ impl ArmBackend {
             destination: addr.wrapping_add_signed(addend),
             branch,
             absolute: base == SymBase::Abs,
-            name: g.name.clone(),
-            key: TargetKey::Global(g.name.clone()),
+            name: g.name.to_string(),
+            key: TargetKey::Global(g.name.to_string()),
         })
     }
 

@@ -17,7 +17,7 @@ mod eval;
 mod place;
 mod symbols;
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 
 use miette::Diagnostic;
 use serde::Serialize;
@@ -293,8 +293,8 @@ pub(crate) struct OutState {
 }
 
 /// Shared lookups from output-section names to statements.
-pub(crate) fn section_index(program: &Program<'_, '_>) -> HashMap<String, OsId> {
-    let mut map = HashMap::new();
+pub(crate) fn section_index(program: &Program<'_, '_>) -> FastMap<String, OsId> {
+    let mut map = FastMap::default();
     for (i, os) in program.sections.iter().enumerate() {
         map.entry(os.name.to_string()).or_insert(i);
     }

@@ -4,7 +4,7 @@
 //! The binary in `main.rs` only parses flags and calls into this library.
 
 pub mod analysis;
-pub(crate) mod hash;
+pub mod hash;
 pub mod input;
 pub mod kallsyms;
 pub mod layout;

@@ -444,7 +444,7 @@ pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile
         name: name.to_string(),
         archive: None,
         sections,
-        symbols,
+        symbols: symbols.into(),
         reloc_referenced,
     }
 }

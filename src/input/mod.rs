@@ -10,7 +10,7 @@ pub mod nm;
 mod object;
 pub mod select;
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -101,7 +101,7 @@ struct Mapped {
 #[derive(Default)]
 pub struct FileStore {
     files: Vec<Mapped>,
-    by_path: HashMap<PathBuf, FileId>,
+    by_path: FastMap<PathBuf, FileId>,
 }
 
 /// A parsed input file.
@@ -146,7 +146,7 @@ impl FileStore {
         } else {
             // SAFETY: the mapping is read-only and private to this process. As with ld itself,
             // another process truncating an input while we read it is outside our contract.
-            Some(unsafe { Mmap::map(&file) }.map_err(io)?)
+            Some(unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(io)?)
         };
         let id = FileId(self.files.len());
         self.files.push(Mapped {

@@ -163,18 +163,23 @@ impl NmSymbol<'_> {
 /// Sorts like `nm -n`: undefined symbols first by name, then by value, ties by name (byte
 /// order, as under `LC_COLLATE=C`), remaining ties in symbol-table order.
 pub fn sort_numeric(symbols: &mut [NmSymbol<'_>]) {
-    symbols.sort_by(|a, b| {
-        b.is_undefined()
-            .cmp(&a.is_undefined())
-            .then_with(|| {
-                if a.is_undefined() {
-                    std::cmp::Ordering::Equal
-                } else {
-                    a.value.cmp(&b.value)
-                }
-            })
-            .then_with(|| a.name.cmp(b.name))
+    // An unstable sort of (key, position) gives the stable order, with cheaper moves.
+    let mut keyed: Vec<(bool, u64, usize)> = symbols
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let undefined = s.is_undefined();
+            (!undefined, if undefined { 0 } else { s.value }, i)
+        })
+        .collect();
+    keyed.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| symbols[a.2].name.cmp(symbols[b.2].name))
+            .then(a.2.cmp(&b.2))
     });
+    let sorted: Vec<NmSymbol<'_>> = keyed.iter().map(|k| symbols[k.2].clone()).collect();
+    symbols.clone_from_slice(&sorted);
 }
 
 /// Renders sorted symbols exactly as `nm` prints them; `width` is 8 or 16 hex digits.

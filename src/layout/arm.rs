@@ -888,7 +888,7 @@ impl ArmBackend {
     ) {
         let file = &e.files[f];
         let mut maps: HashMap<usize, Vec<(u64, u8)>> = HashMap::new();
-        for s in &file.symbols {
+        for s in file.symbols.iter() {
             let b = s.name.as_bytes();
             if s.binding == Binding::Local
                 && b.len() >= 2

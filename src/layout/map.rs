@@ -226,7 +226,7 @@ pub fn file_names_equivalent(program: &Program<'_, '_>, a: &str, b: &str) -> boo
         name: name.to_string(),
         archive: None,
         sections: Vec::new(),
-        symbols: Vec::new(),
+        symbols: Default::default(),
         reloc_referenced: Vec::new(),
     };
     let (fa, fb) = (file(a), file(b));

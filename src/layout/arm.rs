@@ -1135,7 +1135,7 @@ impl TargetHooks for ArmBackend {
             out.push(LinkedSymbol {
                 name,
                 value: addr | u64::from(thumb),
-                section: SymbolSection::Section(e.prog.sections[ls.os].name.to_string()),
+                section: SymbolSection::Section(e.prog.sections[ls.os].name.into()),
                 nm: e.letter(Some(ls.os), Binding::Local, SymbolKind::Func),
                 global: false,
                 from_script: false,

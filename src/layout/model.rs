@@ -31,6 +31,14 @@ pub struct InputFile<'a> {
     pub reloc_referenced: Vec<bool>,
 }
 
+impl InputFile<'_> {
+    /// The position in [`InputFile::sections`] of the section with ELF index `shndx`; sections
+    /// are kept in increasing index order (linker-made ones, indexed past the ELF table, last).
+    pub fn section_position(&self, shndx: usize) -> Option<usize> {
+        self.sections.binary_search_by_key(&shndx, |s| s.index).ok()
+    }
+}
+
 /// An input file's symbol table: borrowed from the parsed object (cloning copies nothing), or
 /// owned for an object the caller synthesised.
 #[derive(Debug, Clone)]

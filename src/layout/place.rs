@@ -5,6 +5,8 @@
 //! phases), `strip_excluded_output_sections`, `lang_do_assignments_1` (final phase),
 //! `section_for_dot`, `ldexp_finalize_syms` and `_bfd_fix_excluded_sec_syms`, in that order.
 
+use std::sync::Arc;
+
 use crate::hash::{FastMap, FastSet};
 
 use super::eval::{AssignSrc, Base, Fold, Value};
@@ -1769,7 +1771,20 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
     }
 
     fn linked_symbols(&self) -> Vec<LinkedSymbol> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.syms.all().len() + self.syms.locals.len());
+        let names: Vec<Arc<str>> = self.prog.sections.iter().map(|o| o.name.into()).collect();
+        let section = |sec: Option<OsId>| {
+            sec.map_or(SymbolSection::Absolute, |id| {
+                SymbolSection::Section(names[id].clone())
+            })
+        };
+        // Letters depend on the output section, binding and type only.
+        let mut letters: FastMap<(Option<OsId>, Binding, SymbolKind), char> = FastMap::default();
+        let mut letter = |sec: Option<OsId>, binding: Binding, kind: SymbolKind| {
+            *letters
+                .entry((sec, binding, kind))
+                .or_insert_with(|| self.letter(sec, binding, kind))
+        };
         for s in self.syms.all() {
             match &s.state {
                 SymState::Defined { base, value } => {
@@ -1792,10 +1807,8 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                     out.push(LinkedSymbol {
                         name: s.name.to_string(),
                         value: self.mask(addr),
-                        section: sec.map_or(SymbolSection::Absolute, |id| {
-                            SymbolSection::Section(self.prog.sections[id].name.to_string())
-                        }),
-                        nm: self.letter(sec, binding, s.kind),
+                        section: section(sec),
+                        nm: letter(sec, binding, s.kind),
                         global,
                         from_script: s.script_def,
                         is_function: s.kind == SymbolKind::Func,
@@ -1828,11 +1841,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             let (sec, addr) = match sym.section {
                 Place::Absolute => (None, sym.value),
                 Place::Section(shndx) => {
-                    let Some(pos) = self.files[file]
-                        .sections
-                        .iter()
-                        .position(|s| s.index == shndx)
-                    else {
+                    let Some(pos) = self.files[file].section_position(shndx) else {
                         continue;
                     };
                     let r = SectionRef { file, sec: pos };
@@ -1858,10 +1867,8 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             out.push(LinkedSymbol {
                 name: sym.name.to_string(),
                 value: self.mask(addr),
-                section: sec.map_or(SymbolSection::Absolute, |id| {
-                    SymbolSection::Section(self.prog.sections[id].name.to_string())
-                }),
-                nm: self.letter(sec, Binding::Local, sym.kind),
+                section: section(sec),
+                nm: letter(sec, Binding::Local, sym.kind),
                 global: false,
                 from_script: false,
                 is_function: sym.kind == SymbolKind::Func,

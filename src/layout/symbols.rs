@@ -4,9 +4,9 @@
 //! bookkeeping script assignments need (DEFINED, PROVIDE, self-reference), and the final values,
 //! sections and `nm` letters of every symbol the output lists.
 
-use std::collections::HashMap;
-
 use crate::hash::FastMap;
+
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -131,19 +131,13 @@ impl<'n> SymbolTable<'n> {
         discard: Discard,
     ) {
         for (file_id, file) in files.iter().enumerate() {
-            let section_pos: HashMap<usize, usize> = file
-                .sections
-                .iter()
-                .enumerate()
-                .map(|(pos, s)| (s.index, pos))
-                .collect();
             for (sym_idx, sym) in file.symbols.iter().enumerate() {
                 if matches!(sym.kind, SymbolKind::Section | SymbolKind::File) || sym.name.is_empty()
                 {
                     continue;
                 }
                 let placed = |shndx: usize| -> Option<SectionRef> {
-                    let pos = *section_pos.get(&shndx)?;
+                    let pos = file.section_position(shndx)?;
                     match disposition[file_id][pos] {
                         Disposition::Dropped => None,
                         _ => Some(SectionRef {
@@ -240,7 +234,8 @@ impl<'n> SymbolTable<'n> {
 pub enum SymbolSection {
     Absolute,
     Undefined,
-    Section(String),
+    /// An output section, by name (shared by all its symbols).
+    Section(Arc<str>),
 }
 
 /// A symbol of the linked output, as `nm` would show it.

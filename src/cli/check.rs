@@ -99,6 +99,8 @@ pub fn run(args: Args) -> ExitCode {
             Ok(r) => r,
             Err(e) => return super::report_error(e.into()),
         };
+        // One-shot command: the kernel drops the input mappings at exit faster than munmap would.
+        std::mem::forget(session);
         let sizes: Vec<String> = report
             .passes
             .iter()

@@ -68,6 +68,8 @@ pub fn run(args: Args) -> ExitCode {
         Ok(r) => r,
         Err(e) => return super::report_error(e.into()),
     };
+    // One-shot command: the kernel drops the input mappings at exit faster than munmap would.
+    std::mem::forget(session);
     if let Some(path) = &args.system_map
         && let Err(e) = std::fs::write(path, &report.system_map)
     {

@@ -202,8 +202,15 @@ impl<'a> LinkSet<'a> {
                 file_of_item.push(None);
             }
         }
+        let symbols_hint: usize = files
+            .iter()
+            .map(|f| match f {
+                InputFile::Object(o) => o.symbols.len(),
+                InputFile::Archive(a) => a.index.as_ref().map_or(0, Vec::len),
+            })
+            .sum();
         let mut res = Resolver {
-            symbols: FastMap::default(),
+            symbols: FastMap::with_capacity_and_hasher(symbols_hint, Default::default()),
             undefs_added: 0,
             order: Vec::new(),
             loaded: FastSet::default(),

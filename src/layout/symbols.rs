@@ -130,6 +130,18 @@ impl<'n> SymbolTable<'n> {
         disposition: &[Vec<Disposition>],
         discard: Discard,
     ) {
+        // Most global names are distinct: size the table once instead of regrowing it.
+        let globals: usize = files
+            .iter()
+            .map(|f| {
+                f.symbols
+                    .iter()
+                    .filter(|s| s.binding != Binding::Local)
+                    .count()
+            })
+            .sum();
+        self.index.reserve(globals);
+        self.syms.reserve(globals);
         for (file_id, file) in files.iter().enumerate() {
             for (sym_idx, sym) in file.symbols.iter().enumerate() {
                 if matches!(sym.kind, SymbolKind::Section | SymbolKind::File) || sym.name.is_empty()

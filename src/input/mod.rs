@@ -136,11 +136,11 @@ impl FileStore {
             path: path.to_path_buf(),
             source,
         };
-        let meta = std::fs::metadata(path).map_err(io)?;
+        let file = File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
         if meta.is_dir() {
             return Err(InputError::Directory(path.to_path_buf()));
         }
-        let file = File::open(path).map_err(io)?;
         let map = if meta.len() == 0 {
             None
         } else {

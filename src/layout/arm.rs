@@ -453,7 +453,7 @@ impl ArmBackend {
             for (i, sec) in file.sections.iter().enumerate() {
                 let r = SectionRef { file: f, sec: i };
                 if sec.sh_type == SHT_ARM_EXIDX && sec.link != 0 {
-                    if let Some(t) = file.sections.iter().position(|s| s.index == sec.link) {
+                    if let Some(t) = file.section_position(sec.link) {
                         exidx_of.insert(SectionRef { file: f, sec: t }, r);
                     }
                 } else if sec.sh_type == elf::SHT_PROGBITS
@@ -607,7 +607,7 @@ impl ArmBackend {
             let (base, absolute, sym_sec) = match s.section {
                 Place::Absolute => (0, true, None),
                 Place::Section(shndx) => {
-                    let pos = file.sections.iter().position(|x| x.index == shndx)?;
+                    let pos = file.section_position(shndx)?;
                     let r = SectionRef { file: f, sec: pos };
                     (e.input_address(r).unwrap_or(0), false, Some(r))
                 }
@@ -896,7 +896,7 @@ impl ArmBackend {
                 && matches!(b[1], b'a' | b't' | b'd')
                 && (b.len() == 2 || b[2] == b'.')
                 && let Place::Section(shndx) = s.section
-                && let Some(pos) = file.sections.iter().position(|x| x.index == shndx)
+                && let Some(pos) = file.section_position(shndx)
             {
                 maps.entry(pos).or_default().push((s.value, b[1]));
             }

@@ -4,6 +4,7 @@
 //! The binary in `main.rs` only parses flags and calls into this library.
 
 pub mod analysis;
+pub mod hash;
 pub mod input;
 pub mod kallsyms;
 pub mod kbuild;

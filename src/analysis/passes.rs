@@ -4,13 +4,20 @@
 //! the final `cmp` of System.map) on top of the layout simulator and the kallsyms generator.
 //! The kallsyms object of each pass is synthesised from the tables' layout; nothing is run.
 
+use std::cell::RefCell;
+
 use serde::Serialize;
 use thiserror::Error;
 
 use super::mksysmap;
+use crate::hash::FastMap;
 use crate::input::select::LinkSet;
 use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
-use crate::kallsyms::{self, KallsymsError, Options, PtrWidth, RodataLayout, Version};
+use crate::kallsyms::{
+    self, CompressCache, KallsymsError, Options, PtrWidth, RodataLayout, Version,
+};
+use crate::layout::ir::Program;
+use crate::layout::map::file_names_equivalent;
 use crate::layout::model::{InputFile, InputSection, Relocs, elf, from_link_set};
 use crate::report::{Finding, Place};
 use crate::script::ast::{Script, Span};
@@ -127,6 +134,10 @@ pub struct PassOptions {
     pub extra_pass: bool,
 }
 
+/// The kallsyms object of a link, if any: its tables layout and its file name.
+type LinkedObject = Option<(RodataLayout, String)>;
+
+#[derive(Clone)]
 struct Step {
     map: Vec<u8>,
     image_end: u64,
@@ -165,6 +176,7 @@ pub(super) fn with_simulator<R>(
     let sim = Simulator {
         session,
         script: &script,
+        program: Program::build(&script),
         base,
         ptr: if session.target.class == ElfClass::Elf64 {
             PtrWidth::Bits64
@@ -172,6 +184,8 @@ pub(super) fn with_simulator<R>(
             PtrWidth::Bits32
         },
         opts,
+        links: RefCell::new(Vec::new()),
+        compress: RefCell::new(CompressCache::default()),
     };
     f(&sim)
 }
@@ -180,9 +194,15 @@ pub(super) fn with_simulator<R>(
 pub(super) struct Simulator<'s, 'a> {
     session: &'s LinkSession,
     script: &'s Script<'s>,
+    /// The script as the layout sees it, to tell which kallsyms object names it tells apart.
+    program: Program<'s, 's>,
     base: Vec<InputFile<'a>>,
     ptr: PtrWidth,
     opts: &'s PassOptions,
+    /// Links done so far, by the kallsyms object they linked: a link is a pure function of the
+    /// object's tables layout (and of its name, where the script's file patterns can see it).
+    links: RefCell<Vec<(LinkedObject, Step)>>,
+    compress: RefCell<CompressCache>,
 }
 
 impl Simulator<'_, '_> {
@@ -191,6 +211,23 @@ impl Simulator<'_, '_> {
     }
 
     fn link(&self, tables: Option<(&RodataLayout, &str)>) -> Result<Step, PassError> {
+        let same_object = |done: &LinkedObject| match (done, tables) {
+            (None, None) => true,
+            (Some((done, done_name)), Some((layout, name))) => {
+                done == layout && file_names_equivalent(&self.program, done_name, name)
+            }
+            _ => false,
+        };
+        if let Some((_, step)) = self.links.borrow().iter().find(|(k, _)| same_object(k)) {
+            return Ok(step.clone());
+        }
+        let step = self.link_uncached(tables)?;
+        let key = tables.map(|(layout, name)| (layout.clone(), name.to_string()));
+        self.links.borrow_mut().push((key, step.clone()));
+        Ok(step)
+    }
+
+    fn link_uncached(&self, tables: Option<(&RodataLayout, &str)>) -> Result<Step, PassError> {
         let mut files = self.base.clone();
         if let Some((layout, name)) = tables {
             files.push(kallsyms_object(layout, name, self.ptr));
@@ -238,7 +275,12 @@ impl Simulator<'_, '_> {
     pub(super) fn tables(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
         let err = |source| PassError::Kallsyms { pass, source };
         let parsed = kallsyms::parse_symbol_map(map, self.version()).map_err(err)?;
-        let tables = kallsyms::build_tables(&parsed, &self.opts.kallsyms).map_err(err)?;
+        let tables = kallsyms::build_tables_cached(
+            &parsed,
+            &self.opts.kallsyms,
+            &mut self.compress.borrow_mut(),
+        )
+        .map_err(err)?;
         Ok(tables.rodata_layout(self.ptr))
     }
 
@@ -492,39 +534,49 @@ pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile
         name: name.to_string(),
         archive: None,
         sections,
-        symbols,
+        symbols: symbols.into(),
         reloc_referenced,
     }
 }
 
 /// Lines (type and name, address dropped) only in `new` and only in `old`.
 fn map_delta(old: &[u8], new: &[u8]) -> (Vec<String>, Vec<String>) {
-    use std::collections::HashMap;
-    let key = |l: &[u8]| -> String {
-        let s = String::from_utf8_lossy(l);
-        s.split_once(' ')
-            .map_or(s.to_string(), |(_, rest)| rest.to_string())
-    };
-    let mut counts: HashMap<String, i64> = HashMap::new();
-    for l in old.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        *counts.entry(key(l)).or_default() += 1;
+    // Usually only addresses moved: the same lines in the same order need no counting.
+    if map_keys(old).eq(map_keys(new)) {
+        return (Vec::new(), Vec::new());
     }
-    for l in new.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        *counts.entry(key(l)).or_default() -= 1;
+    let mut counts: FastMap<&[u8], i64> = FastMap::default();
+    for k in map_keys(old) {
+        *counts.entry(k).or_default() += 1;
     }
+    for k in map_keys(new) {
+        *counts.entry(k).or_default() -= 1;
+    }
+    let text = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
     let mut joined: Vec<String> = counts
         .iter()
         .filter(|(_, c)| **c < 0)
-        .map(|(k, _)| k.clone())
+        .map(|(k, _)| text(k))
         .collect();
     let mut left: Vec<String> = counts
         .iter()
         .filter(|(_, c)| **c > 0)
-        .map(|(k, _)| k.clone())
+        .map(|(k, _)| text(k))
         .collect();
     joined.sort();
     left.sort();
     (joined, left)
+}
+
+/// A map's lines as type and name (the address and its space dropped).
+fn map_keys(map: &[u8]) -> impl Iterator<Item = &[u8]> {
+    map.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.iter()
+                .position(|&b| b == b' ')
+                .map_or(l, |space| &l[space + 1..])
+        })
 }
 
 fn first_difference(a: &[u8], b: &[u8]) -> String {

@@ -86,6 +86,9 @@ pub fn run_layout(args: LayoutArgs) -> ExitCode {
     } else {
         write_table(&mut out, &layout, session.target.address_width())
     };
+    // The process ends here: the kernel drops the input mappings at exit faster than hundreds
+    // of munmap calls would.
+    std::mem::forget((session, layout));
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

@@ -2,7 +2,7 @@
 //! ld searches. Thin archive members are separate files, named relative to the archive's
 //! directory, which the [`FileStore`] maps when the archive is loaded.
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::path::{Path, PathBuf};
 
 use object::read::archive::ArchiveFile;
@@ -90,7 +90,7 @@ impl<'a> Archive<'a> {
         let thin = archive.is_thin();
         let dir = path.parent().unwrap_or(Path::new(""));
         let mut members = Vec::new();
-        let mut by_offset = HashMap::new();
+        let mut by_offset = FastMap::default();
         for member in archive.members() {
             let member = member.map_err(|e| bad_archive(path, e))?;
             let name = member_name(path, member.name())?;

@@ -10,7 +10,7 @@ pub mod nm;
 mod object;
 pub mod select;
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -101,7 +101,7 @@ struct Mapped {
 #[derive(Default)]
 pub struct FileStore {
     files: Vec<Mapped>,
-    by_path: HashMap<PathBuf, FileId>,
+    by_path: FastMap<PathBuf, FileId>,
 }
 
 /// A parsed input file.
@@ -136,17 +136,17 @@ impl FileStore {
             path: path.to_path_buf(),
             source,
         };
-        let meta = std::fs::metadata(path).map_err(io)?;
+        let file = File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
         if meta.is_dir() {
             return Err(InputError::Directory(path.to_path_buf()));
         }
-        let file = File::open(path).map_err(io)?;
         let map = if meta.len() == 0 {
             None
         } else {
             // SAFETY: the mapping is read-only and private to this process. As with ld itself,
             // another process truncating an input while we read it is outside our contract.
-            Some(unsafe { Mmap::map(&file) }.map_err(io)?)
+            Some(unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(io)?)
         };
         let id = FileId(self.files.len());
         self.files.push(Mapped {

@@ -187,7 +187,7 @@ pub fn format(symbols: &[NmSymbol<'_>], width: usize) -> Vec<u8> {
         if s.is_undefined() {
             out.extend(std::iter::repeat_n(b' ', width));
         } else {
-            out.extend_from_slice(format!("{:0width$x}", s.value).as_bytes());
+            push_hex(&mut out, s.value, width);
         }
         out.push(b' ');
         let mut buf = [0; 4];
@@ -197,6 +197,17 @@ pub fn format(symbols: &[NmSymbol<'_>], width: usize) -> Vec<u8> {
         out.push(b'\n');
     }
     out
+}
+
+/// Appends `value` in lower-case hex, zero-padded to `width` digits (more if it needs them),
+/// like `{:0width$x}` without formatting machinery.
+fn push_hex(out: &mut Vec<u8>, value: u64, width: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let needed = (64 - value.leading_zeros() as usize).div_ceil(4).max(1);
+    for i in (0..width.max(needed)).rev() {
+        let nibble = if i < 16 { (value >> (4 * i)) & 0xf } else { 0 };
+        out.push(DIGITS[nibble as usize]);
+    }
 }
 
 /// The symbols `nm` lists for an ELF file (section and file symbols excluded), in `-n` order,

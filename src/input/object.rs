@@ -41,7 +41,7 @@ pub struct Group<'a> {
 }
 
 /// Symbol binding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Binding {
     Local,
     Global,
@@ -84,7 +84,7 @@ impl Visibility {
 }
 
 /// Symbol type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SymbolKind {
     NoType,
     Object,

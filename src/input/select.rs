@@ -8,7 +8,7 @@
 //! The resulting order is load order, which is the order ld places input sections in.
 //! Also decides which COMDAT groups are kept (first signature wins).
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{FastMap, FastSet};
 use std::path::Path;
 
 use super::{Archive, FileId, FileStore, InputError, InputFile, InputObject, SymbolSection};
@@ -86,11 +86,11 @@ enum State {
 }
 
 struct Resolver<'a> {
-    symbols: HashMap<&'a str, State>,
+    symbols: FastMap<&'a str, State>,
     /// Count of symbols that ever entered the undefined list (ld's `undefs` chain).
     undefs_added: usize,
     order: Vec<ObjectRef>,
-    loaded: HashSet<ObjectRef>,
+    loaded: FastSet<ObjectRef>,
 }
 
 impl<'a> Resolver<'a> {
@@ -202,11 +202,18 @@ impl<'a> LinkSet<'a> {
                 file_of_item.push(None);
             }
         }
+        let symbols_hint: usize = files
+            .iter()
+            .map(|f| match f {
+                InputFile::Object(o) => o.symbols.len(),
+                InputFile::Archive(a) => a.index.as_ref().map_or(0, Vec::len),
+            })
+            .sum();
         let mut res = Resolver {
-            symbols: HashMap::new(),
+            symbols: FastMap::with_capacity_and_hasher(symbols_hint, Default::default()),
             undefs_added: 0,
             order: Vec::new(),
-            loaded: HashSet::new(),
+            loaded: FastSet::default(),
         };
         for name in undefined {
             res.add_undefined(name, false);
@@ -296,10 +303,10 @@ impl<'a> LinkSet<'a> {
 
     /// Sections ld drops as duplicates: members of a COMDAT group whose signature an earlier
     /// object already brought, and `.gnu.linkonce.*` sections whose name was already seen.
-    pub fn discarded_duplicates(&self) -> HashSet<(ObjectRef, usize)> {
-        let mut seen_groups = HashSet::new();
-        let mut seen_linkonce = HashSet::new();
-        let mut dropped = HashSet::new();
+    pub fn discarded_duplicates(&self) -> FastSet<(ObjectRef, usize)> {
+        let mut seen_groups = FastSet::default();
+        let mut seen_linkonce = FastSet::default();
+        let mut dropped = FastSet::default();
         for (r, obj) in self.objects() {
             for g in obj.groups.iter().filter(|g| g.comdat) {
                 if !seen_groups.insert(g.signature) {

@@ -49,6 +49,7 @@ impl TokenTable {
 }
 
 /// Compressed names, concatenated in table order, and the token table.
+#[derive(Clone)]
 pub(super) struct Compressed {
     pub data: Vec<u8>,
     pub name_ends: Vec<u32>,

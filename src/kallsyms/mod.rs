@@ -263,6 +263,42 @@ pub fn build_tables<'a>(
     map: &SymbolMap<'a>,
     options: &Options,
 ) -> Result<Tables<'a>, KallsymsError> {
+    build_tables_cached(map, options, &mut CompressCache::default())
+}
+
+/// The last compression [`build_tables_cached`] ran, keyed by its whole input ("type + name"
+/// of every kept symbol, in table order). Successive link passes mostly move addresses, not
+/// names, and the compressor is the expensive step.
+#[derive(Default)]
+pub struct CompressCache {
+    key: Vec<u8>,
+    compressed: Option<compress::Compressed>,
+}
+
+impl CompressCache {
+    fn compress(&mut self, syms: &[TableSymbol<'_>]) -> compress::Compressed {
+        let mut key = Vec::with_capacity(self.key.len());
+        for s in syms {
+            key.extend_from_slice(&(s.name.len() as u64).to_le_bytes());
+            key.push(s.kind);
+            key.extend_from_slice(s.name);
+        }
+        if let Some(hit) = self.compressed.as_ref().filter(|_| key == self.key) {
+            return hit.clone();
+        }
+        let compressed = compress::compress(syms);
+        self.key = key;
+        self.compressed = Some(compressed.clone());
+        compressed
+    }
+}
+
+/// [`build_tables`], reusing `cache`'s compression when the names to compress are unchanged.
+pub fn build_tables_cached<'a>(
+    map: &SymbolMap<'a>,
+    options: &Options,
+    cache: &mut CompressCache,
+) -> Result<Tables<'a>, KallsymsError> {
     options.validate()?;
     let selection = filter::select(map, options)?;
     let mut syms = selection.symbols;
@@ -277,7 +313,7 @@ pub fn build_tables<'a>(
     } else {
         Vec::new()
     };
-    let compressed = compress::compress(&syms);
+    let compressed = cache.compress(&syms);
     let name_order =
         order::name_order(&syms, options.version == Version::V6_1 && options.lto_clang);
     let names_bytes = size::names_bytes(&compressed.name_ends);

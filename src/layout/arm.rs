@@ -453,7 +453,7 @@ impl ArmBackend {
             for (i, sec) in file.sections.iter().enumerate() {
                 let r = SectionRef { file: f, sec: i };
                 if sec.sh_type == SHT_ARM_EXIDX && sec.link != 0 {
-                    if let Some(t) = file.sections.iter().position(|s| s.index == sec.link) {
+                    if let Some(t) = file.section_position(sec.link) {
                         exidx_of.insert(SectionRef { file: f, sec: t }, r);
                     }
                 } else if sec.sh_type == elf::SHT_PROGBITS
@@ -607,7 +607,7 @@ impl ArmBackend {
             let (base, absolute, sym_sec) = match s.section {
                 Place::Absolute => (0, true, None),
                 Place::Section(shndx) => {
-                    let pos = file.sections.iter().position(|x| x.index == shndx)?;
+                    let pos = file.section_position(shndx)?;
                     let r = SectionRef { file: f, sec: pos };
                     (e.input_address(r).unwrap_or(0), false, Some(r))
                 }
@@ -646,8 +646,8 @@ impl ArmBackend {
             destination: addr.wrapping_add_signed(addend),
             branch,
             absolute: base == SymBase::Abs,
-            name: g.name.clone(),
-            key: TargetKey::Global(g.name.clone()),
+            name: g.name.to_string(),
+            key: TargetKey::Global(g.name.to_string()),
         })
     }
 
@@ -888,7 +888,7 @@ impl ArmBackend {
     ) {
         let file = &e.files[f];
         let mut maps: HashMap<usize, Vec<(u64, u8)>> = HashMap::new();
-        for s in &file.symbols {
+        for s in file.symbols.iter() {
             let b = s.name.as_bytes();
             if s.binding == Binding::Local
                 && b.len() >= 2
@@ -896,7 +896,7 @@ impl ArmBackend {
                 && matches!(b[1], b'a' | b't' | b'd')
                 && (b.len() == 2 || b[2] == b'.')
                 && let Place::Section(shndx) = s.section
-                && let Some(pos) = file.sections.iter().position(|x| x.index == shndx)
+                && let Some(pos) = file.section_position(shndx)
             {
                 maps.entry(pos).or_default().push((s.value, b[1]));
             }
@@ -1135,7 +1135,7 @@ impl TargetHooks for ArmBackend {
             out.push(LinkedSymbol {
                 name,
                 value: addr | u64::from(thumb),
-                section: SymbolSection::Section(e.prog.sections[ls.os].name.to_string()),
+                section: SymbolSection::Section(e.prog.sections[ls.os].name.into()),
                 nm: e.letter(Some(ls.os), Binding::Local, SymbolKind::Func),
                 global: false,
                 from_script: false,

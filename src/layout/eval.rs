@@ -30,22 +30,22 @@ pub(crate) struct Value {
 
 /// Per-evaluation state that ld keeps in `expld`.
 #[derive(Debug, Default)]
-pub(crate) struct Fold {
+pub(crate) struct Fold<'n> {
     /// `.` or ALIGN etc. produced the value relative to the context (`rel_from_abs`).
     pub rel_from_abs: bool,
     pub assigning_to_dot: bool,
     /// The only symbol an expression reads (for copying its type), or `Many`.
-    pub assign_src: AssignSrc,
+    pub assign_src: AssignSrc<'n>,
     /// The symbol being assigned, cleared when the expression reads it (self-reference).
-    pub assign_name: Option<String>,
+    pub assign_name: Option<&'n str>,
     pub depth: u32,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) enum AssignSrc {
+pub(crate) enum AssignSrc<'n> {
     #[default]
     None,
-    One(String),
+    One(&'n str),
     Many,
 }
 
@@ -59,7 +59,7 @@ fn align_n(value: u64, align: u64) -> u64 {
     }
 }
 
-impl Engine<'_, '_, '_, '_> {
+impl<'a> Engine<'_, '_, 'a, '_> {
     fn vma_of(&self, base: Base) -> u64 {
         match base {
             Base::Sec(id) => self.os[id].vma,
@@ -75,7 +75,7 @@ impl Engine<'_, '_, '_, '_> {
     }
 
     /// `new_rel_from_abs`: an absolute address expressed relative to the context section.
-    fn rel_from_abs(&self, fold: &mut Fold, ctx: Ctx, addr: u64) -> Value {
+    fn rel_from_abs(&self, fold: &mut Fold<'a>, ctx: Ctx, addr: u64) -> Value {
         // ld 2.40 re-homes only top-level `.`-derived values (checked against the real linker:
         // `x = ABSOLUTE(.)` inside a section stays absolute).
         fold.rel_from_abs |= ctx == Ctx::Abs;
@@ -104,8 +104,8 @@ impl Engine<'_, '_, '_, '_> {
     /// Folds `e`. `Ok(None)` is ld's "not valid" (e.g. a forward reference in an early phase).
     pub(crate) fn fold(
         &mut self,
-        fold: &mut Fold,
-        e: &Expr<'_>,
+        fold: &mut Fold<'a>,
+        e: &Expr<'a>,
         ctx: Ctx,
         dot: u64,
     ) -> Result<Option<Value>, LayoutError> {
@@ -120,8 +120,8 @@ impl Engine<'_, '_, '_, '_> {
 
     fn fold_inner(
         &mut self,
-        fold: &mut Fold,
-        e: &Expr<'_>,
+        fold: &mut Fold<'a>,
+        e: &Expr<'a>,
         ctx: Ctx,
         dot: u64,
     ) -> Result<Option<Value>, LayoutError> {
@@ -236,20 +236,18 @@ impl Engine<'_, '_, '_, '_> {
 
     fn fold_symbol(
         &mut self,
-        fold: &mut Fold,
-        name: &Name<'_>,
+        fold: &mut Fold<'a>,
+        name: &Name<'a>,
         span: Span,
         ctx: Ctx,
     ) -> Result<Option<Value>, LayoutError> {
         let sane = false;
         let id = self.syms.intern(name.text);
         fold.assign_src = match &fold.assign_src {
-            AssignSrc::None => AssignSrc::One(name.text.to_string()),
+            AssignSrc::None => AssignSrc::One(name.text),
             _ => AssignSrc::Many,
         };
-        if fold.assign_name.as_deref() == Some(name.text)
-            && !self.is_abs_script_symbol_this_iteration(id)
-        {
+        if fold.assign_name == Some(name.text) && !self.is_abs_script_symbol_this_iteration(id) {
             fold.assign_name = None;
         }
         let state = self.syms.get(id).state.clone();
@@ -323,8 +321,8 @@ impl Engine<'_, '_, '_, '_> {
 
     fn fold_binary(
         &mut self,
-        fold: &mut Fold,
-        (op, l, r): (BinaryOp, &Expr<'_>, &Expr<'_>),
+        fold: &mut Fold<'a>,
+        (op, l, r): (BinaryOp, &Expr<'a>, &Expr<'a>),
         span: Span,
         ctx: Ctx,
         dot: u64,
@@ -441,9 +439,9 @@ impl Engine<'_, '_, '_, '_> {
 
     fn fold_call(
         &mut self,
-        fold: &mut Fold,
+        fold: &mut Fold<'a>,
         builtin: Builtin,
-        args: &[Expr<'_>],
+        args: &[Expr<'a>],
         span: Span,
         ctx: Ctx,
         dot: u64,
@@ -514,9 +512,9 @@ impl Engine<'_, '_, '_, '_> {
 
     fn fold_section_query(
         &mut self,
-        fold: &mut Fold,
+        fold: &mut Fold<'a>,
         q: SectionQuery,
-        name: &Name<'_>,
+        name: &Name<'a>,
         span: Span,
     ) -> Result<Option<Value>, LayoutError> {
         let _ = fold;

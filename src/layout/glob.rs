@@ -4,7 +4,7 @@
 
 /// Whether a pattern needs glob matching at all (ld's `wildcardp`).
 pub fn is_wildcard(pattern: &str) -> bool {
-    pattern.contains(['*', '?', '['])
+    pattern.bytes().any(|b| matches!(b, b'*' | b'?' | b'['))
 }
 
 /// Matches `name` against `pattern`, or compares them when the pattern has no wildcard.

@@ -4,12 +4,11 @@
 //! order wins — and the order of sections inside each description (input order, or the SORT
 //! rules). Addresses are not computed here.
 
-use std::collections::HashMap;
-
 use super::flags::SecFlags;
 use super::glob::name_matches;
 use super::ir::{OsId, Program, WildId};
 use super::model::{FileId, InputFile, elf};
+use crate::hash::FastMap;
 use crate::script::ast::{Constraint, InputSectionDesc, SortKey};
 
 /// An input section: the file in link order and the index in that file's section list.
@@ -79,6 +78,9 @@ pub struct Mapping {
     pub wild_sections: Vec<Vec<SectionRef>>,
     /// Output statements whose ONLY_IF_RO / ONLY_IF_RW did not hold: ld ignores them.
     pub failed_constraints: Vec<OsId>,
+    /// Input sections a KEEP description matches, wherever they are placed (ld marks them
+    /// SEC_KEEP before mapping, in `lang_gc_sections_1`).
+    pub kept: Vec<Vec<bool>>,
 }
 
 /// Options of the command line that change mapping.
@@ -86,6 +88,14 @@ pub struct Mapping {
 pub struct MapOptions {
     pub strip_debug: bool,
     pub sort_section: SortMode,
+}
+
+/// What the descriptions say about one section name, before file patterns are checked.
+struct NameMatches {
+    /// Descriptions (in script order) whose section patterns match the name.
+    claims: Vec<WildId>,
+    /// KEEP descriptions that match the name (or name no sections at all).
+    keeps: Vec<WildId>,
 }
 
 /// Decides every input section's description, in ld's order.
@@ -96,20 +106,27 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
         .collect();
     drop_unplaceable(files, &mut disposition, opts);
     let failed_constraints = failed_constraints(program, files, &disposition);
+    let mut kept: Vec<Vec<bool>> = files
+        .iter()
+        .map(|f| vec![false; f.sections.len()])
+        .collect();
 
-    // For each distinct section name, the descriptions (in script order) whose section patterns
-    // match it; file patterns are checked per section afterwards.
-    let mut candidates: HashMap<&str, Vec<WildId>> = HashMap::new();
+    // Patterns are matched once per distinct section name; file patterns per section.
+    let mut by_name: FastMap<&str, NameMatches> = FastMap::default();
     let mut wild_sections: Vec<Vec<SectionRef>> = vec![Vec::new(); program.wilds.len()];
     for (file_id, file) in files.iter().enumerate() {
         for (sec_idx, sec) in file.sections.iter().enumerate() {
+            let matches = by_name
+                .entry(sec.name)
+                .or_insert_with(|| name_matches_of(program, sec.name));
+            kept[file_id][sec_idx] = matches
+                .keeps
+                .iter()
+                .any(|&w| file_matches(program.wilds[w].desc.file.pattern.text, file));
             if disposition[file_id][sec_idx] != Disposition::Unplaced {
                 continue;
             }
-            let list = candidates
-                .entry(sec.name)
-                .or_insert_with(|| wilds_matching_name(program, sec.name));
-            let chosen = list.iter().copied().find(|&w| {
+            let chosen = matches.claims.iter().copied().find(|&w| {
                 !failed_constraints.contains(&program.wilds[w].os)
                     && desc_claims(program.wilds[w].desc, file, sec.name)
             });
@@ -129,6 +146,7 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
         disposition,
         wild_sections,
         failed_constraints,
+        kept,
     }
 }
 
@@ -189,19 +207,23 @@ fn drop_unplaceable(
     }
 }
 
-fn wilds_matching_name(program: &Program<'_, '_>, name: &str) -> Vec<WildId> {
-    program
-        .wilds
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| {
-            w.desc
-                .sections
-                .iter()
-                .any(|s| name_matches(s.pattern.text, name))
-        })
-        .map(|(i, _)| i)
-        .collect()
+fn name_matches_of(program: &Program<'_, '_>, name: &str) -> NameMatches {
+    let mut claims = Vec::new();
+    let mut keeps = Vec::new();
+    for (i, w) in program.wilds.iter().enumerate() {
+        let named = w
+            .desc
+            .sections
+            .iter()
+            .any(|s| name_matches(s.pattern.text, name));
+        if named {
+            claims.push(i);
+        }
+        if w.desc.keep && (named || w.desc.sections.is_empty()) {
+            keeps.push(i);
+        }
+    }
+    NameMatches { claims, keeps }
 }
 
 /// Whether a description claims section `name` of `file` (file pattern, both EXCLUDE_FILE
@@ -232,6 +254,38 @@ pub(crate) fn file_matches(pattern: &str, file: &InputFile<'_>) -> bool {
         return archive_ok && (member.is_empty() || name_matches(member, &file.name));
     }
     name_matches(pattern, &file.name)
+}
+
+/// Whether a plain object file (not an archive member) named `a` is mapped exactly as one
+/// named `b` would be: every file pattern and EXCLUDE_FILE of the script treats both names
+/// alike, and no description that takes the file's sections orders them by file name.
+pub fn file_names_equivalent(program: &Program<'_, '_>, a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let file = |name: &str| InputFile {
+        name: name.to_string(),
+        archive: None,
+        sections: Vec::new(),
+        symbols: Default::default(),
+        reloc_referenced: Vec::new(),
+    };
+    let (fa, fb) = (file(a), file(b));
+    program.wilds.iter().all(|w| {
+        let desc = w.desc;
+        let matched = file_matches(desc.file.pattern.text, &fa);
+        let excludes = desc
+            .file
+            .exclude
+            .iter()
+            .chain(desc.sections.iter().flat_map(|s| s.exclude.iter()));
+        let sorts_by_file = matched && !desc.file.sort.is_empty();
+        matched == file_matches(desc.file.pattern.text, &fb)
+            && !sorts_by_file
+            && excludes
+                .into_iter()
+                .all(|e| excluded(e.text, &fa) == excluded(e.text, &fb))
+    })
 }
 
 /// `archive:member` patterns (a `:` that is not part of a drive letter).

@@ -21,9 +21,8 @@
 //!   one section to that alignment: the owner of the unit's last-inserted entry, even when that
 //!   section ends up excluded (then the padding is lost).
 
+use crate::hash::{FastMap, FastSet};
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
 /// One `SHF_MERGE` input section as ld sees it after garbage collection and `/DISCARD/`.
@@ -129,7 +128,7 @@ struct Unit<'a> {
     /// Every entry in order of insertion; a section's own entries are contiguous.
     entries: Vec<Entry<'a>>,
     /// Entry body → the entry that currently represents those bytes.
-    lookup: HashMap<&'a [u8], usize, BuildHasherDefault<BodyHasher>>,
+    lookup: FastMap<&'a [u8], usize>,
 }
 
 #[derive(Debug)]
@@ -146,15 +145,15 @@ struct Section<'a> {
 pub struct Merged<'a> {
     sections: Vec<Section<'a>>,
     units: Vec<Unit<'a>>,
-    by_id: HashMap<usize, usize>,
+    by_id: FastMap<usize, usize>,
 }
 
 /// Merges `inputs` (all `SHF_MERGE` sections of the link, in input order) as ld 2.40 does.
 pub fn merge<'a>(inputs: &[MergeInput<'a>]) -> Result<Merged<'a>, MergeError> {
-    let mut by_id = HashMap::with_capacity(inputs.len());
+    let mut by_id = FastMap::with_capacity_and_hasher(inputs.len(), Default::default());
     let mut sections = Vec::with_capacity(inputs.len());
     let mut units: Vec<Unit<'a>> = Vec::new();
-    let mut unit_of_key: HashMap<(usize, bool, usize, u32), usize> = HashMap::new();
+    let mut unit_of_key: FastMap<(usize, bool, usize, u32), usize> = FastMap::default();
 
     for (index, input) in inputs.iter().enumerate() {
         if by_id.insert(input.id, index).is_some() {
@@ -177,7 +176,7 @@ pub fn merge<'a>(inputs: &[MergeInput<'a>]) -> Result<Merged<'a>, MergeError> {
                         align_power,
                         members: Vec::new(),
                         entries: Vec::new(),
-                        lookup: HashMap::default(),
+                        lookup: FastMap::default(),
                     });
                     units.len() - 1
                 });
@@ -237,38 +236,6 @@ fn ceil_log2(align: u64) -> u32 {
         0
     } else {
         u64::BITS - (align - 1).leading_zeros()
-    }
-}
-
-/// A fast multiplicative hash for entry bodies; SipHash dominated merging time on kernel-sized
-/// inputs, and these tables are never exposed to adversarial keys that could hurt more than speed.
-#[derive(Default)]
-struct BodyHasher(u64);
-
-impl BodyHasher {
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for BodyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            let mut buf = [0u8; 8];
-            buf.copy_from_slice(word);
-            self.mix(u64::from_le_bytes(buf));
-        }
-        let tail = words.remainder();
-        if !tail.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..tail.len()].copy_from_slice(tail);
-            self.mix(u64::from_le_bytes(buf));
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 
@@ -430,8 +397,10 @@ impl<'a> Unit<'a> {
 
         // Sizes follow ld's walk over all entries: a section's size is written when the walk moves
         // on to another owner, and only the owner of the very last entry gets the final padding.
-        let mut sizes: HashMap<usize, u64> = HashMap::with_capacity(self.members.len());
-        let mut owners: HashSet<usize> = HashSet::with_capacity(self.members.len());
+        let mut sizes: FastMap<usize, u64> =
+            FastMap::with_capacity_and_hasher(self.members.len(), Default::default());
+        let mut owners: FastSet<usize> =
+            FastSet::with_capacity_and_hasher(self.members.len(), Default::default());
         let Some(first_owner) = self.entries.first().map(|e| e.owner) else {
             return;
         };

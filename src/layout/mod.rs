@@ -17,7 +17,7 @@ mod eval;
 mod place;
 mod symbols;
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 
 use miette::Diagnostic;
 use serde::Serialize;
@@ -321,11 +321,12 @@ fn allocate_commons(files: &mut [InputFile<'_>]) {
             size,
             align,
         } = &placed[&f];
+        let mut table = files[f].symbols.to_vec();
         for &(i, offset) in symbols {
-            let sym = &mut files[f].symbols[i];
-            sym.section = SymbolSection::Section(COMMON_INDEX);
-            sym.value = offset;
+            table[i].section = SymbolSection::Section(COMMON_INDEX);
+            table[i].value = offset;
         }
+        files[f].symbols = table.into();
         files[f].sections.push(model::InputSection {
             name: "COMMON",
             index: COMMON_INDEX,
@@ -390,8 +391,8 @@ pub(crate) struct OutState {
 }
 
 /// Shared lookups from output-section names to statements.
-pub(crate) fn section_index(program: &Program<'_, '_>) -> HashMap<String, OsId> {
-    let mut map = HashMap::new();
+pub(crate) fn section_index(program: &Program<'_, '_>) -> FastMap<String, OsId> {
+    let mut map = FastMap::default();
     for (i, os) in program.sections.iter().enumerate() {
         map.entry(os.name.to_string()).or_insert(i);
     }

@@ -5,6 +5,7 @@
 //! choosing archive members is `input`'s job; [`from_link_set`] bridges the two, and tests can
 //! build these by hand.
 
+use std::ops::Deref;
 use std::path::Path;
 
 use crate::input::select::LinkSet;
@@ -22,10 +23,50 @@ pub struct InputFile<'a> {
     /// The archive this object was a member of, if any (EXCLUDE_FILE and `archive:member` match it).
     pub archive: Option<String>,
     pub sections: Vec<InputSection<'a>>,
-    pub symbols: Vec<InputSymbol<'a>>,
+    /// The whole symbol table, index 0 included; borrowed from the parsed object when there is one.
+    pub symbols: InputSymbols<'a>,
     /// For each symbol (by position in `symbols`): named by a relocation of a kept section.
     /// ld lists an undefined symbol in the output only then.
     pub reloc_referenced: Vec<bool>,
+}
+
+impl InputFile<'_> {
+    /// The position in [`InputFile::sections`] of the section with ELF index `shndx`; sections
+    /// are kept in increasing index order (linker-made ones, indexed past the ELF table, last).
+    pub fn section_position(&self, shndx: usize) -> Option<usize> {
+        self.sections.binary_search_by_key(&shndx, |s| s.index).ok()
+    }
+}
+
+/// An input file's symbol table: borrowed from the parsed object (cloning copies nothing), or
+/// owned for an object the caller synthesised.
+#[derive(Debug, Clone)]
+pub enum InputSymbols<'a> {
+    Borrowed(&'a [InputSymbol<'a>]),
+    Owned(Vec<InputSymbol<'a>>),
+}
+
+impl<'a> Deref for InputSymbols<'a> {
+    type Target = [InputSymbol<'a>];
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            InputSymbols::Borrowed(s) => s,
+            InputSymbols::Owned(v) => v,
+        }
+    }
+}
+
+impl Default for InputSymbols<'_> {
+    fn default() -> Self {
+        InputSymbols::Owned(Vec::new())
+    }
+}
+
+impl<'a> From<Vec<InputSymbol<'a>>> for InputSymbols<'a> {
+    fn from(symbols: Vec<InputSymbol<'a>>) -> Self {
+        InputSymbols::Owned(symbols)
+    }
 }
 
 /// One section of an input object that bfd turns into an input section.
@@ -150,7 +191,7 @@ impl InputSection<'_> {
 /// (no symbol, string-table, relocation or group-table sections), COMDAT losers marked.
 /// `base` is the directory the command line's relative paths were resolved against; names
 /// are reported relative to it, as ld sees them.
-pub fn from_link_set<'a>(set: &LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>> {
+pub fn from_link_set<'a>(set: &'a LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>> {
     let dropped = set.discarded_duplicates();
     set.objects()
         .map(|(r, obj)| {
@@ -167,20 +208,20 @@ pub fn from_link_set<'a>(set: &LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>> {
                 .filter(|s| s.sh_type == elf::SHT_SYMTAB)
                 .map(|s| s.sh_link)
                 .collect();
-            let relocated: Vec<(u32, Relocs<'a>)> = obj
-                .sections
-                .iter()
-                .filter(|s| matches!(s.sh_type, elf::SHT_REL | elf::SHT_RELA))
-                .map(|s| {
-                    let relocs = Relocs {
+            // The relocation section applying to each section index (the first, as ld reads).
+            let mut relocated: Vec<Option<Relocs<'a>>> = vec![None; obj.sections.len()];
+            for s in &obj.sections {
+                if matches!(s.sh_type, elf::SHT_REL | elf::SHT_RELA)
+                    && let Some(slot @ None) = relocated.get_mut(s.sh_info as usize)
+                {
+                    *slot = Some(Relocs {
                         data: s.data,
                         rela: s.sh_type == elf::SHT_RELA,
                         class64: obj.class == ElfClass::Elf64,
                         big_endian: obj.endian == Endian::Big,
-                    };
-                    (s.sh_info, relocs)
-                })
-                .collect();
+                    });
+                }
+            }
             let sections = obj
                 .sections
                 .iter()
@@ -207,15 +248,15 @@ pub fn from_link_set<'a>(set: &LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>> {
                     duplicate: dropped.contains(&(r, s.index)),
                     linker_created: false,
                     link: s.sh_link as usize,
-                    relocs: relocated
-                        .iter()
-                        .find(|(i, _)| *i == s.index as u32)
-                        .map_or_else(Relocs::default, |(_, r)| *r),
+                    relocs: relocated[s.index].unwrap_or_default(),
                 })
                 .collect();
             let mut reloc_referenced = vec![false; obj.symbols.len()];
-            for (target, relocs) in &relocated {
-                if dropped.contains(&(r, *target as usize)) {
+            for (target, relocs) in relocated.iter().enumerate() {
+                let Some(relocs) = relocs else {
+                    continue;
+                };
+                if dropped.contains(&(r, target)) {
                     continue;
                 }
                 for rel in relocs.iter() {
@@ -228,7 +269,7 @@ pub fn from_link_set<'a>(set: &LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>> {
                 name,
                 archive,
                 sections,
-                symbols: obj.symbols.clone(),
+                symbols: InputSymbols::Borrowed(&obj.symbols),
                 reloc_referenced,
             }
         })

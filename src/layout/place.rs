@@ -5,11 +5,12 @@
 //! phases), `strip_excluded_output_sections`, `lang_do_assignments_1` (final phase),
 //! `section_for_dot`, `ldexp_finalize_syms` and `_bfd_fix_excluded_sec_syms`, in that order.
 
-use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::hash::{FastMap, FastSet};
 
 use super::eval::{AssignSrc, Base, Fold, Value};
 use super::flags::SecFlags;
-use super::glob::name_matches;
 use super::ir::{AddrSpec, LmaSpec, OsId, OsStmt, Program, SecStmt, SectionType, TopStmt};
 use super::map::{Disposition, Mapping, SectionRef};
 use super::merge::{MergeInput, Merged, Outcome, merge};
@@ -92,17 +93,17 @@ pub(crate) struct Engine<'p, 's, 'a, 'f> {
     pub input_output: Vec<Vec<InputOutput>>,
     pub input_offset: Vec<Vec<u64>>,
     pub input_align: Vec<Vec<u64>>,
-    pub syms: SymbolTable,
+    pub syms: SymbolTable<'f>,
     pub phase: Phase,
     pub iteration: u32,
     pub regions: Vec<Region>,
     /// Padding the allocation pass inserted after `. = …` statements inside sections.
-    pads: HashMap<(OsId, usize), u64>,
+    pads: FastMap<(OsId, usize), u64>,
     /// PROVIDE statements that have defined their symbol (ld's `etree_provided`).
-    provided: HashSet<usize>,
-    by_name: HashMap<String, OsId>,
+    provided: FastSet<usize>,
+    by_name: FastMap<String, OsId>,
     /// Orphan input sections attached to an output section after its script statements.
-    orphan_inputs: HashMap<OsId, Vec<SectionRef>>,
+    orphan_inputs: FastMap<OsId, Vec<SectionRef>>,
     orphans: Vec<(String, String)>,
     current_section: Option<OsId>,
     prefer_next: bool,
@@ -113,16 +114,14 @@ pub(crate) struct Engine<'p, 's, 'a, 'f> {
     file_base: Vec<usize>,
     merged: Option<Merged<'a>>,
     /// Merge sections ld excluded (their entries live in other sections).
-    merge_excluded: HashSet<SectionRef>,
-    /// Input sections a KEEP pattern matches (ld marks them SEC_KEEP before mapping).
-    kept_inputs: HashSet<SectionRef>,
+    merge_excluded: FastSet<SectionRef>,
     /// The target backend, if the machine has one.
     pub hooks: Option<Box<dyn TargetHooks>>,
     /// Sizes a target backend changed (ARM unwind index editing).
-    resized: HashMap<SectionRef, u64>,
+    resized: FastMap<SectionRef, u64>,
     pub linker_sections: Vec<LinkerSection>,
     /// Linker sections by the input section they follow.
-    after_input: HashMap<SectionRef, Vec<usize>>,
+    after_input: FastMap<SectionRef, Vec<usize>>,
 }
 
 impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
@@ -169,10 +168,10 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             phase: Phase::Mark,
             iteration: 0,
             regions,
-            pads: HashMap::new(),
-            provided: HashSet::new(),
+            pads: FastMap::default(),
+            provided: FastSet::default(),
             by_name,
-            orphan_inputs: HashMap::new(),
+            orphan_inputs: FastMap::default(),
             orphans: Vec::new(),
             current_section: None,
             prefer_next: false,
@@ -188,12 +187,11 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                 })
                 .collect(),
             merged: None,
-            merge_excluded: HashSet::new(),
-            kept_inputs: HashSet::new(),
+            merge_excluded: FastSet::default(),
             hooks: None,
-            resized: HashMap::new(),
+            resized: FastMap::default(),
             linker_sections: Vec::new(),
-            after_input: HashMap::new(),
+            after_input: FastMap::default(),
             mapping,
             prog,
         }
@@ -212,7 +210,6 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             };
             s.script_def = true;
         }
-        self.mark_kept_inputs();
         self.create_sections();
         self.place_orphans();
         self.merge_sections();
@@ -319,31 +316,6 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         self.merged = Some(merged);
     }
 
-    /// ld's `lang_gc_sections_1`: every input a KEEP pattern matches is SEC_KEEP, wherever it
-    /// is placed; the flag travels to its output section.
-    fn mark_kept_inputs(&mut self) {
-        for w in &self.prog.wilds {
-            if !w.desc.keep {
-                continue;
-            }
-            for (f, file) in self.files.iter().enumerate() {
-                if !super::map::file_matches(w.desc.file.pattern.text, file) {
-                    continue;
-                }
-                for (i, sec) in file.sections.iter().enumerate() {
-                    let hit = w.desc.sections.is_empty()
-                        || w.desc
-                            .sections
-                            .iter()
-                            .any(|p| name_matches(p.pattern.text, sec.name));
-                    if hit {
-                        self.kept_inputs.insert(SectionRef { file: f, sec: i });
-                    }
-                }
-            }
-        }
-    }
-
     pub(crate) fn is_defined_for_script(&self, name: &str) -> bool {
         let Some(id) = self.syms.lookup(name) else {
             return false;
@@ -412,7 +384,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         if sec.linker_created {
             flags |= SecFlags::LINKER_CREATED;
         }
-        if self.kept_inputs.contains(&r) {
+        if self.mapping.kept[r.file][r.sec] {
             flags |= SecFlags::KEEP;
         }
         match self.prog.sections[id].sectype {
@@ -477,9 +449,8 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                     for child in &children {
                         match child {
                             SecStmt::Wild(w) => {
-                                let list = self.mapping.wild_sections[*w].clone();
-                                for r in list {
-                                    self.add_input(id, r);
+                                for k in 0..self.mapping.wild_sections[*w].len() {
+                                    self.add_input(id, self.mapping.wild_sections[*w][k]);
                                 }
                             }
                             SecStmt::Assign(a) => {
@@ -515,7 +486,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
     }
 
     /// ld's `exp_init_os`: sections named by ADDR or LOADADDR exist from then on.
-    fn init_referenced(&mut self, e: &Expr<'_>) {
+    fn init_referenced(&mut self, e: &Expr<'a>) {
         match &e.kind {
             ExprKind::SectionQuery(SectionQuery::Addr | SectionQuery::LoadAddr, name) => {
                 if let Some(id) = self.by_name.get(name.text).copied() {
@@ -792,7 +763,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             .unwrap_or(0)
     }
 
-    fn fold_abs_address(&mut self, e: &Expr<'_>, dot: u64) -> Result<Option<u64>, LayoutError> {
+    fn fold_abs_address(&mut self, e: &Expr<'a>, dot: u64) -> Result<Option<u64>, LayoutError> {
         let mut fold = Fold::default();
         Ok(self
             .fold(&mut fold, e, Ctx::Abs, dot)?
@@ -1020,8 +991,10 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                     self.fold(&mut fold, &a.condition, Ctx::Sec(id), dot)?;
                 }
                 SecStmt::Wild(w) => {
-                    let list = self.mapping.wild_sections[*w].clone();
+                    // Sizing never reads the mapping; lend the list out instead of copying it.
+                    let list = std::mem::take(&mut self.mapping.wild_sections[*w]);
                     dot = self.size_inputs(id, &list, dot, subalign);
+                    self.mapping.wild_sections[*w] = list;
                 }
                 SecStmt::Data(size, e) => {
                     let mut fold = Fold::default();
@@ -1033,8 +1006,9 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                 SecStmt::Fill(_) | SecStmt::Constructors => {}
             }
         }
-        if let Some(list) = self.orphan_inputs.get(&id).cloned() {
+        if let Some(list) = self.orphan_inputs.remove(&id) {
             self.size_inputs(id, &list, dot, subalign);
+            self.orphan_inputs.insert(id, list);
         }
         Ok(())
     }
@@ -1063,7 +1037,9 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             self.input_offset[r.file][r.sec] = dot - vma;
             dot += self.input_size(r);
             self.os[id].size = dot - vma;
-            for k in self.after_input.get(&r).cloned().unwrap_or_default() {
+            let stubs = self.after_input.get(&r).map_or(0, Vec::len);
+            for j in 0..stubs {
+                let k = self.after_input[&r][j];
                 let ls = &mut self.linker_sections[k];
                 dot = align_up(dot, ls.align);
                 ls.offset = dot - vma;
@@ -1144,7 +1120,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
     }
 
     /// One assignment statement in any phase; returns whether it assigned a symbol (not `.`).
-    fn assign(&mut self, a: &Assignment<'_>, ctx: Ctx, dot: &mut u64) -> Result<bool, LayoutError> {
+    fn assign(&mut self, a: &Assignment<'a>, ctx: Ctx, dot: &mut u64) -> Result<bool, LayoutError> {
         match a.target {
             AssignTarget::Dot => {
                 if a.visibility != AssignVisibility::Plain {
@@ -1207,7 +1183,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                     }
                 }
                 let mut fold = Fold {
-                    assign_name: Some(name.text.to_string()),
+                    assign_name: Some(name.text),
                     ..Fold::default()
                 };
                 let value = self.fold_assign_value(&mut fold, a, ctx, *dot)?;
@@ -1276,8 +1252,8 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
 
     fn fold_assign_value(
         &mut self,
-        fold: &mut Fold,
-        a: &Assignment<'_>,
+        fold: &mut Fold<'a>,
+        a: &Assignment<'a>,
         ctx: Ctx,
         dot: u64,
     ) -> Result<Option<Value>, LayoutError> {
@@ -1300,9 +1276,9 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
 
     /// `. = 0`, `. = sym` (absolute 0 from the script), `. = . + 0`, `. = . + sym`,
     /// `. = ALIGN(. != 0 ? x : 1)`: forms that do not keep an empty section.
-    fn is_noop_dot_assignment(&self, e: &Expr<'_>) -> bool {
-        let is_zero = |e: &Expr<'_>| matches!(e.kind, ExprKind::Number { value: 0, .. });
-        let is_sym_zero = |e: &Expr<'_>| matches!(&e.kind, ExprKind::Symbol(n) if self.is_script_abs_zero(n.text));
+    fn is_noop_dot_assignment(&self, e: &Expr<'a>) -> bool {
+        let is_zero = |e: &Expr<'a>| matches!(e.kind, ExprKind::Number { value: 0, .. });
+        let is_sym_zero = |e: &Expr<'a>| matches!(&e.kind, ExprKind::Symbol(n) if self.is_script_abs_zero(n.text));
         match &e.kind {
             ExprKind::Number { value: 0, .. } => true,
             ExprKind::Symbol(n) => self.is_script_abs_zero(n.text),
@@ -1323,10 +1299,10 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
     // ----- strip_excluded_output_sections -------------------------------------------------------
 
     fn strip_excluded(&mut self) {
+        let linker_created = self.outputs_with_linker_created_input();
         for &id in &self.bfd_order {
             let st = &self.os[id];
-            let linker_inputs = self.has_linker_created_input(id)
-                || (self.opts.emit_relocs && self.os[id].has_input);
+            let linker_inputs = linker_created[id] || (self.opts.emit_relocs && st.has_input);
             let exclude = st.created
                 && !st.constraint_failed
                 && st.size == 0
@@ -1343,12 +1319,19 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         }
     }
 
-    fn has_linker_created_input(&self, id: OsId) -> bool {
-        self.input_output.iter().enumerate().any(|(f, secs)| {
-            secs.iter()
-                .enumerate()
-                .any(|(s, out)| *out == Some(Some(id)) && self.files[f].sections[s].linker_created)
-        })
+    /// For each output section, whether a linker-made input section (the build-id note) is in it.
+    fn outputs_with_linker_created_input(&self) -> Vec<bool> {
+        let mut out = vec![false; self.os.len()];
+        for (f, file) in self.files.iter().enumerate() {
+            for (s, sec) in file.sections.iter().enumerate() {
+                if sec.linker_created
+                    && let Some(Some(id)) = self.input_output[f][s]
+                {
+                    out[id] = true;
+                }
+            }
+        }
+        out
     }
 
     // ----- final assignments --------------------------------------------------------------------
@@ -1414,7 +1397,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         Ok(())
     }
 
-    fn note_assignment(&mut self, a: &Assignment<'_>) {
+    fn note_assignment(&mut self, a: &Assignment<'a>) {
         if let AssignTarget::Symbol(n) = a.target
             && n.text.trim_start_matches('_') == "end"
         {
@@ -1422,7 +1405,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         }
     }
 
-    fn check_assert(&mut self, a: &Assert<'_>, ctx: Ctx, dot: u64) -> Result<(), LayoutError> {
+    fn check_assert(&mut self, a: &Assert<'a>, ctx: Ctx, dot: u64) -> Result<(), LayoutError> {
         let mut fold = Fold::default();
         if let Some(v) = self.fold(&mut fold, &a.condition, ctx, dot)?
             && v.value == 0
@@ -1792,7 +1775,20 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
     }
 
     fn linked_symbols(&self) -> Vec<LinkedSymbol> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.syms.all().len() + self.syms.locals.len());
+        let names: Vec<Arc<str>> = self.prog.sections.iter().map(|o| o.name.into()).collect();
+        let section = |sec: Option<OsId>| {
+            sec.map_or(SymbolSection::Absolute, |id| {
+                SymbolSection::Section(names[id].clone())
+            })
+        };
+        // Letters depend on the output section, binding and type only.
+        let mut letters: FastMap<(Option<OsId>, Binding, SymbolKind), char> = FastMap::default();
+        let mut letter = |sec: Option<OsId>, binding: Binding, kind: SymbolKind| {
+            *letters
+                .entry((sec, binding, kind))
+                .or_insert_with(|| self.letter(sec, binding, kind))
+        };
         for s in self.syms.all() {
             match &s.state {
                 SymState::Defined { base, value } => {
@@ -1813,12 +1809,10 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                         (true, false) => Binding::Global,
                     };
                     out.push(LinkedSymbol {
-                        name: s.name.clone(),
+                        name: s.name.to_string(),
                         value: self.mask(addr),
-                        section: sec.map_or(SymbolSection::Absolute, |id| {
-                            SymbolSection::Section(self.prog.sections[id].name.to_string())
-                        }),
-                        nm: self.letter(sec, binding, s.kind),
+                        section: section(sec),
+                        nm: letter(sec, binding, s.kind),
                         global,
                         from_script: s.script_def,
                         is_function: s.kind == SymbolKind::Func,
@@ -1826,7 +1820,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                 }
                 SymState::Undefined { weak } if s.object_ref => {
                     out.push(LinkedSymbol {
-                        name: s.name.clone(),
+                        name: s.name.to_string(),
                         value: 0,
                         section: SymbolSection::Undefined,
                         nm: type_letter(
@@ -1851,11 +1845,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             let (sec, addr) = match sym.section {
                 Place::Absolute => (None, sym.value),
                 Place::Section(shndx) => {
-                    let Some(pos) = self.files[file]
-                        .sections
-                        .iter()
-                        .position(|s| s.index == shndx)
-                    else {
+                    let Some(pos) = self.files[file].section_position(shndx) else {
                         continue;
                     };
                     let r = SectionRef { file, sec: pos };
@@ -1881,10 +1871,8 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
             out.push(LinkedSymbol {
                 name: sym.name.to_string(),
                 value: self.mask(addr),
-                section: sec.map_or(SymbolSection::Absolute, |id| {
-                    SymbolSection::Section(self.prog.sections[id].name.to_string())
-                }),
-                nm: self.letter(sec, Binding::Local, sym.kind),
+                section: section(sec),
+                nm: letter(sec, Binding::Local, sym.kind),
                 global: false,
                 from_script: false,
                 is_function: sym.kind == SymbolKind::Func,

@@ -4,7 +4,9 @@
 //! bookkeeping script assignments need (DEFINED, PROVIDE, self-reference), and the final values,
 //! sections and `nm` letters of every symbol the output lists.
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
+
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -40,10 +42,10 @@ pub(crate) enum SymState {
     },
 }
 
-/// One global symbol.
+/// One global symbol; its name borrows from the inputs, the script or the options.
 #[derive(Debug, Clone)]
-pub(crate) struct Sym {
-    pub name: String,
+pub(crate) struct Sym<'n> {
+    pub name: &'n str,
     pub state: SymState,
     pub weak_def: bool,
     pub kind: SymbolKind,
@@ -66,21 +68,21 @@ pub(crate) struct Sym {
 
 /// bfd's link hash table.
 #[derive(Debug, Default)]
-pub(crate) struct SymbolTable {
-    syms: Vec<Sym>,
-    index: HashMap<String, usize>,
+pub(crate) struct SymbolTable<'n> {
+    syms: Vec<Sym<'n>>,
+    index: FastMap<&'n str, usize>,
     /// Local symbols kept from the inputs: (file, symbol index).
     pub locals: Vec<(FileId, usize)>,
 }
 
-impl SymbolTable {
-    pub fn intern(&mut self, name: &str) -> usize {
+impl<'n> SymbolTable<'n> {
+    pub fn intern(&mut self, name: &'n str) -> usize {
         if let Some(&i) = self.index.get(name) {
             return i;
         }
         let i = self.syms.len();
         self.syms.push(Sym {
-            name: name.to_string(),
+            name,
             state: SymState::New,
             weak_def: false,
             kind: SymbolKind::NoType,
@@ -93,7 +95,7 @@ impl SymbolTable {
             referenced: false,
             object_ref: false,
         });
-        self.index.insert(name.to_string(), i);
+        self.index.insert(name, i);
         i
     }
 
@@ -101,15 +103,15 @@ impl SymbolTable {
         self.index.get(name).copied()
     }
 
-    pub fn get(&self, id: usize) -> &Sym {
+    pub fn get(&self, id: usize) -> &Sym<'n> {
         &self.syms[id]
     }
 
-    pub fn get_mut(&mut self, id: usize) -> &mut Sym {
+    pub fn get_mut(&mut self, id: usize) -> &mut Sym<'n> {
         &mut self.syms[id]
     }
 
-    pub fn all(&self) -> &[Sym] {
+    pub fn all(&self) -> &[Sym<'n>] {
         &self.syms
     }
 
@@ -124,24 +126,30 @@ impl SymbolTable {
     /// Adds every input file's symbols in link order, resolving as bfd's ELF linker does.
     pub fn add_inputs(
         &mut self,
-        files: &[InputFile<'_>],
+        files: &[InputFile<'n>],
         disposition: &[Vec<Disposition>],
         discard: Discard,
     ) {
+        // Most global names are distinct: size the table once instead of regrowing it.
+        let globals: usize = files
+            .iter()
+            .map(|f| {
+                f.symbols
+                    .iter()
+                    .filter(|s| s.binding != Binding::Local)
+                    .count()
+            })
+            .sum();
+        self.index.reserve(globals);
+        self.syms.reserve(globals);
         for (file_id, file) in files.iter().enumerate() {
-            let section_pos: HashMap<usize, usize> = file
-                .sections
-                .iter()
-                .enumerate()
-                .map(|(pos, s)| (s.index, pos))
-                .collect();
             for (sym_idx, sym) in file.symbols.iter().enumerate() {
                 if matches!(sym.kind, SymbolKind::Section | SymbolKind::File) || sym.name.is_empty()
                 {
                     continue;
                 }
                 let placed = |shndx: usize| -> Option<SectionRef> {
-                    let pos = *section_pos.get(&shndx)?;
+                    let pos = file.section_position(shndx)?;
                     match disposition[file_id][pos] {
                         Disposition::Dropped => None,
                         _ => Some(SectionRef {
@@ -238,7 +246,8 @@ impl SymbolTable {
 pub enum SymbolSection {
     Absolute,
     Undefined,
-    Section(String),
+    /// An output section, by name (shared by all its symbols).
+    Section(Arc<str>),
 }
 
 /// A symbol of the linked output, as `nm` would show it.

@@ -2,6 +2,8 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+
+use ldcheck::report::Format;
 use std::process::ExitCode;
 
 use ldcheck::analysis::kdiff::{self, DiffOptions, PassInput};
@@ -21,13 +23,6 @@ The passes agree when every table has the same size in both (the check link-vmli
 makes between passes); membership or order changes alone are listed but do not disagree.
 Exit status: 0 when the passes agree, 1 when they do not, 2 on unreadable or malformed input.
 The JSON format is described in docs/kallsyms-diff.md.";
-
-/// How the report is printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
-}
 
 /// Arguments of `ldcheck kallsyms-diff`.
 #[derive(clap::Args)]
@@ -131,6 +126,22 @@ pub fn run(args: Args) -> ExitCode {
             Ok(text) => text + "\n",
             Err(error) => return bad_input(format!("cannot render JSON: {error}")),
         },
+        Format::Gnu => {
+            let status = if report.agree { "note" } else { "warning" };
+            let mut out = format!(
+                "{}:1:1: {status}: kallsyms .rodata {:#x} -> {:#x}; {} joined, {} left, {} retyped\n",
+                args.b.display(),
+                report.rodata.a,
+                report.rodata.b,
+                report.joined.len(),
+                report.left.len(),
+                report.retyped.len()
+            );
+            for m in report.joined.iter().chain(&report.left) {
+                out += &format!("{}:1:1: note: {m:?}\n", args.b.display());
+            }
+            out
+        }
     };
     // A closed pipe (`| head`) is the reader's choice, not a failure of the comparison.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());

@@ -20,9 +20,13 @@ pub struct Args {
     /// Print the script in canonical layout.
     #[arg(long, conflicts_with = "json")]
     pub print: bool,
-    /// Print the syntax tree as JSON.
+    /// Print the syntax tree as JSON (same as `--format json`).
     #[arg(long)]
     pub json: bool,
+    /// How a syntax error is reported: human (miette), json (`{file, line, column, message}`), or
+    /// gnu (`FILE:LINE:COL: error: …`); json on success prints the syntax tree.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: ldcheck::report::Format,
 }
 
 const FAILURE: u8 = 2;
@@ -47,13 +51,30 @@ pub fn run(args: Args) -> ExitCode {
     let script = match parse_script(&text) {
         Ok(script) => script,
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e.with_file_name(&shown)));
+            match args.format {
+                ldcheck::report::Format::Human => {
+                    eprintln!("{:?}", miette::Report::new(e.with_file_name(&shown)))
+                }
+                ldcheck::report::Format::Gnu => {
+                    println!("{shown}:{}:{}: error: {}", e.line, e.column, e.message)
+                }
+                ldcheck::report::Format::Json => println!(
+                    "{}",
+                    serde_json::json!({
+                        "file": shown,
+                        "line": e.line,
+                        "column": e.column,
+                        "message": e.message,
+                        "label": e.label,
+                    })
+                ),
+            }
             return ExitCode::from(FAILURE);
         }
     };
     if args.print {
         print!("{}", print_script(&script));
-    } else if args.json {
+    } else if args.json || args.format == ldcheck::report::Format::Json {
         match serde_json::to_string_pretty(&script) {
             Ok(json) => println!("{json}"),
             Err(e) => {

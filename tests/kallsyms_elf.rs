@@ -14,15 +14,6 @@ use ldcheck::kallsyms::{
     Options, PtrWidth, SectionClass, StableOptions, Version, build_tables, parse_symbol_map,
 };
 
-/// The `ld` command lines of a build's link-commands.sh (program first).
-fn link_lines(build: &Path) -> Vec<Vec<String>> {
-    let text = fs::read_to_string(build.join("link-commands.sh")).unwrap_or_default();
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty() && !l.starts_with("set "))
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .collect()
-}
-
 fn asm(map: &ldcheck::kallsyms::SymbolMap<'_>, options: &Options) -> Vec<u8> {
     let mut out = Vec::new();
     build_tables(map, options)
@@ -34,32 +25,13 @@ fn asm(map: &ldcheck::kallsyms::SymbolMap<'_>, options: &Options) -> Vec<u8> {
 
 #[test]
 fn corpus_images_give_the_stored_maps_and_tables() {
-    let Some(corpus) = common::corpus() else {
+    if common::corpus().is_none() {
         return;
-    };
-    let mut builds: Vec<_> = fs::read_dir(corpus.join("builds/6.12"))
-        .expect("builds dir")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("objtree").is_dir() && p.join("link-commands.sh").is_file())
-        .collect();
-    builds.sort();
+    }
+    let builds = common::relink_corpus_builds();
     assert!(!builds.is_empty(), "the corpus has builds with link inputs");
-    for build in builds {
-        let lines = link_lines(&build);
-        let Some(linker) = lines.first().and_then(|l| l.first()).cloned() else {
-            continue;
-        };
-        if !common::have_tool(&linker) {
-            return;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path();
-        common::copy_tree(&build.join("objtree"), root);
-        for line in &lines {
-            let args: Vec<&str> = line[1..].iter().map(String::as_str).collect();
-            common::run(root, &line[0], &args);
-        }
+    for relinked in &builds {
+        let (build, root) = (&relinked.build, relinked.dir.path());
         let mut checked = 0;
         for pass in 1..=3 {
             let image_path = root.join(format!(".tmp_vmlinux{pass}"));

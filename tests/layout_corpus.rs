@@ -3,35 +3,12 @@
 
 mod common;
 
-use std::path::Path;
-
 use ldcheck::simulate::LinkSession;
 use ldcheck::verify::compare;
 
-/// The `ld` command lines of a build's link-commands.sh (program first).
-fn link_lines(build: &Path) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(build.join("link-commands.sh")).unwrap_or_default();
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty() && !l.starts_with("set "))
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .collect()
-}
-
-fn verify_build(build: &Path) {
-    let lines = link_lines(build);
-    let Some(linker) = lines.first().and_then(|l| l.first()).cloned() else {
-        println!("notice: {} has no link commands, skipping", build.display());
-        return;
-    };
-    if !common::have_tool(&linker) {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path();
-    common::copy_tree(&build.join("objtree"), root);
-    for line in &lines {
-        let args: Vec<&str> = line[1..].iter().map(String::as_str).collect();
-        common::run(root, &line[0], &args);
+fn verify_build(relinked: &common::Relinked) {
+    let (build, root) = (&relinked.build, relinked.dir.path());
+    for line in &relinked.lines {
         let output = line
             .iter()
             .position(|a| a == "-o")
@@ -62,18 +39,12 @@ fn verify_build(build: &Path) {
 
 #[test]
 fn corpus_links_match_real_ld() {
-    let Some(corpus) = common::corpus() else {
+    if common::corpus().is_none() {
         return;
-    };
-    let mut builds: Vec<_> = std::fs::read_dir(corpus.join("builds/6.12"))
-        .expect("builds dir")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("objtree").is_dir() && p.join("link-commands.sh").is_file())
-        .collect();
-    builds.sort();
+    }
+    let builds = common::relink_corpus_builds();
     assert!(!builds.is_empty(), "the corpus has builds with link inputs");
-    for build in builds {
-        verify_build(&build);
+    for relinked in &builds {
+        verify_build(relinked);
     }
 }

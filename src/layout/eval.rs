@@ -319,6 +319,22 @@ impl<'a> Engine<'_, '_, 'a, '_> {
         }
     }
 
+    /// ld's `fold_binary` preamble: operands from two different sections both become
+    /// absolute; a plain-number right operand takes the left one's section (and the left is
+    /// then marked a number, which the result-section rule looks at).
+    fn reconcile(&self, mut lhs: Value, mut res: Value) -> (Value, Value) {
+        if lhs.base != res.base {
+            if res.base != Base::Number && lhs.base != Base::Number {
+                res = self.make_abs(res);
+                lhs = self.make_abs(lhs);
+            } else if res.base == Base::Number {
+                res.base = lhs.base;
+                lhs.base = Base::Number;
+            }
+        }
+        (lhs, res)
+    }
+
     fn fold_binary(
         &mut self,
         fold: &mut Fold<'a>,
@@ -329,18 +345,10 @@ impl<'a> Engine<'_, '_, 'a, '_> {
     ) -> Result<Option<Value>, LayoutError> {
         let lhs = self.fold(fold, l, ctx, dot)?;
         let rhs = self.fold(fold, r, ctx, dot)?;
-        let (Some(mut lhs), Some(mut res)) = (lhs, rhs) else {
+        let (Some(lhs), Some(res)) = (lhs, rhs) else {
             return Ok(None);
         };
-        if lhs.base != res.base {
-            if res.base != Base::Number && lhs.base != Base::Number {
-                res = self.make_abs(res);
-                lhs = self.make_abs(lhs);
-            } else if res.base == Base::Number {
-                res.base = lhs.base;
-                lhs.base = Base::Number;
-            }
-        }
+        let (lhs, mut res) = self.reconcile(lhs, res);
         let arith = |res: &mut Value, lhs_base: Base| {
             if res.base == lhs_base {
                 res.base = if ctx == Ctx::Abs {
@@ -470,16 +478,7 @@ impl<'a> Engine<'_, '_, 'a, '_> {
             (Builtin::Absolute, _) => self.make_abs(first),
             (Builtin::Align, 1) => self.rel_from_abs(fold, ctx, align_n(dot, first.value)),
             (Builtin::Align | Builtin::Max | Builtin::Min, _) => {
-                // Binary builtins share fold_binary's section reconciliation.
-                let (mut lhs, mut res) = (first, vals.get(1).copied().unwrap_or(first));
-                if lhs.base != res.base {
-                    if res.base != Base::Number && lhs.base != Base::Number {
-                        res = self.make_abs(res);
-                        lhs = self.make_abs(lhs);
-                    } else if res.base == Base::Number {
-                        res.base = lhs.base;
-                    }
-                }
+                let (lhs, mut res) = self.reconcile(first, vals.get(1).copied().unwrap_or(first));
                 match builtin {
                     Builtin::Align => res.value = align_n(lhs.value, res.value),
                     Builtin::Max => res.value = lhs.value.max(res.value),

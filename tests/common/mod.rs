@@ -106,3 +106,50 @@ fn collect_scripts(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// The `ld` command lines of a build's link-commands.sh (program first).
+pub fn link_lines(build: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(build.join("link-commands.sh")).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty() && !l.starts_with("set "))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+/// A corpus build re-linked with the real linker in a temporary directory.
+pub struct Relinked {
+    pub build: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub lines: Vec<Vec<String>>,
+}
+
+/// Every corpus build with link inputs whose linker is installed, copied to a temporary
+/// directory and linked there with its link-commands.sh (the corpus stays read-only).
+pub fn relink_corpus_builds() -> Vec<Relinked> {
+    let Some(corpus) = corpus() else {
+        return Vec::new();
+    };
+    let mut builds: Vec<PathBuf> = std::fs::read_dir(corpus.join("builds/6.12"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    builds.retain(|p| p.join("objtree").is_dir() && p.join("link-commands.sh").is_file());
+    builds.sort();
+    let mut out = Vec::new();
+    for build in builds {
+        let lines = link_lines(&build);
+        let Some(linker) = lines.first().and_then(|l| l.first()).cloned() else {
+            continue;
+        };
+        if !have_tool(&linker) {
+            continue;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_tree(&build.join("objtree"), dir.path());
+        for line in &lines {
+            let args: Vec<&str> = line[1..].iter().map(String::as_str).collect();
+            run(dir.path(), &line[0], &args);
+        }
+        out.push(Relinked { build, dir, lines });
+    }
+    out
+}

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::hazards::{Hazard, Site};
-use super::passes::{PassError, PassOptions, with_simulator};
+use super::passes::{PassError, PassOptions, PassReport, with_simulator};
 use crate::report::{Finding, Place};
 use crate::script::ast::Span;
 use crate::simulate::LinkSession;
@@ -104,13 +104,43 @@ fn describe(direction: &str, margin: Option<u64>, flip: Option<&Flip>) -> String
 }
 
 /// Computes the margins of the link `session` describes, using the script's hazards.
+/// `report` is the pass simulation of the same link: its final System.map locates the
+/// coincidences, and when the script has none nothing is laid out again.
 pub fn margins(
     session: &LinkSession,
     opts: &PassOptions,
     hazards: &[Hazard],
+    report: &PassReport,
 ) -> Result<Margins, PassError> {
+    let map = &report.system_map;
+    let coincidences: Vec<(String, u64, u64)> = hazards
+        .iter()
+        .filter(|h| h.variable)
+        .filter_map(|h| match &h.site {
+            Site::Coincidence { n, .. } => {
+                let addr = address_of(map, h.symbols.first()?)?;
+                Some((
+                    format!("{} and the ALIGN({n:#x}) boundary", h.symbols.join(", ")),
+                    addr,
+                    *n,
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    if coincidences.is_empty() {
+        let linked = report.passes.iter().rev().find_map(|p| p.tables.as_ref());
+        return Ok(Margins {
+            tables_size: linked.map_or(0, |t| t.rodata_size),
+            grow: None,
+            shrink: None,
+            grow_flip: None,
+            shrink_flip: None,
+            probes: 0,
+        });
+    }
     with_simulator(session, opts, |sim| {
-        let (template, map) = sim.final_tables()?;
+        let template = sim.tables(map, 0)?;
         let v0 = template.size;
         let mut probes = 0u32;
         let mut size_at = |delta: i64| -> Result<u64, PassError> {
@@ -119,21 +149,6 @@ pub fn margins(
             let map = sim.map_with_tables_of_size(&template, v)?;
             Ok(sim.tables(&map, 0)?.size)
         };
-        let coincidences: Vec<(String, u64, u64)> = hazards
-            .iter()
-            .filter(|h| h.variable)
-            .filter_map(|h| match &h.site {
-                Site::Coincidence { n, .. } => {
-                    let addr = address_of(&map, h.symbols.first()?)?;
-                    Some((
-                        format!("{} and the ALIGN({n:#x}) boundary", h.symbols.join(", ")),
-                        addr,
-                        *n,
-                    ))
-                }
-                _ => None,
-            })
-            .collect();
         let mut result = Margins {
             tables_size: v0,
             grow: None,

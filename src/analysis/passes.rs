@@ -260,17 +260,6 @@ impl Simulator<'_, '_> {
         Ok(self.link(Some((&blob, "vmlinux.kallsyms.o")))?.map)
     }
 
-    /// The tables the procedure ends with (those vmlinux links), and the final map.
-    pub(super) fn final_tables(&self) -> Result<(RodataLayout, Vec<u8>), PassError> {
-        let report = match self.version() {
-            Version::V6_12 => self.run_612()?,
-            Version::V6_1 => self.run_61()?,
-        };
-        let map = report.system_map;
-        let tables = self.tables(&map, 0)?;
-        Ok((tables, map))
-    }
-
     /// The tables kallsyms builds from `map`.
     pub(super) fn tables(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
         let err = |source| PassError::Kallsyms { pass, source };

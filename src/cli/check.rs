@@ -67,13 +67,11 @@ pub fn run(args: Args) -> ExitCode {
             Ok(s) => s,
             Err(code) => return code,
         };
-        let report = match simulate(
-            &session,
-            &PassOptions {
-                kallsyms,
-                extra_pass: false,
-            },
-        ) {
+        let pass_options = PassOptions {
+            kallsyms,
+            extra_pass: false,
+        };
+        let report = match simulate(&session, &pass_options) {
             Ok(r) => r,
             Err(e) => return super::report_error(e.into()),
         };
@@ -82,14 +80,7 @@ pub fn run(args: Args) -> ExitCode {
         // With the link inputs the simulation is the verdict; script findings explain it.
         breaks = breaks_now;
         let hazards = analyze(&script);
-        match margins(
-            &session,
-            &PassOptions {
-                kallsyms,
-                extra_pass: false,
-            },
-            &hazards,
-        ) {
+        match margins(&session, &pass_options, &hazards, &report) {
             Ok(m) => findings.insert(0, m.to_finding()),
             Err(e) => return super::report_error(e.into()),
         }

@@ -162,7 +162,7 @@ pub fn check(opts: &KbuildOptions) -> Result<KbuildReport, KbuildError> {
         extra_pass: opts.extra_pass,
     };
     let passes = simulate(&session, &pass_options)?;
-    let margins = margins(&session, &pass_options, &hazards)?;
+    let margins = margins(&session, &pass_options, &hazards, &passes)?;
 
     let (verdict, summary) = decide(&passes, &margins, opts.fragile_reach, &tree);
     report.verdict = verdict;

@@ -48,11 +48,10 @@ pub enum SimulateError {
 /// A layout error with the script it points into.
 #[derive(Debug, Error, Diagnostic)]
 #[error("layout failed: {error}")]
+#[diagnostic(forward(error))]
 pub struct LayoutFailure {
     #[source_code]
     source_code: NamedSource<String>,
-    #[related]
-    related: Vec<LayoutError>,
     error: LayoutError,
 }
 
@@ -174,7 +173,6 @@ impl LinkSession {
                     self.script_path.display().to_string(),
                     self.script_text.clone(),
                 ),
-                related: Vec::new(),
                 error,
             }))
         })

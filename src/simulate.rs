@@ -79,8 +79,13 @@ impl LinkSession {
         }
         let script_rel = request.scripts.first().ok_or(SimulateError::NoScript)?;
         let script_path = base.join(script_rel);
-        let script_text =
-            std::fs::read_to_string(&script_path).map_err(|source| SimulateError::Io {
+        let script_text = crate::input::read_regular_file(&script_path)
+            .and_then(|bytes| {
+                String::from_utf8(bytes).map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error())
+                })
+            })
+            .map_err(|source| SimulateError::Io {
                 path: script_path.clone(),
                 source,
             })?;

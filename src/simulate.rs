@@ -97,6 +97,7 @@ impl LinkSession {
         let session_script = parse(&script_text, &script_path)?;
         let program = crate::layout::ir::Program::build(&session_script);
         let machines = machines_of(&store, &items);
+        let machines: Vec<(u16, &str)> = machines.iter().map(|(m, f)| (*m, f.as_str())).collect();
         let target = Target::resolve(
             request.emulation.as_deref(),
             program.output_arch,
@@ -210,8 +211,9 @@ fn parse<'t>(text: &'t str, path: &Path) -> Result<Script<'t>, SimulateError> {
         .map_err(|e| SimulateError::Script(Box::new(e.with_file_name(path.display().to_string()))))
 }
 
-fn machines_of(store: &FileStore, items: &[LoadedItem]) -> Vec<u16> {
-    let mut machines = Vec::new();
+/// Each distinct `e_machine` among the inputs, with the first file that has it.
+fn machines_of(store: &FileStore, items: &[LoadedItem]) -> Vec<(u16, String)> {
+    let mut machines: Vec<(u16, String)> = Vec::new();
     for item in items {
         if let LoadedItem::File(id) = item {
             let data = store.bytes(*id);
@@ -221,8 +223,8 @@ fn machines_of(store: &FileStore, items: &[LoadedItem]) -> Vec<u16> {
                 } else {
                     u16::from_le_bytes([data[18], data[19]])
                 };
-                if !machines.contains(&m) {
-                    machines.push(m);
+                if !machines.iter().any(|(seen, _)| *seen == m) {
+                    machines.push((m, store.path(*id).display().to_string()));
                 }
             }
         }

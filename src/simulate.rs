@@ -48,11 +48,10 @@ pub enum SimulateError {
 /// A layout error with the script it points into.
 #[derive(Debug, Error, Diagnostic)]
 #[error("layout failed: {error}")]
+#[diagnostic(forward(error))]
 pub struct LayoutFailure {
     #[source_code]
     source_code: NamedSource<String>,
-    #[related]
-    related: Vec<LayoutError>,
     error: LayoutError,
 }
 
@@ -80,8 +79,13 @@ impl LinkSession {
         }
         let script_rel = request.scripts.first().ok_or(SimulateError::NoScript)?;
         let script_path = base.join(script_rel);
-        let script_text =
-            std::fs::read_to_string(&script_path).map_err(|source| SimulateError::Io {
+        let script_text = crate::input::read_regular_file(&script_path)
+            .and_then(|bytes| {
+                String::from_utf8(bytes).map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error())
+                })
+            })
+            .map_err(|source| SimulateError::Io {
                 path: script_path.clone(),
                 source,
             })?;
@@ -93,6 +97,7 @@ impl LinkSession {
         let session_script = parse(&script_text, &script_path)?;
         let program = crate::layout::ir::Program::build(&session_script);
         let machines = machines_of(&store, &items);
+        let machines: Vec<(u16, &str)> = machines.iter().map(|(m, f)| (*m, f.as_str())).collect();
         let target = Target::resolve(
             request.emulation.as_deref(),
             program.output_arch,
@@ -174,7 +179,6 @@ impl LinkSession {
                     self.script_path.display().to_string(),
                     self.script_text.clone(),
                 ),
-                related: Vec::new(),
                 error,
             }))
         })
@@ -207,8 +211,9 @@ fn parse<'t>(text: &'t str, path: &Path) -> Result<Script<'t>, SimulateError> {
         .map_err(|e| SimulateError::Script(Box::new(e.with_file_name(path.display().to_string()))))
 }
 
-fn machines_of(store: &FileStore, items: &[LoadedItem]) -> Vec<u16> {
-    let mut machines = Vec::new();
+/// Each distinct `e_machine` among the inputs, with the first file that has it.
+fn machines_of(store: &FileStore, items: &[LoadedItem]) -> Vec<(u16, String)> {
+    let mut machines: Vec<(u16, String)> = Vec::new();
     for item in items {
         if let LoadedItem::File(id) = item {
             let data = store.bytes(*id);
@@ -218,8 +223,8 @@ fn machines_of(store: &FileStore, items: &[LoadedItem]) -> Vec<u16> {
                 } else {
                     u16::from_le_bytes([data[18], data[19]])
                 };
-                if !machines.contains(&m) {
-                    machines.push(m);
+                if !machines.iter().any(|(seen, _)| *seen == m) {
+                    machines.push((m, store.path(*id).display().to_string()));
                 }
             }
         }

@@ -138,8 +138,8 @@ pub enum TargetError {
     UnknownArch(String, String),
     #[error("unknown OUTPUT_FORMAT `{0}`; known: {1}")]
     UnknownFormat(String, String),
-    #[error("no target with e_machine {0} (from input objects)")]
-    UnknownMachine(u16),
+    #[error("{file}: no target with e_machine {machine}")]
+    UnknownMachine { file: String, machine: u16 },
     #[error(
         "conflicting targets: {first} selects {first_target}, but {second} selects {second_target}"
     )]
@@ -171,11 +171,12 @@ impl Target {
     /// Picks the target of a link the way ld does: `-m` first, then the script's
     /// `OUTPUT_ARCH`/`OUTPUT_FORMAT`, then the inputs' `e_machine`. Any disagreement between
     /// the sources that are present is an error, as is a name no target knows.
+    /// `input_machines` pairs each input's `e_machine` with the file it was read from.
     pub fn resolve(
         emulation: Option<&str>,
         output_arch: Option<&str>,
         output_format: Option<&str>,
-        input_machines: &[u16],
+        input_machines: &[(u16, &str)],
     ) -> Result<&'static Target, TargetError> {
         let all = Self::all()?;
         let mut chosen: Option<(String, &'static Target)> = None;
@@ -221,12 +222,14 @@ impl Target {
                 })?;
             consider(format!("OUTPUT_FORMAT({f})"), t)?;
         }
-        for &machine in input_machines {
-            let t = all
-                .iter()
-                .find(|t| t.e_machine == machine)
-                .ok_or(TargetError::UnknownMachine(machine))?;
-            consider(format!("an input with e_machine {machine}"), t)?;
+        for &(machine, file) in input_machines {
+            let t = all.iter().find(|t| t.e_machine == machine).ok_or_else(|| {
+                TargetError::UnknownMachine {
+                    file: file.into(),
+                    machine,
+                }
+            })?;
+            consider(format!("{file} (e_machine {machine})"), t)?;
         }
         chosen.map(|(_, t)| t).ok_or(TargetError::Undetermined)
     }

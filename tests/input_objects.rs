@@ -321,7 +321,7 @@ fn corpus_selection_matches_ld_map() {
             req.emulation.as_deref(),
             None,
             None,
-            &[if build.starts_with("arm") { 40 } else { 62 }],
+            &[(if build.starts_with("arm") { 40 } else { 62 }, "vmlinux.o")],
         )
         .unwrap();
         let set = LinkSet::resolve(&store, &items, Some(target), &[]).unwrap();

@@ -31,9 +31,9 @@ fn resolve_precedence_and_conflicts() {
     let t = Target::resolve(Some("elf_x86_64"), None, None, &[]).unwrap();
     assert_eq!(t.name, "x86_64");
     assert_eq!(t.class, ElfClass::Elf64);
-    let t = Target::resolve(None, Some("i386"), Some("elf32-i386"), &[3]).unwrap();
+    let t = Target::resolve(None, Some("i386"), Some("elf32-i386"), &[(3, "a.o")]).unwrap();
     assert_eq!(t.name, "i386");
-    let t = Target::resolve(None, None, None, &[40, 40]).unwrap();
+    let t = Target::resolve(None, None, None, &[(40, "a.o"), (40, "b.o")]).unwrap();
     assert_eq!(t.name, "arm");
     let t = Target::resolve(None, Some("aarch64"), None, &[]).unwrap();
     assert_eq!(t.name, "arm64");
@@ -46,9 +46,9 @@ fn resolve_precedence_and_conflicts() {
         "{msg}"
     );
 
-    let err = Target::resolve(Some("elf_i386"), None, None, &[62]).unwrap_err();
+    let err = Target::resolve(Some("elf_i386"), None, None, &[(62, "a.o")]).unwrap_err();
     assert!(matches!(err, TargetError::Conflict { .. }));
-    let err = Target::resolve(None, None, None, &[62, 3]).unwrap_err();
+    let err = Target::resolve(None, None, None, &[(62, "a.o"), (3, "b.o")]).unwrap_err();
     assert!(matches!(err, TargetError::Conflict { .. }));
 
     let err = Target::resolve(Some("elf_sparc"), None, None, &[]).unwrap_err();
@@ -58,8 +58,8 @@ fn resolve_precedence_and_conflicts() {
         Err(TargetError::UnknownFormat(..))
     ));
     assert!(matches!(
-        Target::resolve(None, None, None, &[2]),
-        Err(TargetError::UnknownMachine(2))
+        Target::resolve(None, None, None, &[(2, "a.o")]),
+        Err(TargetError::UnknownMachine { machine: 2, .. })
     ));
     assert_eq!(
         Target::resolve(None, None, None, &[]),

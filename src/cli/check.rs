@@ -34,7 +34,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let text = match std::fs::read(&args.script) {
+    let text = match ldcheck::input::read_regular_file(&args.script) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(_) => {

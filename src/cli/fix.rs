@@ -38,7 +38,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let text = match std::fs::read_to_string(&args.script) {
+    let read = ldcheck::input::read_regular_file(&args.script).and_then(|bytes| {
+        String::from_utf8(bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
+    });
+    let text = match read {
         Ok(t) => t,
         Err(e) => {
             return super::report_error(miette::miette!(

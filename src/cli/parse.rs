@@ -33,7 +33,7 @@ const FAILURE: u8 = 2;
 
 pub fn run(args: Args) -> ExitCode {
     let shown = args.file.display().to_string();
-    let bytes = match std::fs::read(&args.file) {
+    let bytes = match ldcheck::input::read_regular_file(&args.file) {
         Ok(bytes) => bytes,
         Err(e) => {
             eprintln!("error: cannot read {shown}: {e}");

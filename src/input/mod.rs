@@ -12,6 +12,7 @@ pub mod select;
 
 use crate::hash::FastMap;
 use std::fs::File;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -22,6 +23,36 @@ pub use self::object::{
     Binding, Group, InputObject, InputSection, InputSymbol, SymbolKind, SymbolSection, Visibility,
 };
 use crate::target::{ElfClass, Endian};
+
+/// Fails unless `path` names a regular file (following symlinks), without opening it: opening a
+/// FIFO would block until a writer appears, and devices can stream forever.
+pub fn ensure_regular_file(path: &Path) -> std::io::Result<()> {
+    let kind = std::fs::metadata(path)?.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "a special file"
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("is {what}, not a regular file"),
+    ))
+}
+
+/// Reads a whole regular file; see [`ensure_regular_file`].
+pub fn read_regular_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    ensure_regular_file(path)?;
+    std::fs::read(path)
+}
 
 /// Why an input could not be read. Every variant names the file (and archive member).
 #[derive(Debug, Error)]
@@ -136,11 +167,12 @@ impl FileStore {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(io)?;
-        let meta = file.metadata().map_err(io)?;
-        if meta.is_dir() {
+        if std::fs::metadata(path).map_err(io)?.is_dir() {
             return Err(InputError::Directory(path.to_path_buf()));
         }
+        ensure_regular_file(path).map_err(io)?;
+        let file = File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
         let map = if meta.len() == 0 {
             None
         } else {

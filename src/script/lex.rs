@@ -368,11 +368,16 @@ fn line_marker(input: Bytes<'_>) -> IResult<Bytes<'_>, (Bytes<'_>, Bytes<'_>)> {
     Ok((input, (line, file)))
 }
 
+fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
 /// Skips blanks (space, tab, newline, carriage return; not form feed) and comments before a
 /// token, recording cpp line markers it passes.
 ///
 /// `markers_seen` is the end of the last recorded marker, so re-lexing the same text in another
 /// mode does not record a marker twice.
+#[inline]
 pub(crate) fn skip_trivia<'a>(
     src: &'a str,
     mut pos: usize,
@@ -381,16 +386,28 @@ pub(crate) fn skip_trivia<'a>(
     markers_seen: &mut usize,
 ) -> Result<usize, Problem> {
     let bytes = src.as_bytes();
+    while pos < bytes.len() && is_blank(bytes[pos]) {
+        pos += 1;
+    }
+    match bytes.get(pos) {
+        Some(b'/' | b'#') => skip_trivia_slow(src, pos, mode, markers, markers_seen),
+        _ => Ok(pos),
+    }
+}
+
+fn skip_trivia_slow<'a>(
+    src: &'a str,
+    mut pos: usize,
+    mode: Mode,
+    markers: &mut Vec<LineMarker<'a>>,
+    markers_seen: &mut usize,
+) -> Result<usize, Problem> {
+    let bytes = src.as_bytes();
     loop {
-        let rest = &bytes[pos..];
-        let blank = rest
-            .iter()
-            .take_while(|&&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-            .count();
-        if blank > 0 {
-            pos += blank;
-            continue;
+        while pos < bytes.len() && is_blank(bytes[pos]) {
+            pos += 1;
         }
+        let rest = &bytes[pos..];
         if !matches!(rest.first(), Some(b'/' | b'#')) {
             return Ok(pos);
         }
@@ -434,33 +451,209 @@ pub(crate) fn skip_trivia<'a>(
     }
 }
 
+// Which rules can match at a byte, per mode (`START[mode][byte]`).
+const INVALID: u8 = 0;
+const ONLY_NAME: u8 = 1;
+const ONLY_PUNCT: u8 = 2;
+const ONLY_NUMBER: u8 = 3;
+const QUOTE: u8 = 4;
+/// More than one rule can match: the longest-match comparison decides.
+const CONTESTED: u8 = 5;
+
+const fn mode_index(mode: Mode) -> usize {
+    match mode {
+        Mode::Script => 0,
+        Mode::Expr => 1,
+        Mode::Wild => 2,
+        Mode::InputList => 3,
+    }
+}
+
+const fn starts() -> [[u8; 256]; 4] {
+    let modes = [Mode::Script, Mode::Expr, Mode::Wild, Mode::InputList];
+    let mut table = [[INVALID; 256]; 4];
+    let mut m = 0;
+    while m < 4 {
+        let bit = match modes[m] {
+            Mode::Script => S,
+            Mode::Expr => E,
+            Mode::Wild => W,
+            Mode::InputList => I,
+        };
+        let mut c = 0;
+        while c < 256 {
+            let b = c as u8;
+            let class = CLASS[c];
+            let name = match modes[m] {
+                Mode::Script | Mode::InputList => class & FILE1 != 0,
+                Mode::Expr => class & SYM1 != 0,
+                Mode::Wild => class & WILD != 0,
+            };
+            // Names with their own rules: `=name` and `-lNAME` in input lists, `/DISCARD/` in
+            // expressions.
+            let special = matches!(
+                (modes[m], b),
+                (Mode::InputList, b'=' | b'-') | (Mode::Expr, b'/')
+            );
+            let number = match modes[m] {
+                Mode::Expr => b.is_ascii_hexdigit() || b == b'$',
+                Mode::Script => b.is_ascii_digit() || b == b'$',
+                _ => false,
+            };
+            let mut punct = false;
+            let mut i = 0;
+            while i < PUNCTS.len() {
+                if PUNCTS[i].1[0] == b && PUNCTS[i].2 & bit != 0 {
+                    punct = true;
+                }
+                i += 1;
+            }
+            table[m][c] = if b == b'"' {
+                QUOTE
+            } else if special {
+                CONTESTED
+            } else {
+                match (name, punct, number) {
+                    (false, false, false) => INVALID,
+                    (true, false, false) => ONLY_NAME,
+                    (false, true, false) => ONLY_PUNCT,
+                    (false, false, true) => ONLY_NUMBER,
+                    _ => CONTESTED,
+                }
+            };
+            c += 1;
+        }
+        m += 1;
+    }
+    table
+}
+
+static START: [[u8; 256]; 4] = starts();
+
 /// Lexes the token starting exactly at `pos` (trivia already skipped).
+///
+/// Most bytes can begin only one kind of token in a given mode; those take a direct path, and
+/// the rest go through the full longest-match comparison.
+#[inline]
 pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, Problem> {
     let bytes = src.as_bytes();
-    let rest = &bytes[pos..];
-    let Some(&first) = rest.first() else {
+    let Some(&first) = bytes.get(pos) else {
         return Ok(Token {
             tok: Tok::Eof,
             span: Span::new(pos, pos),
         });
     };
-    if first == b'"' {
-        return match memchr_quote(&rest[1..]) {
-            Some(len) => Ok(Token {
-                tok: Tok::Quoted(&src[pos + 1..pos + 1 + len]),
-                span: Span::new(pos, pos + len + 2),
-            }),
-            None => Err(Problem::new(
-                Span::new(pos, pos + 1),
-                "unterminated string",
-                "this quote is never closed",
-            )),
-        };
+    let token = |tok, len: usize| Token {
+        tok,
+        span: Span::new(pos, pos + len),
+    };
+    match START[mode_index(mode)][first as usize] {
+        ONLY_NAME => {
+            let rest = &bytes[pos..];
+            let class = match mode {
+                Mode::Expr => SYM,
+                Mode::Wild => WILD,
+                Mode::Script | Mode::InputList => FILE,
+            };
+            let len = run(rest, 1, class);
+            return Ok(token(word(&src[pos..pos + len], mode), len));
+        }
+        ONLY_PUNCT => {
+            if let Some((p, len)) = punct(&bytes[pos..], mode) {
+                return Ok(token(Tok::Punct(p), len));
+            }
+        }
+        ONLY_NUMBER => {
+            let (len, value) = number(&bytes[pos..], mode);
+            if len > 0 {
+                return Ok(token(Tok::Int(value), len));
+            }
+        }
+        QUOTE => return quoted(src, pos),
+        CONTESTED => {
+            let rest = &bytes[pos..];
+            match mode {
+                // Operators against names (`*` against `*=`); ties go to the operator.
+                Mode::Wild => {
+                    let len = run(rest, 1, WILD);
+                    return Ok(match punct(rest, mode) {
+                        Some((p, plen)) if plen >= len => token(Tok::Punct(p), plen),
+                        _ => token(word(&src[pos..pos + len], mode), len),
+                    });
+                }
+                // Numbers against names (`1000h` against `ALIGN`); ties go to the number.
+                Mode::Expr if first.is_ascii_alphabetic() => {
+                    let len = run(rest, 1, SYM);
+                    let (num_len, value) = radix_number(rest);
+                    return Ok(if num_len >= len {
+                        token(Tok::Int(value), num_len)
+                    } else {
+                        token(word(&src[pos..pos + len], mode), len)
+                    });
+                }
+                _ => {}
+            }
+        }
+        _ => {}
     }
+    longest_match(src, pos, mode)
+}
 
-    // Each candidate rule's match length; the longest wins, earlier rules win ties.
+/// A `"…"` string at `pos`.
+fn quoted(src: &str, pos: usize) -> Result<Token<'_>, Problem> {
+    match memchr_quote(&src.as_bytes()[pos + 1..]) {
+        Some(len) => Ok(Token {
+            tok: Tok::Quoted(&src[pos + 1..pos + 1 + len]),
+            span: Span::new(pos, pos + len + 2),
+        }),
+        None => Err(Problem::new(
+            Span::new(pos, pos + 1),
+            "unterminated string",
+            "this quote is never closed",
+        )),
+    }
+}
+
+/// A name's token: a keyword when `text` is one in `mode`.
+#[inline]
+fn word(text: &str, mode: Mode) -> Tok<'_> {
+    let b = text.as_bytes();
+    // Keywords are upper case apart from `o`, `org`, `l`, `len` and `chip`.
+    let maybe_keyword =
+        b[0].is_ascii_uppercase() || (b.len() <= 4 && matches!(b[0], b'o' | b'l' | b'c'));
+    if maybe_keyword
+        && let Some((kw, modes)) = Kw::lookup(text)
+        && modes & mode.bit() != 0
+    {
+        return Tok::Kw(kw);
+    }
+    Tok::Name(text)
+}
+
+/// End of the run of `class` bytes in `rest` from `from`.
+#[inline]
+fn run(rest: &[u8], from: usize, class: u8) -> usize {
+    let mut i = from;
+    while i < rest.len() && has(rest[i], class) {
+        i += 1;
+    }
+    i
+}
+
+/// The number rule of `mode` at `rest`: its length (0 when none) and value.
+fn number(rest: &[u8], mode: Mode) -> (usize, u64) {
+    let first = rest[0];
+    if first.is_ascii_digit() && matches!(mode, Mode::Expr | Mode::Script) {
+        // Plain decimal or octal digits not followed by a letter or digit: no suffix, radix
+        // or `0x` form can apply.
+        let len = run_digits(rest);
+        if !rest.get(len).is_some_and(u8::is_ascii_alphanumeric) {
+            let base = if first == b'0' { 8 } else { 10 };
+            return (len, scan_digits(&rest[..len], base));
+        }
+    }
     let numeric = first.is_ascii_digit() || first == b'$';
-    let (num_len, num_value) = match mode {
+    match mode {
         Mode::Expr if first.is_ascii_hexdigit() || first == b'$' => {
             let radix = radix_number(rest);
             let plain = if numeric { plain_number(rest) } else { (0, 0) };
@@ -468,8 +661,29 @@ pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, P
         }
         Mode::Script if numeric => plain_number(rest),
         _ => (0, 0),
-    };
-    let punct = punct(rest, mode.bit());
+    }
+}
+
+fn run_digits(rest: &[u8]) -> usize {
+    let mut i = 0;
+    while i < rest.len() && rest[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
+/// The token at `pos` by flex's rule over every candidate (trivia already skipped).
+fn longest_match(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, Problem> {
+    let bytes = src.as_bytes();
+    let rest = &bytes[pos..];
+    let first = rest[0];
+    if first == b'"' {
+        return quoted(src, pos);
+    }
+
+    // Each candidate rule's match length; the longest wins, earlier rules win ties.
+    let (num_len, num_value) = number(rest, mode);
+    let punct = punct(rest, mode);
     let punct_len = punct.map_or(0, |(_, len)| len);
     let (name_len, library) = name_len(rest, mode);
 
@@ -503,16 +717,7 @@ pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, P
     if library {
         return Ok(token(Tok::Library(&text[2..]), best));
     }
-    // Keywords are upper case apart from `o`, `org`, `l`, `len` and `chip`.
-    let maybe_keyword =
-        first.is_ascii_uppercase() || (best <= 4 && matches!(first, b'o' | b'l' | b'c'));
-    if maybe_keyword
-        && let Some((kw, modes)) = Kw::lookup(text)
-        && modes & mode.bit() != 0
-    {
-        return Ok(token(Tok::Kw(kw), best));
-    }
-    Ok(token(Tok::Name(text), best))
+    Ok(token(word(text, mode), best))
 }
 
 fn memchr_quote(bytes: &[u8]) -> Option<usize> {
@@ -538,9 +743,56 @@ const fn punct_index() -> [[u8; 4]; 256] {
 
 static PUNCT_INDEX: [[u8; 4]; 256] = punct_index();
 
+const fn second_bytes() -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < PUNCTS.len() {
+        if PUNCTS[i].1.len() > 1 {
+            table[PUNCTS[i].1[1] as usize] = true;
+        }
+        i += 1;
+    }
+    table
+}
+
+/// Bytes that appear second in some operator: only after one of them can an operator be
+/// longer than one byte.
+static PUNCT_SECOND: [bool; 256] = second_bytes();
+
+const fn single_puncts() -> [[u8; 256]; 4] {
+    let bits = [S, E, W, I];
+    let mut table = [[0u8; 256]; 4];
+    let mut i = 0;
+    while i < PUNCTS.len() {
+        if PUNCTS[i].1.len() == 1 {
+            let mut m = 0;
+            while m < 4 {
+                if PUNCTS[i].2 & bits[m] != 0 {
+                    table[m][PUNCTS[i].1[0] as usize] = (i + 1) as u8;
+                }
+                m += 1;
+            }
+        }
+        i += 1;
+    }
+    table
+}
+
+/// Per mode and byte, the one-byte operator it is (index into `PUNCTS` plus one; 0 for none).
+static PUNCT_SINGLE: [[u8; 256]; 4] = single_puncts();
+
 /// Longest operator enabled in `mode` at the start of `rest` (`PUNCTS` lists longer
 /// operators first).
-fn punct(rest: &[u8], mode: u8) -> Option<(P, usize)> {
+#[inline]
+fn punct(rest: &[u8], mode: Mode) -> Option<(P, usize)> {
+    if rest.len() < 2 || !PUNCT_SECOND[rest[1] as usize] {
+        let slot = PUNCT_SINGLE[mode_index(mode)][rest[0] as usize];
+        return (slot != 0).then(|| (PUNCTS[slot as usize - 1].0, 1));
+    }
+    punct_any(rest, mode.bit())
+}
+
+fn punct_any(rest: &[u8], mode: u8) -> Option<(P, usize)> {
     for &slot in &PUNCT_INDEX[rest[0] as usize] {
         if slot == 0 {
             return None;
@@ -558,8 +810,7 @@ fn punct(rest: &[u8], mode: u8) -> Option<(P, usize)> {
 
 /// Length of the mode's name rule at `rest`, and whether it is an input-list `-l` library.
 fn name_len(rest: &[u8], mode: Mode) -> (usize, bool) {
-    let run =
-        |from: usize, class: u8| from + rest[from..].iter().take_while(|&&b| has(b, class)).count();
+    let run = |from: usize, class: u8| run(rest, from, class);
     match mode {
         Mode::Script | Mode::InputList => {
             if has(rest[0], FILE1) {
@@ -723,6 +974,44 @@ mod tests {
         assert_eq!(lex_all("l", Mode::Script), vec![Tok::Kw(Kw::LengthL)]);
         assert_eq!(lex_all("l", Mode::Expr), vec![Tok::Name("l")]);
         assert_eq!(lex_all("ALIGNED", Mode::Expr), vec![Tok::Name("ALIGNED")]);
+    }
+
+    #[test]
+    fn direct_paths_agree_with_longest_match() {
+        // Every three-byte text over bytes that start, continue or end tokens, then longer
+        // forms with their own rules followed by each of those bytes, in every mode.
+        let alphabet = b" aAfFhHxXoObBdDkKlL09_.$/\\~-+*=!<>|&^?:;,()[]{}\"#%@\t";
+        let mut texts = Vec::new();
+        for &a in alphabet {
+            for &b in alphabet {
+                for &c in alphabet {
+                    texts.push(vec![a, b, c]);
+                }
+            }
+        }
+        for form in [
+            "/DISCARD/",
+            "-lgcc",
+            "=sysroot",
+            "0x1fK",
+            "$ffM",
+            "1000h",
+            "77o",
+            "0x",
+        ] {
+            for &c in alphabet {
+                texts.push([form.as_bytes(), &[c]].concat());
+            }
+        }
+        for mode in [Mode::Script, Mode::Expr, Mode::Wild, Mode::InputList] {
+            for bytes in &texts {
+                let text = std::str::from_utf8(bytes).expect("ascii");
+                // Debug output, because spans do not take part in equality.
+                let direct = format!("{:?}", token_at(text, 0, mode));
+                let full = format!("{:?}", longest_match(text, 0, mode));
+                assert_eq!(direct, full, "{text:?} in {mode:?}");
+            }
+        }
     }
 
     #[test]

@@ -57,6 +57,9 @@ type PResult<T> = Result<T, Problem>;
 
 const CACHE_SLOTS: usize = 2;
 
+/// How many SECTIONS items are gathered per chunk before the list is assembled.
+const ITEM_CHUNK: usize = 16;
+
 struct Parser<'a> {
     src: &'a str,
     /// End of the last consumed token.
@@ -71,6 +74,9 @@ struct Parser<'a> {
     markers: Vec<LineMarker<'a>>,
     markers_seen: usize,
     depth: usize,
+    /// Scratch stack the statements of output section bodies grow in, so each finished body
+    /// is allocated once at its exact size instead of being reallocated as it grows.
+    statements: Vec<SectionStatement<'a>>,
 }
 
 #[derive(Clone, Copy)]
@@ -217,6 +223,7 @@ impl<'a> Parser<'a> {
             markers: Vec::new(),
             markers_seen: 0,
             depth: 0,
+            statements: Vec::new(),
         }
     }
 
@@ -761,40 +768,49 @@ impl<'a> Parser<'a> {
     fn sections(&mut self, keyword: Token<'a>) -> PResult<Vec<SectionsItem<'a>>> {
         const S: Mode = Mode::Script;
         self.expect(S, P::LBrace, format_args!("after `SECTIONS`"))?;
-        let mut items = Vec::with_capacity(64);
+        // Output sections are large, so they are gathered in fixed-size chunks and moved once
+        // into a list of the exact length.
+        let mut chunks: Vec<Vec<SectionsItem<'a>>> = Vec::new();
+        let mut chunk = Vec::with_capacity(ITEM_CHUNK);
         loop {
             let t = self.peek(S)?;
             let start = t.span.start;
-            match t.tok {
+            let item = match t.tok {
                 Tok::Punct(P::RBrace) => {
                     self.bump(t);
+                    let total = chunks.iter().map(Vec::len).sum::<usize>() + chunk.len();
+                    let mut items = Vec::with_capacity(total);
+                    for c in chunks {
+                        items.extend(c);
+                    }
+                    items.extend(chunk);
                     return Ok(items);
                 }
                 Tok::Kw(Kw::Entry) => {
                     self.bump(t);
                     let symbol = self.paren_name(S, "ENTRY", "a symbol name")?;
-                    items.push(SectionsItem::Entry {
+                    SectionsItem::Entry {
                         symbol,
                         span: Span::new(start, self.pos),
-                    });
+                    }
                 }
-                Tok::Kw(Kw::Assert) => items.push(SectionsItem::Assert(self.assert_statement()?)),
+                Tok::Kw(Kw::Assert) => SectionsItem::Assert(self.assert_statement()?),
                 Tok::Kw(Kw::Provide | Kw::ProvideHidden | Kw::Hidden) => {
                     let a = self.assignment(S)?;
                     self.separator(S)?;
-                    items.push(SectionsItem::Assignment(a));
+                    SectionsItem::Assignment(a)
                 }
                 Tok::Kw(Kw::Overlay) => {
                     self.bump(t);
-                    items.push(SectionsItem::Overlay(self.overlay(start)?));
+                    SectionsItem::Overlay(self.overlay(start)?)
                 }
                 Tok::Kw(Kw::Include) => {
                     self.bump(t);
                     let file = self.name(S, "a file name after `INCLUDE`")?;
-                    items.push(SectionsItem::Include {
+                    SectionsItem::Include {
                         file,
                         span: Span::new(start, self.pos),
-                    });
+                    }
                 }
                 Tok::Kw(Kw::Group) => {
                     return Err(self.unsupported(t, "`GROUP` inside SECTIONS (the svr3 form)"));
@@ -809,12 +825,10 @@ impl<'a> Parser<'a> {
                         self.restore(saved);
                         let a = self.assignment(S)?;
                         self.separator(S)?;
-                        items.push(SectionsItem::Assignment(a));
+                        SectionsItem::Assignment(a)
                     } else {
                         self.sticky = Some(after);
-                        items.push(SectionsItem::OutputSection(
-                            self.output_section(name, start)?,
-                        ));
+                        SectionsItem::OutputSection(self.output_section(name, start)?)
                     }
                 }
                 Tok::Eof => {
@@ -830,7 +844,14 @@ impl<'a> Parser<'a> {
                         .with_help("ld accepts `;` here only to end an assignment"));
                 }
                 _ => return Err(self.unexpected(t, "an output section, an assignment or `}`")),
+            };
+            if chunk.len() == ITEM_CHUNK {
+                chunks.push(std::mem::replace(
+                    &mut chunk,
+                    Vec::with_capacity(ITEM_CHUNK),
+                ));
             }
+            chunk.push(item);
         }
     }
 
@@ -1042,14 +1063,14 @@ impl<'a> Parser<'a> {
     /// Statements inside an output section's braces, through the closing `}`.
     fn section_body(&mut self, open: Token<'a>) -> PResult<Vec<SectionStatement<'a>>> {
         const W: Mode = Mode::Wild;
-        let mut body = Vec::with_capacity(8);
+        let mark = self.statements.len();
         loop {
             let t = self.peek(W)?;
             let start = t.span.start;
             let statement = match t.tok {
                 Tok::Punct(P::RBrace) => {
                     self.bump(t);
-                    return Ok(body);
+                    return Ok(self.statements.drain(mark..).collect());
                 }
                 Tok::Punct(P::Semi) => {
                     self.bump(t);
@@ -1178,7 +1199,7 @@ impl<'a> Parser<'a> {
                     );
                 }
             };
-            body.push(statement);
+            self.statements.push(statement);
         }
     }
 

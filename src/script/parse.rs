@@ -1682,7 +1682,16 @@ impl<'a> Parser<'a> {
     }
 
     fn binary(&mut self, min_precedence: u8) -> PResult<Expr<'a>> {
-        let mut lhs = self.unary()?;
+        let t = self.peek(Mode::Expr)?;
+        // Most operands are a lone number or name: take them without the unary and primary
+        // layers.
+        let mut lhs = match self.atom(t) {
+            Some(e) => {
+                self.bump(t);
+                e
+            }
+            None => self.unary()?,
+        };
         loop {
             let t = self.peek(Mode::Expr)?;
             let Some(op) = binary_op(t.tok) else {
@@ -1733,26 +1742,11 @@ impl<'a> Parser<'a> {
         const E: Mode = Mode::Expr;
         let t = self.peek(E)?;
         let start = t.span.start;
+        if let Some(e) = self.atom(t) {
+            self.bump(t);
+            return Ok(e);
+        }
         let kind = match t.tok {
-            Tok::Int(value) => {
-                self.bump(t);
-                ExprKind::Number {
-                    value,
-                    text: &self.src[t.span.start..t.span.end],
-                }
-            }
-            Tok::Name(text) | Tok::Quoted(text) => {
-                self.bump(t);
-                if text == "." {
-                    ExprKind::Dot
-                } else {
-                    ExprKind::Symbol(Name {
-                        text,
-                        quoted: matches!(t.tok, Tok::Quoted(_)),
-                        span: t.span,
-                    })
-                }
-            }
             Tok::Punct(P::LParen) => {
                 self.bump(t);
                 let inner = self.expr()?;
@@ -1772,6 +1766,31 @@ impl<'a> Parser<'a> {
             kind,
             span: Span::new(start, self.pos),
         })
+    }
+
+    /// The expression a number or name token makes on its own (not consumed).
+    #[inline]
+    fn atom(&self, t: Token<'a>) -> Option<Expr<'a>> {
+        let kind = match t.tok {
+            Tok::Int(value) => ExprKind::Number {
+                value,
+                text: &self.src[t.span.start..t.span.end],
+            },
+            Tok::Name(".") => ExprKind::Dot,
+            Tok::Quoted(".") => ExprKind::Dot,
+            Tok::Name(text) => ExprKind::Symbol(Name {
+                text,
+                quoted: false,
+                span: t.span,
+            }),
+            Tok::Quoted(text) => ExprKind::Symbol(Name {
+                text,
+                quoted: true,
+                span: t.span,
+            }),
+            _ => return None,
+        };
+        Some(Expr { kind, span: t.span })
     }
 
     fn builtin(&mut self, t: Token<'a>, kw: Kw) -> PResult<ExprKind<'a>> {

@@ -196,8 +196,7 @@ static KW_INDEX: [u8; KW_SLOTS] = kw_index();
 
 impl Kw {
     /// The keyword spelled `text` and the modes it is a keyword in.
-    fn lookup(text: &str) -> Option<(Kw, u8)> {
-        let b = text.as_bytes();
+    fn lookup(b: &[u8]) -> Option<(Kw, u8)> {
         if b.is_empty() || b.len() > 25 {
             return None;
         }
@@ -275,26 +274,80 @@ puncts! {
     Semi = ";" in S | E | W;
 }
 
-/// What a token is; names and numbers borrow their text from the source.
+/// What a token is. Names, strings and numbers are read back from the source through the
+/// token's span ([`Token::text`], [`Token::value`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tok<'a> {
+pub(crate) enum Tok {
     /// An unquoted name in the current mode's character class.
-    Name(&'a str),
-    /// A `"…"` string: its inner text (ld has no escapes).
-    Quoted(&'a str),
-    /// `-lNAME` in an input list: `NAME`.
-    Library(&'a str),
-    /// A number and the value ld gives it.
-    Int(u64),
+    Name,
+    /// A `"…"` string (ld has no escapes).
+    Quoted,
+    /// `-lNAME` in an input list.
+    Library,
+    /// A number, and which of ld's number rules read it.
+    Int(NumberForm),
     Kw(Kw),
     Punct(P),
     Eof,
 }
 
+/// The number rule a number token matched, which decides how its digits are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Token<'a> {
-    pub tok: Tok<'a>,
-    pub span: Span,
+pub(crate) enum NumberForm {
+    /// `$hex`, `0xhex`, decimal or octal, with an optional `K`/`M`.
+    Plain,
+    /// Expression-only digits with a radix letter (`1000h`, `777o`, `101b`).
+    Radix,
+}
+
+/// A token: what it is and where. Sixteen bytes, so tokens travel in registers rather than
+/// through memory; the length is split in two fields only to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Token {
+    pub tok: Tok,
+    pub start: usize,
+    len_low: u32,
+    len_high: u16,
+}
+
+impl Token {
+    pub(crate) fn new(tok: Tok, start: usize, end: usize) -> Token {
+        let len = (end - start) as u64;
+        Token {
+            tok,
+            start,
+            len_low: len as u32,
+            len_high: (len >> 32) as u16,
+        }
+    }
+
+    pub(crate) fn end(self) -> usize {
+        self.start + (u64::from(self.len_low) | (u64::from(self.len_high) << 32)) as usize
+    }
+
+    pub(crate) fn span(self) -> Span {
+        Span::new(self.start, self.end())
+    }
+
+    /// A name's text, a string's inner text or a library's name after `-l`.
+    pub(crate) fn text(self, src: &str) -> &str {
+        let end = self.end();
+        match self.tok {
+            Tok::Quoted => &src[self.start + 1..end - 1],
+            Tok::Library => &src[self.start + 2..end],
+            _ => &src[self.start..end],
+        }
+    }
+
+    /// The value ld gives a number token (0 for any other token).
+    pub(crate) fn value(self, src: &str) -> u64 {
+        let rest = &src.as_bytes()[self.start..];
+        match self.tok {
+            Tok::Int(NumberForm::Plain) => plain_number(rest).1,
+            Tok::Int(NumberForm::Radix) => radix_number(rest).1,
+            _ => 0,
+        }
+    }
 }
 
 // Character classes of ld 2.40's ldlex.l, one bit each.
@@ -535,18 +588,12 @@ static START: [[u8; 256]; 4] = starts();
 /// Most bytes can begin only one kind of token in a given mode; those take a direct path, and
 /// the rest go through the full longest-match comparison.
 #[inline]
-pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, Problem> {
+pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token, Problem> {
     let bytes = src.as_bytes();
     let Some(&first) = bytes.get(pos) else {
-        return Ok(Token {
-            tok: Tok::Eof,
-            span: Span::new(pos, pos),
-        });
+        return Ok(Token::new(Tok::Eof, pos, pos));
     };
-    let token = |tok, len: usize| Token {
-        tok,
-        span: Span::new(pos, pos + len),
-    };
+    let token = |tok, len: usize| Token::new(tok, pos, pos + len);
     match START[mode_index(mode)][first as usize] {
         ONLY_NAME => {
             let rest = &bytes[pos..];
@@ -556,7 +603,7 @@ pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, P
                 Mode::Script | Mode::InputList => FILE,
             };
             let len = run(rest, 1, class);
-            return Ok(token(word(&src[pos..pos + len], mode), len));
+            return Ok(token(word(&rest[..len], mode), len));
         }
         ONLY_PUNCT => {
             if let Some((p, len)) = punct(&bytes[pos..], mode) {
@@ -564,9 +611,9 @@ pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, P
             }
         }
         ONLY_NUMBER => {
-            let (len, value) = number(&bytes[pos..], mode);
+            let (len, form) = number(&bytes[pos..], mode);
             if len > 0 {
-                return Ok(token(Tok::Int(value), len));
+                return Ok(token(Tok::Int(form), len));
             }
         }
         QUOTE => return quoted(src, pos),
@@ -578,17 +625,17 @@ pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, P
                     let len = run(rest, 1, WILD);
                     return Ok(match punct(rest, mode) {
                         Some((p, plen)) if plen >= len => token(Tok::Punct(p), plen),
-                        _ => token(word(&src[pos..pos + len], mode), len),
+                        _ => token(word(&rest[..len], mode), len),
                     });
                 }
                 // Numbers against names (`1000h` against `ALIGN`); ties go to the number.
                 Mode::Expr if first.is_ascii_alphabetic() => {
                     let len = run(rest, 1, SYM);
-                    let (num_len, value) = radix_number(rest);
+                    let num_len = radix_number(rest).0;
                     return Ok(if num_len >= len {
-                        token(Tok::Int(value), num_len)
+                        token(Tok::Int(NumberForm::Radix), num_len)
                     } else {
-                        token(word(&src[pos..pos + len], mode), len)
+                        token(word(&rest[..len], mode), len)
                     });
                 }
                 _ => {}
@@ -600,12 +647,9 @@ pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, P
 }
 
 /// A `"…"` string at `pos`.
-fn quoted(src: &str, pos: usize) -> Result<Token<'_>, Problem> {
+fn quoted(src: &str, pos: usize) -> Result<Token, Problem> {
     match memchr_quote(&src.as_bytes()[pos + 1..]) {
-        Some(len) => Ok(Token {
-            tok: Tok::Quoted(&src[pos + 1..pos + 1 + len]),
-            span: Span::new(pos, pos + len + 2),
-        }),
+        Some(len) => Ok(Token::new(Tok::Quoted, pos, pos + len + 2)),
         None => Err(Problem::new(
             Span::new(pos, pos + 1),
             "unterminated string",
@@ -616,18 +660,17 @@ fn quoted(src: &str, pos: usize) -> Result<Token<'_>, Problem> {
 
 /// A name's token: a keyword when `text` is one in `mode`.
 #[inline]
-fn word(text: &str, mode: Mode) -> Tok<'_> {
-    let b = text.as_bytes();
+fn word(text: &[u8], mode: Mode) -> Tok {
     // Keywords are upper case apart from `o`, `org`, `l`, `len` and `chip`.
     let maybe_keyword =
-        b[0].is_ascii_uppercase() || (b.len() <= 4 && matches!(b[0], b'o' | b'l' | b'c'));
+        text[0].is_ascii_uppercase() || (text.len() <= 4 && matches!(text[0], b'o' | b'l' | b'c'));
     if maybe_keyword
         && let Some((kw, modes)) = Kw::lookup(text)
         && modes & mode.bit() != 0
     {
         return Tok::Kw(kw);
     }
-    Tok::Name(text)
+    Tok::Name
 }
 
 /// End of the run of `class` bytes in `rest` from `from`.
@@ -640,27 +683,30 @@ fn run(rest: &[u8], from: usize, class: u8) -> usize {
     i
 }
 
-/// The number rule of `mode` at `rest`: its length (0 when none) and value.
-fn number(rest: &[u8], mode: Mode) -> (usize, u64) {
+/// The number rule of `mode` at `rest`: its length (0 when none) and which rule matched.
+fn number(rest: &[u8], mode: Mode) -> (usize, NumberForm) {
     let first = rest[0];
     if first.is_ascii_digit() && matches!(mode, Mode::Expr | Mode::Script) {
         // Plain decimal or octal digits not followed by a letter or digit: no suffix, radix
         // or `0x` form can apply.
         let len = run_digits(rest);
         if !rest.get(len).is_some_and(u8::is_ascii_alphanumeric) {
-            let base = if first == b'0' { 8 } else { 10 };
-            return (len, scan_digits(&rest[..len], base));
+            return (len, NumberForm::Plain);
         }
     }
     let numeric = first.is_ascii_digit() || first == b'$';
     match mode {
         Mode::Expr if first.is_ascii_hexdigit() || first == b'$' => {
-            let radix = radix_number(rest);
-            let plain = if numeric { plain_number(rest) } else { (0, 0) };
-            if radix.0 >= plain.0 { radix } else { plain }
+            let radix = radix_number(rest).0;
+            let plain = if numeric { plain_number(rest).0 } else { 0 };
+            if radix >= plain {
+                (radix, NumberForm::Radix)
+            } else {
+                (plain, NumberForm::Plain)
+            }
         }
-        Mode::Script if numeric => plain_number(rest),
-        _ => (0, 0),
+        Mode::Script if numeric => (plain_number(rest).0, NumberForm::Plain),
+        _ => (0, NumberForm::Plain),
     }
 }
 
@@ -673,7 +719,7 @@ fn run_digits(rest: &[u8]) -> usize {
 }
 
 /// The token at `pos` by flex's rule over every candidate (trivia already skipped).
-fn longest_match(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, Problem> {
+fn longest_match(src: &str, pos: usize, mode: Mode) -> Result<Token, Problem> {
     let bytes = src.as_bytes();
     let rest = &bytes[pos..];
     let first = rest[0];
@@ -682,16 +728,13 @@ fn longest_match(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, Problem
     }
 
     // Each candidate rule's match length; the longest wins, earlier rules win ties.
-    let (num_len, num_value) = number(rest, mode);
+    let (num_len, form) = number(rest, mode);
     let punct = punct(rest, mode);
     let punct_len = punct.map_or(0, |(_, len)| len);
     let (name_len, library) = name_len(rest, mode);
 
     let best = num_len.max(punct_len).max(name_len);
-    let token = |tok, len: usize| Token {
-        tok,
-        span: Span::new(pos, pos + len),
-    };
+    let token = |tok, len: usize| Token::new(tok, pos, pos + len);
     if best == 0 {
         let ch = src[pos..].chars().next().unwrap_or('\u{fffd}');
         let shown = if ch.is_control() {
@@ -706,18 +749,17 @@ fn longest_match(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, Problem
         ));
     }
     if num_len == best {
-        return Ok(token(Tok::Int(num_value), best));
+        return Ok(token(Tok::Int(form), best));
     }
     if let Some((p, len)) = punct
         && len == best
     {
         return Ok(token(Tok::Punct(p), best));
     }
-    let text = &src[pos..pos + best];
     if library {
-        return Ok(token(Tok::Library(&text[2..]), best));
+        return Ok(token(Tok::Library, best));
     }
-    Ok(token(word(text, mode), best))
+    Ok(token(word(&rest[..best], mode), best))
 }
 
 fn memchr_quote(bytes: &[u8]) -> Option<usize> {
@@ -930,7 +972,7 @@ fn scan_digits(digits: &[u8], base: u32) -> u64 {
 mod tests {
     use super::*;
 
-    fn lex_all(src: &str, mode: Mode) -> Vec<Tok<'_>> {
+    fn lex_all(src: &str, mode: Mode) -> Vec<(Tok, &str)> {
         let mut out = Vec::new();
         let mut pos = 0;
         let mut markers = Vec::new();
@@ -941,39 +983,49 @@ mod tests {
             if t.tok == Tok::Eof {
                 return out;
             }
-            out.push(t.tok);
-            pos = t.span.end;
+            out.push((t.tok, t.text(src)));
+            pos = t.end();
         }
     }
 
     #[test]
     fn names_follow_the_mode() {
-        assert_eq!(lex_all("a-b", Mode::Script), vec![Tok::Name("a-b")]);
+        assert_eq!(lex_all("a-b", Mode::Script), vec![(Tok::Name, "a-b")]);
         assert_eq!(
             lex_all("a-b", Mode::Expr),
-            vec![Tok::Name("a"), Tok::Punct(P::Minus), Tok::Name("b")]
+            vec![
+                (Tok::Name, "a"),
+                (Tok::Punct(P::Minus), "-"),
+                (Tok::Name, "b")
+            ]
         );
-        assert_eq!(lex_all("a/b", Mode::Expr), vec![Tok::Name("a/b")]);
+        assert_eq!(lex_all("a/b", Mode::Expr), vec![(Tok::Name, "a/b")]);
         assert_eq!(
             lex_all("*(.text.*)", Mode::Wild),
             vec![
-                Tok::Name("*"),
-                Tok::Punct(P::LParen),
-                Tok::Name(".text.*"),
-                Tok::Punct(P::RParen)
+                (Tok::Name, "*"),
+                (Tok::Punct(P::LParen), "("),
+                (Tok::Name, ".text.*"),
+                (Tok::Punct(P::RParen), ")")
             ]
         );
-        assert_eq!(lex_all(".=ALIGN", Mode::Wild), vec![Tok::Name(".=ALIGN")]);
-        assert_eq!(lex_all("-lc", Mode::InputList), vec![Tok::Library("c")]);
+        assert_eq!(lex_all(".=ALIGN", Mode::Wild), vec![(Tok::Name, ".=ALIGN")]);
+        assert_eq!(lex_all("-lc", Mode::InputList), vec![(Tok::Library, "c")]);
     }
 
     #[test]
     fn keywords_only_in_their_modes() {
-        assert_eq!(lex_all("SORT", Mode::Wild), vec![Tok::Kw(Kw::Sort)]);
-        assert_eq!(lex_all("SORT", Mode::Expr), vec![Tok::Name("SORT")]);
-        assert_eq!(lex_all("l", Mode::Script), vec![Tok::Kw(Kw::LengthL)]);
-        assert_eq!(lex_all("l", Mode::Expr), vec![Tok::Name("l")]);
-        assert_eq!(lex_all("ALIGNED", Mode::Expr), vec![Tok::Name("ALIGNED")]);
+        assert_eq!(
+            lex_all("SORT", Mode::Wild),
+            vec![(Tok::Kw(Kw::Sort), "SORT")]
+        );
+        assert_eq!(lex_all("SORT", Mode::Expr), vec![(Tok::Name, "SORT")]);
+        assert_eq!(
+            lex_all("l", Mode::Script),
+            vec![(Tok::Kw(Kw::LengthL), "l")]
+        );
+        assert_eq!(lex_all("l", Mode::Expr), vec![(Tok::Name, "l")]);
+        assert_eq!(lex_all("ALIGNED", Mode::Expr), vec![(Tok::Name, "ALIGNED")]);
     }
 
     #[test]

@@ -65,11 +65,11 @@ struct Parser<'a> {
     /// End of the last consumed token.
     pos: usize,
     /// A lookahead token ld's parser has already read in an earlier mode; used as is.
-    sticky: Option<Token<'a>>,
+    sticky: Option<Token>,
     /// Recently lexed tokens keyed by position and mode: one-token lookahead and the few
     /// places that look two tokens ahead then rewind would otherwise lex twice.
     cache_keys: [(usize, Mode); CACHE_SLOTS],
-    cache_tokens: [Token<'a>; CACHE_SLOTS],
+    cache_tokens: [Token; CACHE_SLOTS],
     cache_next: usize,
     markers: Vec<LineMarker<'a>>,
     markers_seen: usize,
@@ -80,16 +80,16 @@ struct Parser<'a> {
 }
 
 #[derive(Clone, Copy)]
-struct Saved<'a> {
+struct Saved {
     pos: usize,
-    sticky: Option<Token<'a>>,
+    sticky: Option<Token>,
 }
 
-fn describe(tok: Tok<'_>) -> String {
-    match tok {
-        Tok::Name(n) => format!("`{n}`"),
-        Tok::Quoted(q) => format!("\"{q}\""),
-        Tok::Library(l) => format!("`-l{l}`"),
+fn describe(t: Token, src: &str) -> String {
+    match t.tok {
+        Tok::Name => format!("`{}`", t.text(src)),
+        Tok::Quoted => format!("\"{}\"", t.text(src)),
+        Tok::Library => format!("`-l{}`", t.text(src)),
         Tok::Int(_) => "a number".to_owned(),
         Tok::Kw(k) => format!("keyword `{}`", k.as_str()),
         Tok::Punct(p) => format!("`{}`", p.as_str()),
@@ -97,7 +97,7 @@ fn describe(tok: Tok<'_>) -> String {
     }
 }
 
-fn assign_op(tok: Tok<'_>) -> Option<AssignOp> {
+fn assign_op(tok: Tok) -> Option<AssignOp> {
     Some(match tok {
         Tok::Punct(P::Eq) => AssignOp::Set,
         Tok::Punct(P::PlusEq) => AssignOp::Add,
@@ -113,7 +113,7 @@ fn assign_op(tok: Tok<'_>) -> Option<AssignOp> {
     })
 }
 
-fn binary_op(tok: Tok<'_>) -> Option<BinaryOp> {
+fn binary_op(tok: Tok) -> Option<BinaryOp> {
     let Tok::Punct(p) = tok else {
         return None;
     };
@@ -140,7 +140,7 @@ fn binary_op(tok: Tok<'_>) -> Option<BinaryOp> {
     })
 }
 
-fn sort_key(tok: Tok<'_>) -> Option<SortKey> {
+fn sort_key(tok: Tok) -> Option<SortKey> {
     match tok {
         Tok::Kw(Kw::Sort | Kw::SortByName) => Some(SortKey::Name),
         Tok::Kw(Kw::SortByAlignment) => Some(SortKey::Alignment),
@@ -215,10 +215,7 @@ impl<'a> Parser<'a> {
             pos: 0,
             sticky: None,
             cache_keys: [(usize::MAX, Mode::Script); CACHE_SLOTS],
-            cache_tokens: [Token {
-                tok: Tok::Eof,
-                span: Span::new(0, 0),
-            }; CACHE_SLOTS],
+            cache_tokens: [Token::new(Tok::Eof, 0, 0); CACHE_SLOTS],
             cache_next: 0,
             markers: Vec::new(),
             markers_seen: 0,
@@ -230,7 +227,7 @@ impl<'a> Parser<'a> {
     // ----- token plumbing -----
 
     #[inline(always)]
-    fn peek(&mut self, mode: Mode) -> PResult<Token<'a>> {
+    fn peek(&mut self, mode: Mode) -> PResult<Token> {
         if let Some(t) = self.sticky {
             return Ok(t);
         }
@@ -242,7 +239,7 @@ impl<'a> Parser<'a> {
     }
 
     #[inline(never)]
-    fn peek_slow(&mut self, mode: Mode) -> PResult<Token<'a>> {
+    fn peek_slow(&mut self, mode: Mode) -> PResult<Token> {
         let key = (self.pos, mode);
         if let Some(slot) = self.cache_keys.iter().position(|&k| k == key) {
             return Ok(self.cache_tokens[slot]);
@@ -261,25 +258,25 @@ impl<'a> Parser<'a> {
         Ok(t)
     }
 
-    fn bump(&mut self, t: Token<'a>) {
-        self.pos = t.span.end;
+    fn bump(&mut self, t: Token) {
+        self.pos = t.end();
         self.sticky = None;
     }
 
-    fn next(&mut self, mode: Mode) -> PResult<Token<'a>> {
+    fn next(&mut self, mode: Mode) -> PResult<Token> {
         let t = self.peek(mode)?;
         self.bump(t);
         Ok(t)
     }
 
-    fn save(&self) -> Saved<'a> {
+    fn save(&self) -> Saved {
         Saved {
             pos: self.pos,
             sticky: self.sticky,
         }
     }
 
-    fn restore(&mut self, saved: Saved<'a>) {
+    fn restore(&mut self, saved: Saved) {
         self.pos = saved.pos;
         self.sticky = saved.sticky;
     }
@@ -287,7 +284,7 @@ impl<'a> Parser<'a> {
     /// ld's `ldlex_backup`: a name read as expression lookahead is read again in the new mode.
     fn backup_name(&mut self) {
         if let Some(Token {
-            tok: Tok::Name(_) | Tok::Quoted(_),
+            tok: Tok::Name | Tok::Quoted,
             ..
         }) = self.sticky
         {
@@ -295,7 +292,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn eat(&mut self, mode: Mode, p: P) -> PResult<Option<Token<'a>>> {
+    fn eat(&mut self, mode: Mode, p: P) -> PResult<Option<Token>> {
         let t = self.peek(mode)?;
         if t.tok == Tok::Punct(p) {
             self.bump(t);
@@ -305,7 +302,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn eat_kw(&mut self, mode: Mode, kw: Kw) -> PResult<Option<Token<'a>>> {
+    fn eat_kw(&mut self, mode: Mode, kw: Kw) -> PResult<Option<Token>> {
         let t = self.peek(mode)?;
         if t.tok == Tok::Kw(kw) {
             self.bump(t);
@@ -315,20 +312,20 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn unexpected(&self, t: Token<'a>, expected: impl fmt::Display) -> Problem {
+    fn unexpected(&self, t: Token, expected: impl fmt::Display) -> Problem {
         let label = match t.tok {
             Tok::Eof => "the script ends here".to_owned(),
-            tok => format!("found {}", describe(tok)),
+            _ => format!("found {}", describe(t, self.src)),
         };
         let span = if t.tok == Tok::Eof {
-            Span::new(t.span.start.saturating_sub(1), t.span.start)
+            Span::new(t.start.saturating_sub(1), t.start)
         } else {
-            t.span
+            t.span()
         };
         Problem::new(span, format!("expected {expected}"), label)
     }
 
-    fn expect(&mut self, mode: Mode, p: P, context: fmt::Arguments<'_>) -> PResult<Token<'a>> {
+    fn expect(&mut self, mode: Mode, p: P, context: fmt::Arguments<'_>) -> PResult<Token> {
         let t = self.peek(mode)?;
         if t.tok == Tok::Punct(p) {
             self.bump(t);
@@ -338,7 +335,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn expect_kw(&mut self, mode: Mode, kw: Kw, context: fmt::Arguments<'_>) -> PResult<Token<'a>> {
+    fn expect_kw(&mut self, mode: Mode, kw: Kw, context: fmt::Arguments<'_>) -> PResult<Token> {
         let t = self.peek(mode)?;
         if t.tok == Tok::Kw(kw) {
             self.bump(t);
@@ -348,20 +345,28 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The text of a name, string or library token.
+    fn text(&self, t: Token) -> &'a str {
+        t.text(self.src)
+    }
+
+    /// The AST name a name or string token stands for.
+    fn name_of(&self, t: Token) -> Name<'a> {
+        Name {
+            text: self.text(t),
+            quoted: t.tok == Tok::Quoted,
+            span: t.span(),
+        }
+    }
+
     /// A name token (ld's NAME: unquoted in the mode's character class, or quoted).
     fn name(&mut self, mode: Mode, what: &str) -> PResult<Name<'a>> {
         let t = self.peek(mode)?;
-        let (text, quoted) = match t.tok {
-            Tok::Name(text) => (text, false),
-            Tok::Quoted(text) => (text, true),
-            _ => return Err(self.unexpected(t, what)),
-        };
+        if !matches!(t.tok, Tok::Name | Tok::Quoted) {
+            return Err(self.unexpected(t, what));
+        }
         self.bump(t);
-        Ok(Name {
-            text,
-            quoted,
-            span: t.span,
-        })
+        Ok(self.name_of(t))
     }
 
     fn pattern(&mut self, what: &str) -> PResult<Pattern<'a>> {
@@ -398,9 +403,9 @@ impl<'a> Parser<'a> {
         self.depth -= 1;
     }
 
-    fn unsupported(&self, t: Token<'a>, what: impl fmt::Display) -> Problem {
+    fn unsupported(&self, t: Token, what: impl fmt::Display) -> Problem {
         Problem::new(
-            t.span,
+            t.span(),
             format!("ldcheck does not support {what}"),
             "ld accepts this, but ldcheck cannot model it",
         )
@@ -412,14 +417,14 @@ impl<'a> Parser<'a> {
         let mut commands = Vec::new();
         loop {
             let t = self.peek(Mode::Script)?;
-            let start = t.span.start;
+            let start = t.start;
             let kind = match t.tok {
                 Tok::Eof => return Ok(commands),
                 Tok::Punct(P::Semi) => {
                     self.bump(t);
                     continue;
                 }
-                Tok::Name(_) | Tok::Quoted(_) => {
+                Tok::Name | Tok::Quoted => {
                     let a = self.assignment(Mode::Script)?;
                     self.separator(Mode::Script)?;
                     CommandKind::Assignment(a)
@@ -434,7 +439,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn command(&mut self, t: Token<'a>, kw: Kw) -> PResult<CommandKind<'a>> {
+    fn command(&mut self, t: Token, kw: Kw) -> PResult<CommandKind<'a>> {
         const S: Mode = Mode::Script;
         Ok(match kw {
             Kw::Sections => {
@@ -514,7 +519,7 @@ impl<'a> Parser<'a> {
             Kw::Input | Kw::Group => {
                 self.bump(t);
                 self.expect(S, P::LParen, format_args!("after `{}`", kw.as_str()))?;
-                let files = self.input_list(t.span)?;
+                let files = self.input_list(t.span())?;
                 self.expect(
                     Mode::InputList,
                     P::RParen,
@@ -617,7 +622,7 @@ impl<'a> Parser<'a> {
     /// operator are read in `mode`, the value as an expression. No separator.
     fn assignment(&mut self, mode: Mode) -> PResult<Assignment<'a>> {
         let t = self.peek(mode)?;
-        let start = t.span.start;
+        let start = t.start;
         let visibility = match t.tok {
             Tok::Kw(Kw::Provide) => AssignVisibility::Provide,
             Tok::Kw(Kw::ProvideHidden) => AssignVisibility::ProvideHidden,
@@ -697,7 +702,7 @@ impl<'a> Parser<'a> {
     /// `ASSERT(expr, message)`; ld lexes all of it in expression mode.
     fn assert_statement(&mut self) -> PResult<Assert<'a>> {
         let kw = self.expect_kw(Mode::Expr, Kw::Assert, format_args!(""))?;
-        self.assert_rest(kw.span.start)
+        self.assert_rest(kw.start)
     }
 
     fn assert_rest(&mut self, start: usize) -> PResult<Assert<'a>> {
@@ -726,26 +731,22 @@ impl<'a> Parser<'a> {
         loop {
             let t = self.peek(M)?;
             match t.tok {
-                Tok::Name(text) | Tok::Quoted(text) => {
+                Tok::Name | Tok::Quoted => {
                     self.bump(t);
-                    files.push(InputFile::Path(Name {
-                        text,
-                        quoted: matches!(t.tok, Tok::Quoted(_)),
-                        span: t.span,
-                    }));
+                    files.push(InputFile::Path(self.name_of(t)));
                 }
-                Tok::Library(text) => {
+                Tok::Library => {
                     self.bump(t);
                     files.push(InputFile::Library(Name {
-                        text,
+                        text: self.text(t),
                         quoted: false,
-                        span: t.span,
+                        span: t.span(),
                     }));
                 }
                 Tok::Kw(Kw::AsNeeded) => {
                     self.bump(t);
                     self.expect(M, P::LParen, format_args!("after `AS_NEEDED`"))?;
-                    let inner = self.input_list(t.span)?;
+                    let inner = self.input_list(t.span())?;
                     self.expect(M, P::RParen, format_args!("to close `AS_NEEDED(`"))?;
                     files.push(InputFile::AsNeeded(inner));
                 }
@@ -765,7 +766,7 @@ impl<'a> Parser<'a> {
 
     // ----- SECTIONS -----
 
-    fn sections(&mut self, keyword: Token<'a>) -> PResult<Vec<SectionsItem<'a>>> {
+    fn sections(&mut self, keyword: Token) -> PResult<Vec<SectionsItem<'a>>> {
         const S: Mode = Mode::Script;
         self.expect(S, P::LBrace, format_args!("after `SECTIONS`"))?;
         // Output sections are large, so they are gathered in fixed-size chunks and moved once
@@ -774,7 +775,7 @@ impl<'a> Parser<'a> {
         let mut chunk = Vec::with_capacity(ITEM_CHUNK);
         loop {
             let t = self.peek(S)?;
-            let start = t.span.start;
+            let start = t.start;
             let item = match t.tok {
                 Tok::Punct(P::RBrace) => {
                     self.bump(t);
@@ -815,7 +816,7 @@ impl<'a> Parser<'a> {
                 Tok::Kw(Kw::Group) => {
                     return Err(self.unsupported(t, "`GROUP` inside SECTIONS (the svr3 form)"));
                 }
-                Tok::Name(_) | Tok::Quoted(_) => {
+                Tok::Name | Tok::Quoted => {
                     let saved = self.save();
                     let name = self.name(S, "an output section name")?;
                     // ld reads the token after the name before it knows whether this is an
@@ -833,7 +834,7 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Eof => {
                     return Err(Problem::new(
-                        keyword.span,
+                        keyword.span(),
                         "expected `}` to close SECTIONS",
                         "this SECTIONS is never closed",
                     ));
@@ -872,11 +873,12 @@ impl<'a> Parser<'a> {
                 | Kw::Type,
             )
             | Tok::Punct(P::RParen) => Ok(true),
-            Tok::Name(text) if looks_like_type_keyword(text) => {
+            Tok::Name if looks_like_type_keyword(self.text(t)) => {
+                let text = self.text(t);
                 self.bump(t);
                 if self.peek(E)?.tok == Tok::Punct(P::RParen) {
                     Err(Problem::new(
-                        t.span,
+                        t.span(),
                         format!("unknown output section type `{text}`"),
                         "not a section type",
                     )
@@ -963,7 +965,7 @@ impl<'a> Parser<'a> {
                 colon,
                 format_args!("`:` after output section `{}`", name.text),
             );
-            if colon.tok == Tok::Punct(P::LBrace) || matches!(colon.tok, Tok::Name(_)) {
+            if colon.tok == Tok::Punct(P::LBrace) || matches!(colon.tok, Tok::Name) {
                 problem =
                     problem.with_help("an output section is written `NAME [address] : { … }`");
             }
@@ -1061,12 +1063,12 @@ impl<'a> Parser<'a> {
     }
 
     /// Statements inside an output section's braces, through the closing `}`.
-    fn section_body(&mut self, open: Token<'a>) -> PResult<Vec<SectionStatement<'a>>> {
+    fn section_body(&mut self, open: Token) -> PResult<Vec<SectionStatement<'a>>> {
         const W: Mode = Mode::Wild;
         let mark = self.statements.len();
         loop {
             let t = self.peek(W)?;
-            let start = t.span.start;
+            let start = t.start;
             let statement = match t.tok {
                 Tok::Punct(P::RBrace) => {
                     self.bump(t);
@@ -1097,13 +1099,13 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Kw(Kw::CreateObjectSymbols) => {
                     self.bump(t);
-                    SectionStatement::CreateObjectSymbols(t.span)
+                    SectionStatement::CreateObjectSymbols(t.span())
                 }
                 Tok::Kw(Kw::Constructors) => {
                     self.bump(t);
                     SectionStatement::Constructors {
                         sorted: false,
-                        span: t.span,
+                        span: t.span(),
                     }
                 }
                 Tok::Kw(Kw::Sort | Kw::SortByName) if self.sorted_constructors()? => {
@@ -1170,7 +1172,7 @@ impl<'a> Parser<'a> {
                     | Kw::SortNone
                     | Kw::Reverse,
                 ) => SectionStatement::Input(self.input_section(start, false)?),
-                Tok::Name(_) | Tok::Quoted(_) => {
+                Tok::Name | Tok::Quoted => {
                     let saved = self.save();
                     self.bump(t);
                     let after = self.peek(W)?;
@@ -1188,7 +1190,7 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Eof => {
                     return Err(Problem::new(
-                        open.span,
+                        open.span(),
                         "expected `}` to close the output section",
                         "this `{` is never closed",
                     ));
@@ -1243,7 +1245,7 @@ impl<'a> Parser<'a> {
                 }
             }
             self.expect(W, P::RParen, format_args!("to close `INPUT_SECTION_FLAGS(`"))
-                .map_err(|e| e.with_help(format!("flags are joined with `&`, as in INPUT_SECTION_FLAGS(SHF_ALLOC & !SHF_WRITE) (opened at byte {})", t.span.start)))?;
+                .map_err(|e| e.with_help(format!("flags are joined with `&`, as in INPUT_SECTION_FLAGS(SHF_ALLOC & !SHF_WRITE) (opened at byte {})", t.start)))?;
         }
         let t = self.peek(W)?;
         let file = match sort_key(t.tok) {
@@ -1260,7 +1262,7 @@ impl<'a> Parser<'a> {
             }
             Some(key) => {
                 return Err(Problem::new(
-                    t.span,
+                    t.span(),
                     format!("`{}` cannot sort input files", sort_name(key)),
                     "only SORT, SORT_BY_NAME and SORT_NONE apply to file names",
                 )
@@ -1319,7 +1321,7 @@ impl<'a> Parser<'a> {
     fn section_spec(&mut self) -> PResult<SectionSpec<'a>> {
         const W: Mode = Mode::Wild;
         let first = self.peek(W)?;
-        let start = first.span.start;
+        let start = first.start;
         let mut sort = Vec::new();
         loop {
             let t = self.peek(W)?;
@@ -1330,7 +1332,7 @@ impl<'a> Parser<'a> {
             sort.push(key);
             if sort.len() > 3 {
                 return Err(Problem::new(
-                    t.span,
+                    t.span(),
                     "sorts nested too deeply",
                     "one sort too many",
                 ));
@@ -1389,7 +1391,7 @@ impl<'a> Parser<'a> {
                     self.bump(t);
                     break;
                 }
-                Tok::Name(_) | Tok::Quoted(_) => {
+                Tok::Name | Tok::Quoted => {
                     let name = self.name(S, "an overlay section name")?;
                     let body_open = self.expect(
                         Mode::Wild,
@@ -1405,12 +1407,12 @@ impl<'a> Parser<'a> {
                         body,
                         phdrs,
                         fill,
-                        span: Span::new(t.span.start, self.pos),
+                        span: Span::new(t.start, self.pos),
                     });
                 }
                 Tok::Eof => {
                     return Err(Problem::new(
-                        open.span,
+                        open.span(),
                         "expected `}` to close the OVERLAY",
                         "this `{` is never closed",
                     ));
@@ -1462,14 +1464,14 @@ impl<'a> Parser<'a> {
                 Tok::Punct(P::Comma) if !regions.is_empty() => {
                     self.bump(t);
                     let next = self.peek(S)?;
-                    if !matches!(next.tok, Tok::Name(_) | Tok::Quoted(_)) {
+                    if !matches!(next.tok, Tok::Name | Tok::Quoted) {
                         return Err(self.unexpected(next, "a memory region after `,`"));
                     }
                 }
                 Tok::Kw(Kw::Include) => {
                     return Err(self.unsupported(t, "`INCLUDE` inside MEMORY"));
                 }
-                Tok::Name(_) | Tok::Quoted(_) => regions.push(self.memory_region()?),
+                Tok::Name | Tok::Quoted => regions.push(self.memory_region()?),
                 _ => return Err(self.unexpected(t, "a memory region name or `}`")),
             }
         }
@@ -1481,7 +1483,7 @@ impl<'a> Parser<'a> {
         let mut attributes = None;
         if self.eat(S, P::LParen)?.is_some() {
             let first = self.peek(S)?;
-            let mut end = first.span.start;
+            let mut end = first.start;
             loop {
                 let t = self.next(S)?;
                 match t.tok {
@@ -1489,12 +1491,12 @@ impl<'a> Parser<'a> {
                         let n = self.name(S, "attribute letters after `!`")?;
                         end = n.span.end;
                     }
-                    Tok::Name(_) | Tok::Quoted(_) => end = t.span.end,
-                    Tok::Punct(P::RParen) if end > first.span.start => break,
+                    Tok::Name | Tok::Quoted => end = t.end(),
+                    Tok::Punct(P::RParen) if end > first.start => break,
                     _ => return Err(self.unexpected(t, "memory attributes such as `rwx` or `!w`")),
                 }
             }
-            attributes = Some(&self.src[first.span.start..end]);
+            attributes = Some(&self.src[first.start..end]);
         }
         self.expect(
             S,
@@ -1518,7 +1520,9 @@ impl<'a> Parser<'a> {
             Tok::Kw(Kw::Length | Kw::LengthL | Kw::LengthLen)
         ) {
             let problem = self.unexpected(length_kw, "`LENGTH` (or `len`, `l`)");
-            return Err(if matches!(length_kw.tok, Tok::Name("l" | "len")) {
+            let short_length =
+                length_kw.tok == Tok::Name && matches!(self.text(length_kw), "l" | "len");
+            return Err(if short_length {
                 problem.with_help(
                     "ld reads `l` and `len` as LENGTH only after a comma; write `, LENGTH`",
                 )
@@ -1551,7 +1555,7 @@ impl<'a> Parser<'a> {
                     self.bump(t);
                     return Ok(phdrs);
                 }
-                Tok::Name(_) | Tok::Quoted(_) => {}
+                Tok::Name | Tok::Quoted => {}
                 _ => return Err(self.unexpected(t, "a program header name or `}`")),
             }
             let name = self.name(S, "a program header name")?;
@@ -1594,7 +1598,8 @@ impl<'a> Parser<'a> {
                         // ld applies the qualifiers right to left: the first one written wins.
                         phdr.at.get_or_insert(at);
                     }
-                    Tok::Name(word) | Tok::Quoted(word) => {
+                    Tok::Name | Tok::Quoted => {
+                        let word = self.text(q);
                         self.bump(q);
                         let value = if self.eat(E, P::LParen)?.is_some() {
                             let v = self.expr()?;
@@ -1611,21 +1616,21 @@ impl<'a> Parser<'a> {
                             }
                             ("FLAGS", None) => {
                                 return Err(Problem::new(
-                                    q.span,
+                                    q.span(),
                                     "`FLAGS` needs a value, as in FLAGS(5)",
                                     "no value",
                                 ));
                             }
                             ("FILEHDR" | "PHDRS", Some(_)) => {
                                 return Err(Problem::new(
-                                    Span::new(q.span.start, self.pos),
+                                    Span::new(q.start, self.pos),
                                     format!("`{word}` takes no value"),
                                     "unexpected value",
                                 ));
                             }
                             _ => {
                                 return Err(Problem::new(
-                                    q.span,
+                                    q.span(),
                                     format!("PHDRS syntax error at `{word}`"),
                                     "not a program header qualifier",
                                 )
@@ -1657,7 +1662,7 @@ impl<'a> Parser<'a> {
     fn expr(&mut self) -> PResult<Expr<'a>> {
         const E: Mode = Mode::Expr;
         let first = self.peek(E)?;
-        self.enter(first.span)?;
+        self.enter(first.span())?;
         let condition = self.binary(1)?;
         let t = self.peek(E)?;
         let result = if t.tok == Tok::Punct(P::Question) {
@@ -1720,7 +1725,7 @@ impl<'a> Parser<'a> {
             Tok::Punct(P::Plus) => {
                 // ld drops unary plus.
                 self.bump(t);
-                self.enter(t.span)?;
+                self.enter(t.span())?;
                 let inner = self.unary()?;
                 self.leave();
                 return Ok(inner);
@@ -1728,10 +1733,10 @@ impl<'a> Parser<'a> {
             _ => return self.primary(),
         };
         self.bump(t);
-        self.enter(t.span)?;
+        self.enter(t.span())?;
         let operand = self.unary()?;
         self.leave();
-        let span = t.span.join(operand.span);
+        let span = t.span().join(operand.span);
         Ok(Expr {
             kind: ExprKind::Unary(op, Box::new(operand)),
             span,
@@ -1741,7 +1746,7 @@ impl<'a> Parser<'a> {
     fn primary(&mut self) -> PResult<Expr<'a>> {
         const E: Mode = Mode::Expr;
         let t = self.peek(E)?;
-        let start = t.span.start;
+        let start = t.start;
         if let Some(e) = self.atom(t) {
             self.bump(t);
             return Ok(e);
@@ -1770,30 +1775,23 @@ impl<'a> Parser<'a> {
 
     /// The expression a number or name token makes on its own (not consumed).
     #[inline]
-    fn atom(&self, t: Token<'a>) -> Option<Expr<'a>> {
+    fn atom(&self, t: Token) -> Option<Expr<'a>> {
         let kind = match t.tok {
-            Tok::Int(value) => ExprKind::Number {
-                value,
-                text: &self.src[t.span.start..t.span.end],
+            Tok::Int(_) => ExprKind::Number {
+                value: t.value(self.src),
+                text: &self.src[t.start..t.end()],
             },
-            Tok::Name(".") => ExprKind::Dot,
-            Tok::Quoted(".") => ExprKind::Dot,
-            Tok::Name(text) => ExprKind::Symbol(Name {
-                text,
-                quoted: false,
-                span: t.span,
-            }),
-            Tok::Quoted(text) => ExprKind::Symbol(Name {
-                text,
-                quoted: true,
-                span: t.span,
-            }),
+            Tok::Name | Tok::Quoted if self.text(t) == "." => ExprKind::Dot,
+            Tok::Name | Tok::Quoted => ExprKind::Symbol(self.name_of(t)),
             _ => return None,
         };
-        Some(Expr { kind, span: t.span })
+        Some(Expr {
+            kind,
+            span: t.span(),
+        })
     }
 
-    fn builtin(&mut self, t: Token<'a>, kw: Kw) -> PResult<ExprKind<'a>> {
+    fn builtin(&mut self, t: Token, kw: Kw) -> PResult<ExprKind<'a>> {
         const E: Mode = Mode::Expr;
         let call = |builtin| move |args| ExprKind::Call(builtin, args);
         Ok(match kw {
@@ -1833,7 +1831,7 @@ impl<'a> Parser<'a> {
                 self.expect(E, P::RParen, format_args!("to close `SEGMENT_START(`"))?;
                 ExprKind::SegmentStart(segment, Box::new(default))
             }
-            Kw::Assert => ExprKind::Assert(Box::new(self.assert_rest(t.span.start)?)),
+            Kw::Assert => ExprKind::Assert(Box::new(self.assert_rest(t.start)?)),
             Kw::Absolute => call(Builtin::Absolute)(self.args(kw, 1, 1)?),
             Kw::Align => call(Builtin::Align)(self.args(kw, 1, 2)?),
             Kw::Block => call(Builtin::Block)(self.args(kw, 1, 1)?),

@@ -74,7 +74,7 @@ struct Parser<'a> {
     markers: Vec<LineMarker<'a>>,
     markers_seen: usize,
     depth: usize,
-    /// Scratch stack the statements of output section bodies grow in, so each finished body
+    /// Scratch list the statements of an output section body grow in, so each finished body
     /// is allocated once at its exact size instead of being reallocated as it grows.
     statements: Vec<SectionStatement<'a>>,
 }
@@ -1065,14 +1065,18 @@ impl<'a> Parser<'a> {
     /// Statements inside an output section's braces, through the closing `}`.
     fn section_body(&mut self, open: Token) -> PResult<Vec<SectionStatement<'a>>> {
         const W: Mode = Mode::Wild;
-        let mark = self.statements.len();
+        // Bodies do not nest, so the scratch stack is empty here.
+        let mut scratch = std::mem::take(&mut self.statements);
         loop {
             let t = self.peek(W)?;
             let start = t.start;
             let statement = match t.tok {
                 Tok::Punct(P::RBrace) => {
                     self.bump(t);
-                    return Ok(self.statements.drain(mark..).collect());
+                    let mut body = Vec::with_capacity(scratch.len());
+                    body.append(&mut scratch);
+                    self.statements = scratch;
+                    return Ok(body);
                 }
                 Tok::Punct(P::Semi) => {
                     self.bump(t);
@@ -1201,7 +1205,7 @@ impl<'a> Parser<'a> {
                     );
                 }
             };
-            self.statements.push(statement);
+            scratch.push(statement);
         }
     }
 
@@ -1662,6 +1666,12 @@ impl<'a> Parser<'a> {
     fn expr(&mut self) -> PResult<Expr<'a>> {
         const E: Mode = Mode::Expr;
         let first = self.peek(E)?;
+        if self.stands_alone(first)?
+            && let Some(e) = self.atom(first)
+        {
+            self.bump(first);
+            return Ok(e);
+        }
         self.enter(first.span())?;
         let condition = self.binary(1)?;
         let t = self.peek(E)?;
@@ -1771,6 +1781,21 @@ impl<'a> Parser<'a> {
             kind,
             span: Span::new(start, self.pos),
         })
+    }
+
+    /// Whether `first` is a number or name that is the whole expression: the token after it
+    /// cannot continue one. Most expressions in kernel scripts are a lone `.`, symbol or number.
+    fn stands_alone(&mut self, first: Token) -> PResult<bool> {
+        if !matches!(first.tok, Tok::Int(_) | Tok::Name | Tok::Quoted) || self.depth >= MAX_NESTING
+        {
+            return Ok(false);
+        }
+        let saved = self.save();
+        self.bump(first);
+        let next = self.peek(Mode::Expr);
+        self.restore(saved);
+        let next = next?.tok;
+        Ok(binary_op(next).is_none() && next != Tok::Punct(P::Question))
     }
 
     /// The expression a number or name token makes on its own (not consumed).

@@ -1326,6 +1326,21 @@ impl<'a> Parser<'a> {
         const W: Mode = Mode::Wild;
         let first = self.peek(W)?;
         let start = first.start;
+        if matches!(first.tok, Tok::Name | Tok::Quoted) {
+            // The usual plain pattern: no sort and no EXCLUDE_FILE.
+            self.bump(first);
+            let n = self.name_of(first);
+            return Ok(SectionSpec {
+                exclude: Vec::new(),
+                pattern: Pattern {
+                    text: n.text,
+                    quoted: n.quoted,
+                    span: n.span,
+                },
+                sort: Vec::new(),
+                span: n.span,
+            });
+        }
         let mut sort = Vec::new();
         loop {
             let t = self.peek(W)?;

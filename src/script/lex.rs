@@ -196,8 +196,7 @@ static KW_INDEX: [u8; KW_SLOTS] = kw_index();
 
 impl Kw {
     /// The keyword spelled `text` and the modes it is a keyword in.
-    fn lookup(text: &str) -> Option<(Kw, u8)> {
-        let b = text.as_bytes();
+    fn lookup(b: &[u8]) -> Option<(Kw, u8)> {
         if b.is_empty() || b.len() > 25 {
             return None;
         }
@@ -275,26 +274,80 @@ puncts! {
     Semi = ";" in S | E | W;
 }
 
-/// What a token is; names and numbers borrow their text from the source.
+/// What a token is. Names, strings and numbers are read back from the source through the
+/// token's span ([`Token::text`], [`Token::value`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tok<'a> {
+pub(crate) enum Tok {
     /// An unquoted name in the current mode's character class.
-    Name(&'a str),
-    /// A `"…"` string: its inner text (ld has no escapes).
-    Quoted(&'a str),
-    /// `-lNAME` in an input list: `NAME`.
-    Library(&'a str),
-    /// A number and the value ld gives it.
-    Int(u64),
+    Name,
+    /// A `"…"` string (ld has no escapes).
+    Quoted,
+    /// `-lNAME` in an input list.
+    Library,
+    /// A number, and which of ld's number rules read it.
+    Int(NumberForm),
     Kw(Kw),
     Punct(P),
     Eof,
 }
 
+/// The number rule a number token matched, which decides how its digits are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Token<'a> {
-    pub tok: Tok<'a>,
-    pub span: Span,
+pub(crate) enum NumberForm {
+    /// `$hex`, `0xhex`, decimal or octal, with an optional `K`/`M`.
+    Plain,
+    /// Expression-only digits with a radix letter (`1000h`, `777o`, `101b`).
+    Radix,
+}
+
+/// A token: what it is and where. Sixteen bytes, so tokens travel in registers rather than
+/// through memory; the length is split in two fields only to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Token {
+    pub tok: Tok,
+    pub start: usize,
+    len_low: u32,
+    len_high: u16,
+}
+
+impl Token {
+    pub(crate) fn new(tok: Tok, start: usize, end: usize) -> Token {
+        let len = (end - start) as u64;
+        Token {
+            tok,
+            start,
+            len_low: len as u32,
+            len_high: (len >> 32) as u16,
+        }
+    }
+
+    pub(crate) fn end(self) -> usize {
+        self.start + (u64::from(self.len_low) | (u64::from(self.len_high) << 32)) as usize
+    }
+
+    pub(crate) fn span(self) -> Span {
+        Span::new(self.start, self.end())
+    }
+
+    /// A name's text, a string's inner text or a library's name after `-l`.
+    pub(crate) fn text(self, src: &str) -> &str {
+        let end = self.end();
+        match self.tok {
+            Tok::Quoted => &src[self.start + 1..end - 1],
+            Tok::Library => &src[self.start + 2..end],
+            _ => &src[self.start..end],
+        }
+    }
+
+    /// The value ld gives a number token (0 for any other token).
+    pub(crate) fn value(self, src: &str) -> u64 {
+        let rest = &src.as_bytes()[self.start..];
+        match self.tok {
+            Tok::Int(NumberForm::Plain) => plain_number(rest).1,
+            Tok::Int(NumberForm::Radix) => radix_number(rest).1,
+            _ => 0,
+        }
+    }
 }
 
 // Character classes of ld 2.40's ldlex.l, one bit each.
@@ -368,11 +421,16 @@ fn line_marker(input: Bytes<'_>) -> IResult<Bytes<'_>, (Bytes<'_>, Bytes<'_>)> {
     Ok((input, (line, file)))
 }
 
+fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
 /// Skips blanks (space, tab, newline, carriage return; not form feed) and comments before a
 /// token, recording cpp line markers it passes.
 ///
 /// `markers_seen` is the end of the last recorded marker, so re-lexing the same text in another
 /// mode does not record a marker twice.
+#[inline]
 pub(crate) fn skip_trivia<'a>(
     src: &'a str,
     mut pos: usize,
@@ -381,16 +439,28 @@ pub(crate) fn skip_trivia<'a>(
     markers_seen: &mut usize,
 ) -> Result<usize, Problem> {
     let bytes = src.as_bytes();
+    while pos < bytes.len() && is_blank(bytes[pos]) {
+        pos += 1;
+    }
+    match bytes.get(pos) {
+        Some(b'/' | b'#') => skip_trivia_slow(src, pos, mode, markers, markers_seen),
+        _ => Ok(pos),
+    }
+}
+
+fn skip_trivia_slow<'a>(
+    src: &'a str,
+    mut pos: usize,
+    mode: Mode,
+    markers: &mut Vec<LineMarker<'a>>,
+    markers_seen: &mut usize,
+) -> Result<usize, Problem> {
+    let bytes = src.as_bytes();
     loop {
-        let rest = &bytes[pos..];
-        let blank = rest
-            .iter()
-            .take_while(|&&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-            .count();
-        if blank > 0 {
-            pos += blank;
-            continue;
+        while pos < bytes.len() && is_blank(bytes[pos]) {
+            pos += 1;
         }
+        let rest = &bytes[pos..];
         if !matches!(rest.first(), Some(b'/' | b'#')) {
             return Ok(pos);
         }
@@ -434,50 +504,237 @@ pub(crate) fn skip_trivia<'a>(
     }
 }
 
+// Which rules can match at a byte, per mode (`START[mode][byte]`).
+const INVALID: u8 = 0;
+const ONLY_NAME: u8 = 1;
+const ONLY_PUNCT: u8 = 2;
+const ONLY_NUMBER: u8 = 3;
+const QUOTE: u8 = 4;
+/// More than one rule can match: the longest-match comparison decides.
+const CONTESTED: u8 = 5;
+
+const fn mode_index(mode: Mode) -> usize {
+    match mode {
+        Mode::Script => 0,
+        Mode::Expr => 1,
+        Mode::Wild => 2,
+        Mode::InputList => 3,
+    }
+}
+
+const fn starts() -> [[u8; 256]; 4] {
+    let modes = [Mode::Script, Mode::Expr, Mode::Wild, Mode::InputList];
+    let mut table = [[INVALID; 256]; 4];
+    let mut m = 0;
+    while m < 4 {
+        let bit = match modes[m] {
+            Mode::Script => S,
+            Mode::Expr => E,
+            Mode::Wild => W,
+            Mode::InputList => I,
+        };
+        let mut c = 0;
+        while c < 256 {
+            let b = c as u8;
+            let class = CLASS[c];
+            let name = match modes[m] {
+                Mode::Script | Mode::InputList => class & FILE1 != 0,
+                Mode::Expr => class & SYM1 != 0,
+                Mode::Wild => class & WILD != 0,
+            };
+            // Names with their own rules: `=name` and `-lNAME` in input lists, `/DISCARD/` in
+            // expressions.
+            let special = matches!(
+                (modes[m], b),
+                (Mode::InputList, b'=' | b'-') | (Mode::Expr, b'/')
+            );
+            let number = match modes[m] {
+                Mode::Expr => b.is_ascii_hexdigit() || b == b'$',
+                Mode::Script => b.is_ascii_digit() || b == b'$',
+                _ => false,
+            };
+            let mut punct = false;
+            let mut i = 0;
+            while i < PUNCTS.len() {
+                if PUNCTS[i].1[0] == b && PUNCTS[i].2 & bit != 0 {
+                    punct = true;
+                }
+                i += 1;
+            }
+            table[m][c] = if b == b'"' {
+                QUOTE
+            } else if special {
+                CONTESTED
+            } else {
+                match (name, punct, number) {
+                    (false, false, false) => INVALID,
+                    (true, false, false) => ONLY_NAME,
+                    (false, true, false) => ONLY_PUNCT,
+                    (false, false, true) => ONLY_NUMBER,
+                    _ => CONTESTED,
+                }
+            };
+            c += 1;
+        }
+        m += 1;
+    }
+    table
+}
+
+static START: [[u8; 256]; 4] = starts();
+
 /// Lexes the token starting exactly at `pos` (trivia already skipped).
-pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, Problem> {
+///
+/// Most bytes can begin only one kind of token in a given mode; those take a direct path, and
+/// the rest go through the full longest-match comparison.
+#[inline]
+pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token, Problem> {
+    let bytes = src.as_bytes();
+    let Some(&first) = bytes.get(pos) else {
+        return Ok(Token::new(Tok::Eof, pos, pos));
+    };
+    let token = |tok, len: usize| Token::new(tok, pos, pos + len);
+    match START[mode_index(mode)][first as usize] {
+        ONLY_NAME => {
+            let rest = &bytes[pos..];
+            let class = match mode {
+                Mode::Expr => SYM,
+                Mode::Wild => WILD,
+                Mode::Script | Mode::InputList => FILE,
+            };
+            let len = run(rest, 1, class);
+            return Ok(token(word(&rest[..len], mode), len));
+        }
+        ONLY_PUNCT => {
+            if let Some((p, len)) = punct(&bytes[pos..], mode) {
+                return Ok(token(Tok::Punct(p), len));
+            }
+        }
+        ONLY_NUMBER => {
+            let (len, form) = number(&bytes[pos..], mode);
+            if len > 0 {
+                return Ok(token(Tok::Int(form), len));
+            }
+        }
+        QUOTE => return quoted(src, pos),
+        CONTESTED => {
+            let rest = &bytes[pos..];
+            match mode {
+                // Operators against names (`*` against `*=`); ties go to the operator.
+                Mode::Wild => {
+                    let len = run(rest, 1, WILD);
+                    return Ok(match punct(rest, mode) {
+                        Some((p, plen)) if plen >= len => token(Tok::Punct(p), plen),
+                        _ => token(word(&rest[..len], mode), len),
+                    });
+                }
+                // Numbers against names (`1000h` against `ALIGN`); ties go to the number.
+                Mode::Expr if first.is_ascii_alphabetic() => {
+                    let len = run(rest, 1, SYM);
+                    let num_len = radix_number(rest).0;
+                    return Ok(if num_len >= len {
+                        token(Tok::Int(NumberForm::Radix), num_len)
+                    } else {
+                        token(word(&rest[..len], mode), len)
+                    });
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+    longest_match(src, pos, mode)
+}
+
+/// A `"…"` string at `pos`.
+fn quoted(src: &str, pos: usize) -> Result<Token, Problem> {
+    match memchr_quote(&src.as_bytes()[pos + 1..]) {
+        Some(len) => Ok(Token::new(Tok::Quoted, pos, pos + len + 2)),
+        None => Err(Problem::new(
+            Span::new(pos, pos + 1),
+            "unterminated string",
+            "this quote is never closed",
+        )),
+    }
+}
+
+/// A name's token: a keyword when `text` is one in `mode`.
+#[inline]
+fn word(text: &[u8], mode: Mode) -> Tok {
+    // Keywords are upper case apart from `o`, `org`, `l`, `len` and `chip`.
+    let maybe_keyword =
+        text[0].is_ascii_uppercase() || (text.len() <= 4 && matches!(text[0], b'o' | b'l' | b'c'));
+    if maybe_keyword
+        && let Some((kw, modes)) = Kw::lookup(text)
+        && modes & mode.bit() != 0
+    {
+        return Tok::Kw(kw);
+    }
+    Tok::Name
+}
+
+/// End of the run of `class` bytes in `rest` from `from`.
+#[inline]
+fn run(rest: &[u8], from: usize, class: u8) -> usize {
+    let mut i = from;
+    while i < rest.len() && has(rest[i], class) {
+        i += 1;
+    }
+    i
+}
+
+/// The number rule of `mode` at `rest`: its length (0 when none) and which rule matched.
+fn number(rest: &[u8], mode: Mode) -> (usize, NumberForm) {
+    let first = rest[0];
+    if first.is_ascii_digit() && matches!(mode, Mode::Expr | Mode::Script) {
+        // Plain decimal or octal digits not followed by a letter or digit: no suffix, radix
+        // or `0x` form can apply.
+        let len = run_digits(rest);
+        if !rest.get(len).is_some_and(u8::is_ascii_alphanumeric) {
+            return (len, NumberForm::Plain);
+        }
+    }
+    let numeric = first.is_ascii_digit() || first == b'$';
+    match mode {
+        Mode::Expr if first.is_ascii_hexdigit() || first == b'$' => {
+            let radix = radix_number(rest).0;
+            let plain = if numeric { plain_number(rest).0 } else { 0 };
+            if radix >= plain {
+                (radix, NumberForm::Radix)
+            } else {
+                (plain, NumberForm::Plain)
+            }
+        }
+        Mode::Script if numeric => (plain_number(rest).0, NumberForm::Plain),
+        _ => (0, NumberForm::Plain),
+    }
+}
+
+fn run_digits(rest: &[u8]) -> usize {
+    let mut i = 0;
+    while i < rest.len() && rest[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
+/// The token at `pos` by flex's rule over every candidate (trivia already skipped).
+fn longest_match(src: &str, pos: usize, mode: Mode) -> Result<Token, Problem> {
     let bytes = src.as_bytes();
     let rest = &bytes[pos..];
-    let Some(&first) = rest.first() else {
-        return Ok(Token {
-            tok: Tok::Eof,
-            span: Span::new(pos, pos),
-        });
-    };
+    let first = rest[0];
     if first == b'"' {
-        return match memchr_quote(&rest[1..]) {
-            Some(len) => Ok(Token {
-                tok: Tok::Quoted(&src[pos + 1..pos + 1 + len]),
-                span: Span::new(pos, pos + len + 2),
-            }),
-            None => Err(Problem::new(
-                Span::new(pos, pos + 1),
-                "unterminated string",
-                "this quote is never closed",
-            )),
-        };
+        return quoted(src, pos);
     }
 
     // Each candidate rule's match length; the longest wins, earlier rules win ties.
-    let numeric = first.is_ascii_digit() || first == b'$';
-    let (num_len, num_value) = match mode {
-        Mode::Expr if first.is_ascii_hexdigit() || first == b'$' => {
-            let radix = radix_number(rest);
-            let plain = if numeric { plain_number(rest) } else { (0, 0) };
-            if radix.0 >= plain.0 { radix } else { plain }
-        }
-        Mode::Script if numeric => plain_number(rest),
-        _ => (0, 0),
-    };
-    let punct = punct(rest, mode.bit());
+    let (num_len, form) = number(rest, mode);
+    let punct = punct(rest, mode);
     let punct_len = punct.map_or(0, |(_, len)| len);
     let (name_len, library) = name_len(rest, mode);
 
     let best = num_len.max(punct_len).max(name_len);
-    let token = |tok, len: usize| Token {
-        tok,
-        span: Span::new(pos, pos + len),
-    };
+    let token = |tok, len: usize| Token::new(tok, pos, pos + len);
     if best == 0 {
         let ch = src[pos..].chars().next().unwrap_or('\u{fffd}');
         let shown = if ch.is_control() {
@@ -492,27 +749,17 @@ pub(crate) fn token_at(src: &str, pos: usize, mode: Mode) -> Result<Token<'_>, P
         ));
     }
     if num_len == best {
-        return Ok(token(Tok::Int(num_value), best));
+        return Ok(token(Tok::Int(form), best));
     }
     if let Some((p, len)) = punct
         && len == best
     {
         return Ok(token(Tok::Punct(p), best));
     }
-    let text = &src[pos..pos + best];
     if library {
-        return Ok(token(Tok::Library(&text[2..]), best));
+        return Ok(token(Tok::Library, best));
     }
-    // Keywords are upper case apart from `o`, `org`, `l`, `len` and `chip`.
-    let maybe_keyword =
-        first.is_ascii_uppercase() || (best <= 4 && matches!(first, b'o' | b'l' | b'c'));
-    if maybe_keyword
-        && let Some((kw, modes)) = Kw::lookup(text)
-        && modes & mode.bit() != 0
-    {
-        return Ok(token(Tok::Kw(kw), best));
-    }
-    Ok(token(Tok::Name(text), best))
+    Ok(token(word(&rest[..best], mode), best))
 }
 
 fn memchr_quote(bytes: &[u8]) -> Option<usize> {
@@ -538,9 +785,56 @@ const fn punct_index() -> [[u8; 4]; 256] {
 
 static PUNCT_INDEX: [[u8; 4]; 256] = punct_index();
 
+const fn second_bytes() -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < PUNCTS.len() {
+        if PUNCTS[i].1.len() > 1 {
+            table[PUNCTS[i].1[1] as usize] = true;
+        }
+        i += 1;
+    }
+    table
+}
+
+/// Bytes that appear second in some operator: only after one of them can an operator be
+/// longer than one byte.
+static PUNCT_SECOND: [bool; 256] = second_bytes();
+
+const fn single_puncts() -> [[u8; 256]; 4] {
+    let bits = [S, E, W, I];
+    let mut table = [[0u8; 256]; 4];
+    let mut i = 0;
+    while i < PUNCTS.len() {
+        if PUNCTS[i].1.len() == 1 {
+            let mut m = 0;
+            while m < 4 {
+                if PUNCTS[i].2 & bits[m] != 0 {
+                    table[m][PUNCTS[i].1[0] as usize] = (i + 1) as u8;
+                }
+                m += 1;
+            }
+        }
+        i += 1;
+    }
+    table
+}
+
+/// Per mode and byte, the one-byte operator it is (index into `PUNCTS` plus one; 0 for none).
+static PUNCT_SINGLE: [[u8; 256]; 4] = single_puncts();
+
 /// Longest operator enabled in `mode` at the start of `rest` (`PUNCTS` lists longer
 /// operators first).
-fn punct(rest: &[u8], mode: u8) -> Option<(P, usize)> {
+#[inline]
+fn punct(rest: &[u8], mode: Mode) -> Option<(P, usize)> {
+    if rest.len() < 2 || !PUNCT_SECOND[rest[1] as usize] {
+        let slot = PUNCT_SINGLE[mode_index(mode)][rest[0] as usize];
+        return (slot != 0).then(|| (PUNCTS[slot as usize - 1].0, 1));
+    }
+    punct_any(rest, mode.bit())
+}
+
+fn punct_any(rest: &[u8], mode: u8) -> Option<(P, usize)> {
     for &slot in &PUNCT_INDEX[rest[0] as usize] {
         if slot == 0 {
             return None;
@@ -558,8 +852,7 @@ fn punct(rest: &[u8], mode: u8) -> Option<(P, usize)> {
 
 /// Length of the mode's name rule at `rest`, and whether it is an input-list `-l` library.
 fn name_len(rest: &[u8], mode: Mode) -> (usize, bool) {
-    let run =
-        |from: usize, class: u8| from + rest[from..].iter().take_while(|&&b| has(b, class)).count();
+    let run = |from: usize, class: u8| run(rest, from, class);
     match mode {
         Mode::Script | Mode::InputList => {
             if has(rest[0], FILE1) {
@@ -679,7 +972,7 @@ fn scan_digits(digits: &[u8], base: u32) -> u64 {
 mod tests {
     use super::*;
 
-    fn lex_all(src: &str, mode: Mode) -> Vec<Tok<'_>> {
+    fn lex_all(src: &str, mode: Mode) -> Vec<(Tok, &str)> {
         let mut out = Vec::new();
         let mut pos = 0;
         let mut markers = Vec::new();
@@ -690,39 +983,87 @@ mod tests {
             if t.tok == Tok::Eof {
                 return out;
             }
-            out.push(t.tok);
-            pos = t.span.end;
+            out.push((t.tok, t.text(src)));
+            pos = t.end();
         }
     }
 
     #[test]
     fn names_follow_the_mode() {
-        assert_eq!(lex_all("a-b", Mode::Script), vec![Tok::Name("a-b")]);
+        assert_eq!(lex_all("a-b", Mode::Script), vec![(Tok::Name, "a-b")]);
         assert_eq!(
             lex_all("a-b", Mode::Expr),
-            vec![Tok::Name("a"), Tok::Punct(P::Minus), Tok::Name("b")]
+            vec![
+                (Tok::Name, "a"),
+                (Tok::Punct(P::Minus), "-"),
+                (Tok::Name, "b")
+            ]
         );
-        assert_eq!(lex_all("a/b", Mode::Expr), vec![Tok::Name("a/b")]);
+        assert_eq!(lex_all("a/b", Mode::Expr), vec![(Tok::Name, "a/b")]);
         assert_eq!(
             lex_all("*(.text.*)", Mode::Wild),
             vec![
-                Tok::Name("*"),
-                Tok::Punct(P::LParen),
-                Tok::Name(".text.*"),
-                Tok::Punct(P::RParen)
+                (Tok::Name, "*"),
+                (Tok::Punct(P::LParen), "("),
+                (Tok::Name, ".text.*"),
+                (Tok::Punct(P::RParen), ")")
             ]
         );
-        assert_eq!(lex_all(".=ALIGN", Mode::Wild), vec![Tok::Name(".=ALIGN")]);
-        assert_eq!(lex_all("-lc", Mode::InputList), vec![Tok::Library("c")]);
+        assert_eq!(lex_all(".=ALIGN", Mode::Wild), vec![(Tok::Name, ".=ALIGN")]);
+        assert_eq!(lex_all("-lc", Mode::InputList), vec![(Tok::Library, "c")]);
     }
 
     #[test]
     fn keywords_only_in_their_modes() {
-        assert_eq!(lex_all("SORT", Mode::Wild), vec![Tok::Kw(Kw::Sort)]);
-        assert_eq!(lex_all("SORT", Mode::Expr), vec![Tok::Name("SORT")]);
-        assert_eq!(lex_all("l", Mode::Script), vec![Tok::Kw(Kw::LengthL)]);
-        assert_eq!(lex_all("l", Mode::Expr), vec![Tok::Name("l")]);
-        assert_eq!(lex_all("ALIGNED", Mode::Expr), vec![Tok::Name("ALIGNED")]);
+        assert_eq!(
+            lex_all("SORT", Mode::Wild),
+            vec![(Tok::Kw(Kw::Sort), "SORT")]
+        );
+        assert_eq!(lex_all("SORT", Mode::Expr), vec![(Tok::Name, "SORT")]);
+        assert_eq!(
+            lex_all("l", Mode::Script),
+            vec![(Tok::Kw(Kw::LengthL), "l")]
+        );
+        assert_eq!(lex_all("l", Mode::Expr), vec![(Tok::Name, "l")]);
+        assert_eq!(lex_all("ALIGNED", Mode::Expr), vec![(Tok::Name, "ALIGNED")]);
+    }
+
+    #[test]
+    fn direct_paths_agree_with_longest_match() {
+        // Every three-byte text over bytes that start, continue or end tokens, then longer
+        // forms with their own rules followed by each of those bytes, in every mode.
+        let alphabet = b" aAfFhHxXoObBdDkKlL09_.$/\\~-+*=!<>|&^?:;,()[]{}\"#%@\t";
+        let mut texts = Vec::new();
+        for &a in alphabet {
+            for &b in alphabet {
+                for &c in alphabet {
+                    texts.push(vec![a, b, c]);
+                }
+            }
+        }
+        for form in [
+            "/DISCARD/",
+            "-lgcc",
+            "=sysroot",
+            "0x1fK",
+            "$ffM",
+            "1000h",
+            "77o",
+            "0x",
+        ] {
+            for &c in alphabet {
+                texts.push([form.as_bytes(), &[c]].concat());
+            }
+        }
+        for mode in [Mode::Script, Mode::Expr, Mode::Wild, Mode::InputList] {
+            for bytes in &texts {
+                let text = std::str::from_utf8(bytes).expect("ascii");
+                // Debug output, because spans do not take part in equality.
+                let direct = format!("{:?}", token_at(text, 0, mode));
+                let full = format!("{:?}", longest_match(text, 0, mode));
+                assert_eq!(direct, full, "{text:?} in {mode:?}");
+            }
+        }
     }
 
     #[test]

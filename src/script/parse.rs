@@ -57,33 +57,39 @@ type PResult<T> = Result<T, Problem>;
 
 const CACHE_SLOTS: usize = 2;
 
+/// How many SECTIONS items are gathered per chunk before the list is assembled.
+const ITEM_CHUNK: usize = 16;
+
 struct Parser<'a> {
     src: &'a str,
     /// End of the last consumed token.
     pos: usize,
     /// A lookahead token ld's parser has already read in an earlier mode; used as is.
-    sticky: Option<Token<'a>>,
+    sticky: Option<Token>,
     /// Recently lexed tokens keyed by position and mode: one-token lookahead and the few
     /// places that look two tokens ahead then rewind would otherwise lex twice.
     cache_keys: [(usize, Mode); CACHE_SLOTS],
-    cache_tokens: [Token<'a>; CACHE_SLOTS],
+    cache_tokens: [Token; CACHE_SLOTS],
     cache_next: usize,
     markers: Vec<LineMarker<'a>>,
     markers_seen: usize,
     depth: usize,
+    /// Scratch list the statements of an output section body grow in, so each finished body
+    /// is allocated once at its exact size instead of being reallocated as it grows.
+    statements: Vec<SectionStatement<'a>>,
 }
 
 #[derive(Clone, Copy)]
-struct Saved<'a> {
+struct Saved {
     pos: usize,
-    sticky: Option<Token<'a>>,
+    sticky: Option<Token>,
 }
 
-fn describe(tok: Tok<'_>) -> String {
-    match tok {
-        Tok::Name(n) => format!("`{n}`"),
-        Tok::Quoted(q) => format!("\"{q}\""),
-        Tok::Library(l) => format!("`-l{l}`"),
+fn describe(t: Token, src: &str) -> String {
+    match t.tok {
+        Tok::Name => format!("`{}`", t.text(src)),
+        Tok::Quoted => format!("\"{}\"", t.text(src)),
+        Tok::Library => format!("`-l{}`", t.text(src)),
         Tok::Int(_) => "a number".to_owned(),
         Tok::Kw(k) => format!("keyword `{}`", k.as_str()),
         Tok::Punct(p) => format!("`{}`", p.as_str()),
@@ -91,7 +97,7 @@ fn describe(tok: Tok<'_>) -> String {
     }
 }
 
-fn assign_op(tok: Tok<'_>) -> Option<AssignOp> {
+fn assign_op(tok: Tok) -> Option<AssignOp> {
     Some(match tok {
         Tok::Punct(P::Eq) => AssignOp::Set,
         Tok::Punct(P::PlusEq) => AssignOp::Add,
@@ -107,7 +113,7 @@ fn assign_op(tok: Tok<'_>) -> Option<AssignOp> {
     })
 }
 
-fn binary_op(tok: Tok<'_>) -> Option<BinaryOp> {
+fn binary_op(tok: Tok) -> Option<BinaryOp> {
     let Tok::Punct(p) = tok else {
         return None;
     };
@@ -134,7 +140,7 @@ fn binary_op(tok: Tok<'_>) -> Option<BinaryOp> {
     })
 }
 
-fn sort_key(tok: Tok<'_>) -> Option<SortKey> {
+fn sort_key(tok: Tok) -> Option<SortKey> {
     match tok {
         Tok::Kw(Kw::Sort | Kw::SortByName) => Some(SortKey::Name),
         Tok::Kw(Kw::SortByAlignment) => Some(SortKey::Alignment),
@@ -209,21 +215,19 @@ impl<'a> Parser<'a> {
             pos: 0,
             sticky: None,
             cache_keys: [(usize::MAX, Mode::Script); CACHE_SLOTS],
-            cache_tokens: [Token {
-                tok: Tok::Eof,
-                span: Span::new(0, 0),
-            }; CACHE_SLOTS],
+            cache_tokens: [Token::new(Tok::Eof, 0, 0); CACHE_SLOTS],
             cache_next: 0,
             markers: Vec::new(),
             markers_seen: 0,
             depth: 0,
+            statements: Vec::new(),
         }
     }
 
     // ----- token plumbing -----
 
     #[inline(always)]
-    fn peek(&mut self, mode: Mode) -> PResult<Token<'a>> {
+    fn peek(&mut self, mode: Mode) -> PResult<Token> {
         if let Some(t) = self.sticky {
             return Ok(t);
         }
@@ -235,7 +239,7 @@ impl<'a> Parser<'a> {
     }
 
     #[inline(never)]
-    fn peek_slow(&mut self, mode: Mode) -> PResult<Token<'a>> {
+    fn peek_slow(&mut self, mode: Mode) -> PResult<Token> {
         let key = (self.pos, mode);
         if let Some(slot) = self.cache_keys.iter().position(|&k| k == key) {
             return Ok(self.cache_tokens[slot]);
@@ -254,25 +258,25 @@ impl<'a> Parser<'a> {
         Ok(t)
     }
 
-    fn bump(&mut self, t: Token<'a>) {
-        self.pos = t.span.end;
+    fn bump(&mut self, t: Token) {
+        self.pos = t.end();
         self.sticky = None;
     }
 
-    fn next(&mut self, mode: Mode) -> PResult<Token<'a>> {
+    fn next(&mut self, mode: Mode) -> PResult<Token> {
         let t = self.peek(mode)?;
         self.bump(t);
         Ok(t)
     }
 
-    fn save(&self) -> Saved<'a> {
+    fn save(&self) -> Saved {
         Saved {
             pos: self.pos,
             sticky: self.sticky,
         }
     }
 
-    fn restore(&mut self, saved: Saved<'a>) {
+    fn restore(&mut self, saved: Saved) {
         self.pos = saved.pos;
         self.sticky = saved.sticky;
     }
@@ -280,7 +284,7 @@ impl<'a> Parser<'a> {
     /// ld's `ldlex_backup`: a name read as expression lookahead is read again in the new mode.
     fn backup_name(&mut self) {
         if let Some(Token {
-            tok: Tok::Name(_) | Tok::Quoted(_),
+            tok: Tok::Name | Tok::Quoted,
             ..
         }) = self.sticky
         {
@@ -288,7 +292,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn eat(&mut self, mode: Mode, p: P) -> PResult<Option<Token<'a>>> {
+    fn eat(&mut self, mode: Mode, p: P) -> PResult<Option<Token>> {
         let t = self.peek(mode)?;
         if t.tok == Tok::Punct(p) {
             self.bump(t);
@@ -298,7 +302,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn eat_kw(&mut self, mode: Mode, kw: Kw) -> PResult<Option<Token<'a>>> {
+    fn eat_kw(&mut self, mode: Mode, kw: Kw) -> PResult<Option<Token>> {
         let t = self.peek(mode)?;
         if t.tok == Tok::Kw(kw) {
             self.bump(t);
@@ -308,20 +312,20 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn unexpected(&self, t: Token<'a>, expected: impl fmt::Display) -> Problem {
+    fn unexpected(&self, t: Token, expected: impl fmt::Display) -> Problem {
         let label = match t.tok {
             Tok::Eof => "the script ends here".to_owned(),
-            tok => format!("found {}", describe(tok)),
+            _ => format!("found {}", describe(t, self.src)),
         };
         let span = if t.tok == Tok::Eof {
-            Span::new(t.span.start.saturating_sub(1), t.span.start)
+            Span::new(t.start.saturating_sub(1), t.start)
         } else {
-            t.span
+            t.span()
         };
         Problem::new(span, format!("expected {expected}"), label)
     }
 
-    fn expect(&mut self, mode: Mode, p: P, context: fmt::Arguments<'_>) -> PResult<Token<'a>> {
+    fn expect(&mut self, mode: Mode, p: P, context: fmt::Arguments<'_>) -> PResult<Token> {
         let t = self.peek(mode)?;
         if t.tok == Tok::Punct(p) {
             self.bump(t);
@@ -331,7 +335,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn expect_kw(&mut self, mode: Mode, kw: Kw, context: fmt::Arguments<'_>) -> PResult<Token<'a>> {
+    fn expect_kw(&mut self, mode: Mode, kw: Kw, context: fmt::Arguments<'_>) -> PResult<Token> {
         let t = self.peek(mode)?;
         if t.tok == Tok::Kw(kw) {
             self.bump(t);
@@ -341,20 +345,28 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The text of a name, string or library token.
+    fn text(&self, t: Token) -> &'a str {
+        t.text(self.src)
+    }
+
+    /// The AST name a name or string token stands for.
+    fn name_of(&self, t: Token) -> Name<'a> {
+        Name {
+            text: self.text(t),
+            quoted: t.tok == Tok::Quoted,
+            span: t.span(),
+        }
+    }
+
     /// A name token (ld's NAME: unquoted in the mode's character class, or quoted).
     fn name(&mut self, mode: Mode, what: &str) -> PResult<Name<'a>> {
         let t = self.peek(mode)?;
-        let (text, quoted) = match t.tok {
-            Tok::Name(text) => (text, false),
-            Tok::Quoted(text) => (text, true),
-            _ => return Err(self.unexpected(t, what)),
-        };
+        if !matches!(t.tok, Tok::Name | Tok::Quoted) {
+            return Err(self.unexpected(t, what));
+        }
         self.bump(t);
-        Ok(Name {
-            text,
-            quoted,
-            span: t.span,
-        })
+        Ok(self.name_of(t))
     }
 
     fn pattern(&mut self, what: &str) -> PResult<Pattern<'a>> {
@@ -391,9 +403,9 @@ impl<'a> Parser<'a> {
         self.depth -= 1;
     }
 
-    fn unsupported(&self, t: Token<'a>, what: impl fmt::Display) -> Problem {
+    fn unsupported(&self, t: Token, what: impl fmt::Display) -> Problem {
         Problem::new(
-            t.span,
+            t.span(),
             format!("ldcheck does not support {what}"),
             "ld accepts this, but ldcheck cannot model it",
         )
@@ -405,14 +417,14 @@ impl<'a> Parser<'a> {
         let mut commands = Vec::new();
         loop {
             let t = self.peek(Mode::Script)?;
-            let start = t.span.start;
+            let start = t.start;
             let kind = match t.tok {
                 Tok::Eof => return Ok(commands),
                 Tok::Punct(P::Semi) => {
                     self.bump(t);
                     continue;
                 }
-                Tok::Name(_) | Tok::Quoted(_) => {
+                Tok::Name | Tok::Quoted => {
                     let a = self.assignment(Mode::Script)?;
                     self.separator(Mode::Script)?;
                     CommandKind::Assignment(a)
@@ -427,7 +439,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn command(&mut self, t: Token<'a>, kw: Kw) -> PResult<CommandKind<'a>> {
+    fn command(&mut self, t: Token, kw: Kw) -> PResult<CommandKind<'a>> {
         const S: Mode = Mode::Script;
         Ok(match kw {
             Kw::Sections => {
@@ -507,7 +519,7 @@ impl<'a> Parser<'a> {
             Kw::Input | Kw::Group => {
                 self.bump(t);
                 self.expect(S, P::LParen, format_args!("after `{}`", kw.as_str()))?;
-                let files = self.input_list(t.span)?;
+                let files = self.input_list(t.span())?;
                 self.expect(
                     Mode::InputList,
                     P::RParen,
@@ -610,7 +622,7 @@ impl<'a> Parser<'a> {
     /// operator are read in `mode`, the value as an expression. No separator.
     fn assignment(&mut self, mode: Mode) -> PResult<Assignment<'a>> {
         let t = self.peek(mode)?;
-        let start = t.span.start;
+        let start = t.start;
         let visibility = match t.tok {
             Tok::Kw(Kw::Provide) => AssignVisibility::Provide,
             Tok::Kw(Kw::ProvideHidden) => AssignVisibility::ProvideHidden,
@@ -690,7 +702,7 @@ impl<'a> Parser<'a> {
     /// `ASSERT(expr, message)`; ld lexes all of it in expression mode.
     fn assert_statement(&mut self) -> PResult<Assert<'a>> {
         let kw = self.expect_kw(Mode::Expr, Kw::Assert, format_args!(""))?;
-        self.assert_rest(kw.span.start)
+        self.assert_rest(kw.start)
     }
 
     fn assert_rest(&mut self, start: usize) -> PResult<Assert<'a>> {
@@ -719,26 +731,22 @@ impl<'a> Parser<'a> {
         loop {
             let t = self.peek(M)?;
             match t.tok {
-                Tok::Name(text) | Tok::Quoted(text) => {
+                Tok::Name | Tok::Quoted => {
                     self.bump(t);
-                    files.push(InputFile::Path(Name {
-                        text,
-                        quoted: matches!(t.tok, Tok::Quoted(_)),
-                        span: t.span,
-                    }));
+                    files.push(InputFile::Path(self.name_of(t)));
                 }
-                Tok::Library(text) => {
+                Tok::Library => {
                     self.bump(t);
                     files.push(InputFile::Library(Name {
-                        text,
+                        text: self.text(t),
                         quoted: false,
-                        span: t.span,
+                        span: t.span(),
                     }));
                 }
                 Tok::Kw(Kw::AsNeeded) => {
                     self.bump(t);
                     self.expect(M, P::LParen, format_args!("after `AS_NEEDED`"))?;
-                    let inner = self.input_list(t.span)?;
+                    let inner = self.input_list(t.span())?;
                     self.expect(M, P::RParen, format_args!("to close `AS_NEEDED(`"))?;
                     files.push(InputFile::AsNeeded(inner));
                 }
@@ -758,48 +766,57 @@ impl<'a> Parser<'a> {
 
     // ----- SECTIONS -----
 
-    fn sections(&mut self, keyword: Token<'a>) -> PResult<Vec<SectionsItem<'a>>> {
+    fn sections(&mut self, keyword: Token) -> PResult<Vec<SectionsItem<'a>>> {
         const S: Mode = Mode::Script;
         self.expect(S, P::LBrace, format_args!("after `SECTIONS`"))?;
-        let mut items = Vec::with_capacity(64);
+        // Output sections are large, so they are gathered in fixed-size chunks and moved once
+        // into a list of the exact length.
+        let mut chunks: Vec<Vec<SectionsItem<'a>>> = Vec::new();
+        let mut chunk = Vec::with_capacity(ITEM_CHUNK);
         loop {
             let t = self.peek(S)?;
-            let start = t.span.start;
-            match t.tok {
+            let start = t.start;
+            let item = match t.tok {
                 Tok::Punct(P::RBrace) => {
                     self.bump(t);
+                    let total = chunks.iter().map(Vec::len).sum::<usize>() + chunk.len();
+                    let mut items = Vec::with_capacity(total);
+                    for c in chunks {
+                        items.extend(c);
+                    }
+                    items.extend(chunk);
                     return Ok(items);
                 }
                 Tok::Kw(Kw::Entry) => {
                     self.bump(t);
                     let symbol = self.paren_name(S, "ENTRY", "a symbol name")?;
-                    items.push(SectionsItem::Entry {
+                    SectionsItem::Entry {
                         symbol,
                         span: Span::new(start, self.pos),
-                    });
+                    }
                 }
-                Tok::Kw(Kw::Assert) => items.push(SectionsItem::Assert(self.assert_statement()?)),
+                Tok::Kw(Kw::Assert) => SectionsItem::Assert(self.assert_statement()?),
                 Tok::Kw(Kw::Provide | Kw::ProvideHidden | Kw::Hidden) => {
                     let a = self.assignment(S)?;
                     self.separator(S)?;
-                    items.push(SectionsItem::Assignment(a));
+                    SectionsItem::Assignment(a)
                 }
                 Tok::Kw(Kw::Overlay) => {
                     self.bump(t);
-                    items.push(SectionsItem::Overlay(self.overlay(start)?));
+                    SectionsItem::Overlay(self.overlay(start)?)
                 }
                 Tok::Kw(Kw::Include) => {
                     self.bump(t);
                     let file = self.name(S, "a file name after `INCLUDE`")?;
-                    items.push(SectionsItem::Include {
+                    SectionsItem::Include {
                         file,
                         span: Span::new(start, self.pos),
-                    });
+                    }
                 }
                 Tok::Kw(Kw::Group) => {
                     return Err(self.unsupported(t, "`GROUP` inside SECTIONS (the svr3 form)"));
                 }
-                Tok::Name(_) | Tok::Quoted(_) => {
+                Tok::Name | Tok::Quoted => {
                     let saved = self.save();
                     let name = self.name(S, "an output section name")?;
                     // ld reads the token after the name before it knows whether this is an
@@ -809,17 +826,15 @@ impl<'a> Parser<'a> {
                         self.restore(saved);
                         let a = self.assignment(S)?;
                         self.separator(S)?;
-                        items.push(SectionsItem::Assignment(a));
+                        SectionsItem::Assignment(a)
                     } else {
                         self.sticky = Some(after);
-                        items.push(SectionsItem::OutputSection(
-                            self.output_section(name, start)?,
-                        ));
+                        SectionsItem::OutputSection(self.output_section(name, start)?)
                     }
                 }
                 Tok::Eof => {
                     return Err(Problem::new(
-                        keyword.span,
+                        keyword.span(),
                         "expected `}` to close SECTIONS",
                         "this SECTIONS is never closed",
                     ));
@@ -830,7 +845,14 @@ impl<'a> Parser<'a> {
                         .with_help("ld accepts `;` here only to end an assignment"));
                 }
                 _ => return Err(self.unexpected(t, "an output section, an assignment or `}`")),
+            };
+            if chunk.len() == ITEM_CHUNK {
+                chunks.push(std::mem::replace(
+                    &mut chunk,
+                    Vec::with_capacity(ITEM_CHUNK),
+                ));
             }
+            chunk.push(item);
         }
     }
 
@@ -851,11 +873,12 @@ impl<'a> Parser<'a> {
                 | Kw::Type,
             )
             | Tok::Punct(P::RParen) => Ok(true),
-            Tok::Name(text) if looks_like_type_keyword(text) => {
+            Tok::Name if looks_like_type_keyword(self.text(t)) => {
+                let text = self.text(t);
                 self.bump(t);
                 if self.peek(E)?.tok == Tok::Punct(P::RParen) {
                     Err(Problem::new(
-                        t.span,
+                        t.span(),
                         format!("unknown output section type `{text}`"),
                         "not a section type",
                     )
@@ -942,7 +965,7 @@ impl<'a> Parser<'a> {
                 colon,
                 format_args!("`:` after output section `{}`", name.text),
             );
-            if colon.tok == Tok::Punct(P::LBrace) || matches!(colon.tok, Tok::Name(_)) {
+            if colon.tok == Tok::Punct(P::LBrace) || matches!(colon.tok, Tok::Name) {
                 problem =
                     problem.with_help("an output section is written `NAME [address] : { … }`");
             }
@@ -1040,15 +1063,19 @@ impl<'a> Parser<'a> {
     }
 
     /// Statements inside an output section's braces, through the closing `}`.
-    fn section_body(&mut self, open: Token<'a>) -> PResult<Vec<SectionStatement<'a>>> {
+    fn section_body(&mut self, open: Token) -> PResult<Vec<SectionStatement<'a>>> {
         const W: Mode = Mode::Wild;
-        let mut body = Vec::with_capacity(8);
+        // Bodies do not nest, so the scratch stack is empty here.
+        let mut scratch = std::mem::take(&mut self.statements);
         loop {
             let t = self.peek(W)?;
-            let start = t.span.start;
+            let start = t.start;
             let statement = match t.tok {
                 Tok::Punct(P::RBrace) => {
                     self.bump(t);
+                    let mut body = Vec::with_capacity(scratch.len());
+                    body.append(&mut scratch);
+                    self.statements = scratch;
                     return Ok(body);
                 }
                 Tok::Punct(P::Semi) => {
@@ -1076,13 +1103,13 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Kw(Kw::CreateObjectSymbols) => {
                     self.bump(t);
-                    SectionStatement::CreateObjectSymbols(t.span)
+                    SectionStatement::CreateObjectSymbols(t.span())
                 }
                 Tok::Kw(Kw::Constructors) => {
                     self.bump(t);
                     SectionStatement::Constructors {
                         sorted: false,
-                        span: t.span,
+                        span: t.span(),
                     }
                 }
                 Tok::Kw(Kw::Sort | Kw::SortByName) if self.sorted_constructors()? => {
@@ -1149,7 +1176,7 @@ impl<'a> Parser<'a> {
                     | Kw::SortNone
                     | Kw::Reverse,
                 ) => SectionStatement::Input(self.input_section(start, false)?),
-                Tok::Name(_) | Tok::Quoted(_) => {
+                Tok::Name | Tok::Quoted => {
                     let saved = self.save();
                     self.bump(t);
                     let after = self.peek(W)?;
@@ -1167,7 +1194,7 @@ impl<'a> Parser<'a> {
                 }
                 Tok::Eof => {
                     return Err(Problem::new(
-                        open.span,
+                        open.span(),
                         "expected `}` to close the output section",
                         "this `{` is never closed",
                     ));
@@ -1178,7 +1205,7 @@ impl<'a> Parser<'a> {
                     );
                 }
             };
-            body.push(statement);
+            scratch.push(statement);
         }
     }
 
@@ -1222,7 +1249,7 @@ impl<'a> Parser<'a> {
                 }
             }
             self.expect(W, P::RParen, format_args!("to close `INPUT_SECTION_FLAGS(`"))
-                .map_err(|e| e.with_help(format!("flags are joined with `&`, as in INPUT_SECTION_FLAGS(SHF_ALLOC & !SHF_WRITE) (opened at byte {})", t.span.start)))?;
+                .map_err(|e| e.with_help(format!("flags are joined with `&`, as in INPUT_SECTION_FLAGS(SHF_ALLOC & !SHF_WRITE) (opened at byte {})", t.start)))?;
         }
         let t = self.peek(W)?;
         let file = match sort_key(t.tok) {
@@ -1239,7 +1266,7 @@ impl<'a> Parser<'a> {
             }
             Some(key) => {
                 return Err(Problem::new(
-                    t.span,
+                    t.span(),
                     format!("`{}` cannot sort input files", sort_name(key)),
                     "only SORT, SORT_BY_NAME and SORT_NONE apply to file names",
                 )
@@ -1298,7 +1325,22 @@ impl<'a> Parser<'a> {
     fn section_spec(&mut self) -> PResult<SectionSpec<'a>> {
         const W: Mode = Mode::Wild;
         let first = self.peek(W)?;
-        let start = first.span.start;
+        let start = first.start;
+        if matches!(first.tok, Tok::Name | Tok::Quoted) {
+            // The usual plain pattern: no sort and no EXCLUDE_FILE.
+            self.bump(first);
+            let n = self.name_of(first);
+            return Ok(SectionSpec {
+                exclude: Vec::new(),
+                pattern: Pattern {
+                    text: n.text,
+                    quoted: n.quoted,
+                    span: n.span,
+                },
+                sort: Vec::new(),
+                span: n.span,
+            });
+        }
         let mut sort = Vec::new();
         loop {
             let t = self.peek(W)?;
@@ -1309,7 +1351,7 @@ impl<'a> Parser<'a> {
             sort.push(key);
             if sort.len() > 3 {
                 return Err(Problem::new(
-                    t.span,
+                    t.span(),
                     "sorts nested too deeply",
                     "one sort too many",
                 ));
@@ -1368,7 +1410,7 @@ impl<'a> Parser<'a> {
                     self.bump(t);
                     break;
                 }
-                Tok::Name(_) | Tok::Quoted(_) => {
+                Tok::Name | Tok::Quoted => {
                     let name = self.name(S, "an overlay section name")?;
                     let body_open = self.expect(
                         Mode::Wild,
@@ -1384,12 +1426,12 @@ impl<'a> Parser<'a> {
                         body,
                         phdrs,
                         fill,
-                        span: Span::new(t.span.start, self.pos),
+                        span: Span::new(t.start, self.pos),
                     });
                 }
                 Tok::Eof => {
                     return Err(Problem::new(
-                        open.span,
+                        open.span(),
                         "expected `}` to close the OVERLAY",
                         "this `{` is never closed",
                     ));
@@ -1441,14 +1483,14 @@ impl<'a> Parser<'a> {
                 Tok::Punct(P::Comma) if !regions.is_empty() => {
                     self.bump(t);
                     let next = self.peek(S)?;
-                    if !matches!(next.tok, Tok::Name(_) | Tok::Quoted(_)) {
+                    if !matches!(next.tok, Tok::Name | Tok::Quoted) {
                         return Err(self.unexpected(next, "a memory region after `,`"));
                     }
                 }
                 Tok::Kw(Kw::Include) => {
                     return Err(self.unsupported(t, "`INCLUDE` inside MEMORY"));
                 }
-                Tok::Name(_) | Tok::Quoted(_) => regions.push(self.memory_region()?),
+                Tok::Name | Tok::Quoted => regions.push(self.memory_region()?),
                 _ => return Err(self.unexpected(t, "a memory region name or `}`")),
             }
         }
@@ -1460,7 +1502,7 @@ impl<'a> Parser<'a> {
         let mut attributes = None;
         if self.eat(S, P::LParen)?.is_some() {
             let first = self.peek(S)?;
-            let mut end = first.span.start;
+            let mut end = first.start;
             loop {
                 let t = self.next(S)?;
                 match t.tok {
@@ -1468,12 +1510,12 @@ impl<'a> Parser<'a> {
                         let n = self.name(S, "attribute letters after `!`")?;
                         end = n.span.end;
                     }
-                    Tok::Name(_) | Tok::Quoted(_) => end = t.span.end,
-                    Tok::Punct(P::RParen) if end > first.span.start => break,
+                    Tok::Name | Tok::Quoted => end = t.end(),
+                    Tok::Punct(P::RParen) if end > first.start => break,
                     _ => return Err(self.unexpected(t, "memory attributes such as `rwx` or `!w`")),
                 }
             }
-            attributes = Some(&self.src[first.span.start..end]);
+            attributes = Some(&self.src[first.start..end]);
         }
         self.expect(
             S,
@@ -1497,7 +1539,9 @@ impl<'a> Parser<'a> {
             Tok::Kw(Kw::Length | Kw::LengthL | Kw::LengthLen)
         ) {
             let problem = self.unexpected(length_kw, "`LENGTH` (or `len`, `l`)");
-            return Err(if matches!(length_kw.tok, Tok::Name("l" | "len")) {
+            let short_length =
+                length_kw.tok == Tok::Name && matches!(self.text(length_kw), "l" | "len");
+            return Err(if short_length {
                 problem.with_help(
                     "ld reads `l` and `len` as LENGTH only after a comma; write `, LENGTH`",
                 )
@@ -1530,7 +1574,7 @@ impl<'a> Parser<'a> {
                     self.bump(t);
                     return Ok(phdrs);
                 }
-                Tok::Name(_) | Tok::Quoted(_) => {}
+                Tok::Name | Tok::Quoted => {}
                 _ => return Err(self.unexpected(t, "a program header name or `}`")),
             }
             let name = self.name(S, "a program header name")?;
@@ -1573,7 +1617,8 @@ impl<'a> Parser<'a> {
                         // ld applies the qualifiers right to left: the first one written wins.
                         phdr.at.get_or_insert(at);
                     }
-                    Tok::Name(word) | Tok::Quoted(word) => {
+                    Tok::Name | Tok::Quoted => {
+                        let word = self.text(q);
                         self.bump(q);
                         let value = if self.eat(E, P::LParen)?.is_some() {
                             let v = self.expr()?;
@@ -1590,21 +1635,21 @@ impl<'a> Parser<'a> {
                             }
                             ("FLAGS", None) => {
                                 return Err(Problem::new(
-                                    q.span,
+                                    q.span(),
                                     "`FLAGS` needs a value, as in FLAGS(5)",
                                     "no value",
                                 ));
                             }
                             ("FILEHDR" | "PHDRS", Some(_)) => {
                                 return Err(Problem::new(
-                                    Span::new(q.span.start, self.pos),
+                                    Span::new(q.start, self.pos),
                                     format!("`{word}` takes no value"),
                                     "unexpected value",
                                 ));
                             }
                             _ => {
                                 return Err(Problem::new(
-                                    q.span,
+                                    q.span(),
                                     format!("PHDRS syntax error at `{word}`"),
                                     "not a program header qualifier",
                                 )
@@ -1636,7 +1681,13 @@ impl<'a> Parser<'a> {
     fn expr(&mut self) -> PResult<Expr<'a>> {
         const E: Mode = Mode::Expr;
         let first = self.peek(E)?;
-        self.enter(first.span)?;
+        if self.stands_alone(first)?
+            && let Some(e) = self.atom(first)
+        {
+            self.bump(first);
+            return Ok(e);
+        }
+        self.enter(first.span())?;
         let condition = self.binary(1)?;
         let t = self.peek(E)?;
         let result = if t.tok == Tok::Punct(P::Question) {
@@ -1661,7 +1712,16 @@ impl<'a> Parser<'a> {
     }
 
     fn binary(&mut self, min_precedence: u8) -> PResult<Expr<'a>> {
-        let mut lhs = self.unary()?;
+        let t = self.peek(Mode::Expr)?;
+        // Most operands are a lone number or name: take them without the unary and primary
+        // layers.
+        let mut lhs = match self.atom(t) {
+            Some(e) => {
+                self.bump(t);
+                e
+            }
+            None => self.unary()?,
+        };
         loop {
             let t = self.peek(Mode::Expr)?;
             let Some(op) = binary_op(t.tok) else {
@@ -1690,7 +1750,7 @@ impl<'a> Parser<'a> {
             Tok::Punct(P::Plus) => {
                 // ld drops unary plus.
                 self.bump(t);
-                self.enter(t.span)?;
+                self.enter(t.span())?;
                 let inner = self.unary()?;
                 self.leave();
                 return Ok(inner);
@@ -1698,10 +1758,10 @@ impl<'a> Parser<'a> {
             _ => return self.primary(),
         };
         self.bump(t);
-        self.enter(t.span)?;
+        self.enter(t.span())?;
         let operand = self.unary()?;
         self.leave();
-        let span = t.span.join(operand.span);
+        let span = t.span().join(operand.span);
         Ok(Expr {
             kind: ExprKind::Unary(op, Box::new(operand)),
             span,
@@ -1711,27 +1771,12 @@ impl<'a> Parser<'a> {
     fn primary(&mut self) -> PResult<Expr<'a>> {
         const E: Mode = Mode::Expr;
         let t = self.peek(E)?;
-        let start = t.span.start;
+        let start = t.start;
+        if let Some(e) = self.atom(t) {
+            self.bump(t);
+            return Ok(e);
+        }
         let kind = match t.tok {
-            Tok::Int(value) => {
-                self.bump(t);
-                ExprKind::Number {
-                    value,
-                    text: &self.src[t.span.start..t.span.end],
-                }
-            }
-            Tok::Name(text) | Tok::Quoted(text) => {
-                self.bump(t);
-                if text == "." {
-                    ExprKind::Dot
-                } else {
-                    ExprKind::Symbol(Name {
-                        text,
-                        quoted: matches!(t.tok, Tok::Quoted(_)),
-                        span: t.span,
-                    })
-                }
-            }
             Tok::Punct(P::LParen) => {
                 self.bump(t);
                 let inner = self.expr()?;
@@ -1753,7 +1798,40 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn builtin(&mut self, t: Token<'a>, kw: Kw) -> PResult<ExprKind<'a>> {
+    /// Whether `first` is a number or name that is the whole expression: the token after it
+    /// cannot continue one. Most expressions in kernel scripts are a lone `.`, symbol or number.
+    fn stands_alone(&mut self, first: Token) -> PResult<bool> {
+        if !matches!(first.tok, Tok::Int(_) | Tok::Name | Tok::Quoted) || self.depth >= MAX_NESTING
+        {
+            return Ok(false);
+        }
+        let saved = self.save();
+        self.bump(first);
+        let next = self.peek(Mode::Expr);
+        self.restore(saved);
+        let next = next?.tok;
+        Ok(binary_op(next).is_none() && next != Tok::Punct(P::Question))
+    }
+
+    /// The expression a number or name token makes on its own (not consumed).
+    #[inline]
+    fn atom(&self, t: Token) -> Option<Expr<'a>> {
+        let kind = match t.tok {
+            Tok::Int(_) => ExprKind::Number {
+                value: t.value(self.src),
+                text: &self.src[t.start..t.end()],
+            },
+            Tok::Name | Tok::Quoted if self.text(t) == "." => ExprKind::Dot,
+            Tok::Name | Tok::Quoted => ExprKind::Symbol(self.name_of(t)),
+            _ => return None,
+        };
+        Some(Expr {
+            kind,
+            span: t.span(),
+        })
+    }
+
+    fn builtin(&mut self, t: Token, kw: Kw) -> PResult<ExprKind<'a>> {
         const E: Mode = Mode::Expr;
         let call = |builtin| move |args| ExprKind::Call(builtin, args);
         Ok(match kw {
@@ -1793,7 +1871,7 @@ impl<'a> Parser<'a> {
                 self.expect(E, P::RParen, format_args!("to close `SEGMENT_START(`"))?;
                 ExprKind::SegmentStart(segment, Box::new(default))
             }
-            Kw::Assert => ExprKind::Assert(Box::new(self.assert_rest(t.span.start)?)),
+            Kw::Assert => ExprKind::Assert(Box::new(self.assert_rest(t.start)?)),
             Kw::Absolute => call(Builtin::Absolute)(self.args(kw, 1, 1)?),
             Kw::Align => call(Builtin::Align)(self.args(kw, 1, 2)?),
             Kw::Block => call(Builtin::Block)(self.args(kw, 1, 1)?),

@@ -79,9 +79,10 @@ fn header_key(member: &object::read::archive::ArchiveMember<'_>) -> usize {
 }
 
 impl<'a> Archive<'a> {
-    /// Parses an archive whose bytes (and, if thin, member files) `store` has mapped.
+    /// Parses an archive whose bytes (and, if thin, member files) `store` has mapped; without
+    /// a store, a thin archive's members are reported as not loaded.
     pub(super) fn parse(
-        store: &'a FileStore,
+        store: Option<&'a FileStore>,
         path: &'a Path,
         data: &'a [u8],
         target: Option<&Target>,
@@ -96,7 +97,8 @@ impl<'a> Archive<'a> {
             let name = member_name(path, member.name())?;
             let bytes = if thin {
                 let file = dir.join(name);
-                let id = store.lookup(&file).ok_or_else(|| {
+                let loaded = store.and_then(|s| Some((s, s.lookup(&file)?)));
+                let (store, id) = loaded.ok_or_else(|| {
                     bad_archive(
                         path,
                         format!("thin member {} was not loaded", file.display()),

@@ -210,18 +210,37 @@ impl FileStore {
         id: FileId,
         target: Option<&crate::target::Target>,
     ) -> Result<InputFile<'_>, InputError> {
-        let path = self.path(id);
-        let data = self.bytes(id);
-        if archive::is_archive(data) {
-            Ok(InputFile::Archive(Archive::parse(
-                self, path, data, target,
-            )?))
-        } else {
-            let origin = Origin {
-                file: path,
-                member: None,
-            };
-            Ok(InputFile::Object(InputObject::parse(data, origin, target)?))
-        }
+        parse_input(Some(self), self.path(id), self.bytes(id), target)
+    }
+}
+
+/// Parses in-memory bytes as an object or archive, named `path` in errors: what
+/// [`FileStore::parse`] does for a mapped file. It exists so that fuzzers and tests can feed
+/// buffers without files; a thin archive's members are files, so they are reported as not
+/// loaded.
+pub fn parse_bytes<'a>(
+    path: &'a Path,
+    data: &'a [u8],
+    target: Option<&crate::target::Target>,
+) -> Result<InputFile<'a>, InputError> {
+    parse_input(None, path, data, target)
+}
+
+fn parse_input<'a>(
+    store: Option<&'a FileStore>,
+    path: &'a Path,
+    data: &'a [u8],
+    target: Option<&crate::target::Target>,
+) -> Result<InputFile<'a>, InputError> {
+    if archive::is_archive(data) {
+        Ok(InputFile::Archive(Archive::parse(
+            store, path, data, target,
+        )?))
+    } else {
+        let origin = Origin {
+            file: path,
+            member: None,
+        };
+        Ok(InputFile::Object(InputObject::parse(data, origin, target)?))
     }
 }

@@ -125,10 +125,9 @@ impl<'a> Engine<'_, '_, 'a, '_> {
         ctx: Ctx,
         dot: u64,
     ) -> Result<Option<Value>, LayoutError> {
-        let sane = false;
         Ok(Some(match &e.kind {
             ExprKind::Number { value, .. } => {
-                if ctx == Ctx::Abs && !sane {
+                if ctx == Ctx::Abs {
                     Value {
                         value: *value,
                         base: Base::Abs,
@@ -241,7 +240,6 @@ impl<'a> Engine<'_, '_, 'a, '_> {
         span: Span,
         ctx: Ctx,
     ) -> Result<Option<Value>, LayoutError> {
-        let sane = false;
         let id = self.syms.intern(name.text);
         fold.assign_src = match &fold.assign_src {
             AssignSrc::None => AssignSrc::One(name.text),
@@ -266,7 +264,7 @@ impl<'a> Engine<'_, '_, 'a, '_> {
                         }
                     }
                     Some((Base::Abs, v)) => {
-                        if ctx != Ctx::Abs || sane {
+                        if ctx != Ctx::Abs {
                             Ok(Some(Value {
                                 value: v,
                                 base: Base::Number,

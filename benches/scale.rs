@@ -7,7 +7,8 @@
 //! against the kernel's compiled `scripts/kallsyms` on the predicted System.map.
 //!
 //! Run with `cargo bench --bench scale` (`LDCHECK_BENCH_RUNS=N` sets the repetitions,
-//! `LDCHECK_SCALE_SIZES=1000,200000` the symbol counts). A benchmark, not a test.
+//! `LDCHECK_SCALE_SIZES=1000,200000` the symbol counts, `LDCHECK_SCALE_DIR=DIR` keeps the
+//! generated inputs in DIR). A benchmark, not a test.
 
 mod common;
 
@@ -185,11 +186,21 @@ fn main() {
         return;
     }
     let runs = common::runs().min(5);
-    let Ok(dir) = tempfile::tempdir() else {
-        println!("cannot create a temporary directory, skipping");
+    // LDCHECK_SCALE_DIR keeps the generated inputs there (for profiling one size by hand).
+    let kept = std::env::var_os("LDCHECK_SCALE_DIR").map(PathBuf::from);
+    let temp = match &kept {
+        Some(path) => fs::create_dir_all(path).map(|()| None),
+        None => tempfile::tempdir().map(Some),
+    };
+    let Ok(temp) = temp else {
+        println!("cannot create a working directory, skipping");
         return;
     };
-    let dir = dir.path();
+    let dir = match (&kept, &temp) {
+        (Some(path), _) => path.as_path(),
+        (None, Some(temp)) => temp.path(),
+        (None, None) => return,
+    };
     if fs::write(dir.join("vmlinux.lds"), SCRIPT).is_err() {
         println!("cannot write the script, skipping");
         return;

@@ -173,15 +173,18 @@ impl LinkSession {
         files: Vec<InputFile<'_>>,
     ) -> Result<Layout, SimulateError> {
         let options = self.options()?;
-        crate::layout::link(script, files, &options).map_err(|error| {
-            SimulateError::Layout(Box::new(LayoutFailure {
-                source_code: NamedSource::new(
-                    self.script_path.display().to_string(),
-                    self.script_text.clone(),
-                ),
-                error,
-            }))
-        })
+        crate::layout::link(script, files, &options).map_err(|error| self.layout_failure(error))
+    }
+
+    /// A layout error of this session's script, with the script text to point into.
+    pub fn layout_failure(&self, error: LayoutError) -> SimulateError {
+        SimulateError::Layout(Box::new(LayoutFailure {
+            source_code: NamedSource::new(
+                self.script_path.display().to_string(),
+                self.script_text.clone(),
+            ),
+            error,
+        }))
     }
 
     /// The same link with another script text (a candidate fix); inputs stay loaded.

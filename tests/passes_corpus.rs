@@ -14,20 +14,6 @@ fn config_enabled(config: &str, name: &str) -> bool {
     config.lines().any(|l| l == format!("CONFIG_{name}=y"))
 }
 
-/// The final link's arguments without the program name and the kallsyms object.
-fn final_link_args(build: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(build.join("link-commands.sh")).expect("link-commands.sh");
-    let line = text
-        .lines()
-        .rfind(|l| l.contains(" -o vmlinux "))
-        .expect("the vmlinux link line");
-    line.split_whitespace()
-        .skip(1)
-        .filter(|a| !a.ends_with(".kallsyms.o"))
-        .map(str::to_string)
-        .collect()
-}
-
 /// `nm -n` of a real kallsyms object, as stored beside the build: (label, offset) pairs.
 fn real_table_offsets(path: &Path) -> Vec<(String, u64)> {
     let text = std::fs::read_to_string(path).expect("kallsyms .o.sym");
@@ -64,7 +50,7 @@ fn predicted_system_map_matches_real_builds() {
         let mut kallsyms = Options::new(Version::V6_12);
         kallsyms.all_symbols = config_enabled(&config, "KALLSYMS_ALL");
         kallsyms.absolute_percpu = config_enabled(&config, "KALLSYMS_ABSOLUTE_PERCPU");
-        let args = final_link_args(&build);
+        let args = common::final_link_args(&build);
         let session = LinkSession::open(&args, &build.join("objtree")).expect("open session");
         let report = simulate(
             &session,

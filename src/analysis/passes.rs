@@ -4,7 +4,7 @@
 //! the final `cmp` of System.map) on top of the layout simulator and the kallsyms generator.
 //! The kallsyms object of each pass is synthesised from the tables' layout; nothing is run.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 
 use serde::Serialize;
 use thiserror::Error;
@@ -19,6 +19,7 @@ use crate::kallsyms::{
 use crate::layout::ir::Program;
 use crate::layout::map::file_names_equivalent;
 use crate::layout::model::{InputFile, InputSection, Relocs, elf, from_link_set};
+use crate::layout::{Layout, LayoutOptions, PreparedLink, prepare_inputs};
 use crate::report::{Finding, Place};
 use crate::script::ast::{Script, Span};
 use crate::simulate::{LinkSession, SimulateError, predicted_nm};
@@ -173,21 +174,41 @@ pub(super) fn with_simulator<R>(
     )
     .map_err(SimulateError::from)?;
     let base = from_link_set(&set, &session.base);
+    let ptr = if session.target.class == ElfClass::Elf64 {
+        PtrWidth::Bits64
+    } else {
+        PtrWidth::Bits32
+    };
+    let options = session.options()?;
+    let with_object = OnceCell::new();
     let sim = Simulator {
         session,
         script: &script,
         program: Program::build(&script),
         base,
-        ptr: if session.target.class == ElfClass::Elf64 {
-            PtrWidth::Bits64
-        } else {
-            PtrWidth::Bits32
-        },
+        ptr,
         opts,
+        options: &options,
+        with_object: &with_object,
+        prepared: OnceCell::new(),
         links: RefCell::new(Vec::new()),
         compress: RefCell::new(CompressCache::default()),
     };
     f(&sim)
+}
+
+/// The tables kallsyms builds from `map`, as the kallsyms object's `.rodata` lays them out.
+fn tables_of(
+    map: &[u8],
+    opts: &PassOptions,
+    cache: &mut CompressCache,
+    ptr: PtrWidth,
+    pass: u32,
+) -> Result<RodataLayout, PassError> {
+    let err = |source| PassError::Kallsyms { pass, source };
+    let parsed = kallsyms::parse_symbol_map(map, opts.kallsyms.version).map_err(err)?;
+    let tables = kallsyms::build_tables_cached(&parsed, &opts.kallsyms, cache).map_err(err)?;
+    Ok(tables.rodata_layout(ptr))
 }
 
 /// One loaded link that can be laid out with kallsyms tables of any size.
@@ -199,6 +220,11 @@ pub(super) struct Simulator<'s, 'a> {
     base: Vec<InputFile<'a>>,
     ptr: PtrWidth,
     opts: &'s PassOptions,
+    options: &'s LayoutOptions,
+    /// The inputs plus the first kallsyms object linked, and that link prepared up to ld's
+    /// sizing passes: every later link differs from it only in the object's tables.
+    with_object: &'s OnceCell<Vec<InputFile<'a>>>,
+    prepared: OnceCell<PreparedLink<'s, 's, 's>>,
     /// Links done so far, by the kallsyms object they linked: a link is a pure function of the
     /// object's tables layout (and of its name, where the script's file patterns can see it).
     links: RefCell<Vec<(LinkedObject, Step)>>,
@@ -228,11 +254,12 @@ impl Simulator<'_, '_> {
     }
 
     fn link_uncached(&self, tables: Option<(&RodataLayout, &str)>) -> Result<Step, PassError> {
-        let mut files = self.base.clone();
-        if let Some((layout, name)) = tables {
-            files.push(kallsyms_object(layout, name, self.ptr));
-        }
-        let layout = self.session.layout_files(self.script, files)?;
+        let layout = match tables {
+            Some((layout, name)) => {
+                self.link_with_object(kallsyms_object(layout, name, self.ptr))?
+            }
+            None => self.session.layout_files(self.script, self.base.clone())?,
+        };
         let nm = predicted_nm(&layout, self.session.target.e_machine);
         let map = mksysmap::filter(&nm, self.version());
         let image_end = layout
@@ -243,6 +270,35 @@ impl Simulator<'_, '_> {
             .max()
             .unwrap_or(0);
         Ok(Step { map, image_end })
+    }
+
+    /// The link of the inputs plus `object`: the first one prepares the link, later ones
+    /// reuse it when their object has the first one's shape.
+    fn link_with_object(&self, object: InputFile<'static>) -> Result<Layout, PassError> {
+        let failure = |e| PassError::from(self.session.layout_failure(e));
+        if self.with_object.get().is_some() {
+            let relaid = self
+                .prepared
+                .get()
+                .and_then(|prepared| prepared.layout_with(self.base.len(), object.clone()));
+            if let Some(done) = relaid {
+                return done.map_err(failure);
+            }
+            let mut files = self.base.clone();
+            files.push(object);
+            return Ok(self.session.layout_files(self.script, files)?);
+        }
+        let files = self.with_object.get_or_init(|| {
+            let mut files = self.base.clone();
+            files.push(object);
+            prepare_inputs(&mut files, self.options);
+            files
+        });
+        let prepared = PreparedLink::new(self.script, files, self.options).map_err(failure)?;
+        let layout = prepared.layout().map_err(failure)?;
+        // Only this function sets the cell, once, right after `with_object`.
+        let _ = self.prepared.set(prepared);
+        Ok(layout)
     }
 
     /// The System.map of the final link when the kallsyms object's `.rodata` is `size` bytes
@@ -262,15 +318,13 @@ impl Simulator<'_, '_> {
 
     /// The tables kallsyms builds from `map`.
     pub(super) fn tables(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
-        let err = |source| PassError::Kallsyms { pass, source };
-        let parsed = kallsyms::parse_symbol_map(map, self.version()).map_err(err)?;
-        let tables = kallsyms::build_tables_cached(
-            &parsed,
-            &self.opts.kallsyms,
+        tables_of(
+            map,
+            self.opts,
             &mut self.compress.borrow_mut(),
+            self.ptr,
+            pass,
         )
-        .map_err(err)?;
-        Ok(tables.rodata_layout(self.ptr))
     }
 
     fn summary(&self, t: &RodataLayout) -> TablesSummary {

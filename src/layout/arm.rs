@@ -377,6 +377,7 @@ struct StubSection {
 }
 
 /// The ARM backend's state across ld's passes.
+#[derive(Clone)]
 pub(crate) struct ArmBackend {
     opts: ArmOptions,
     attrs: Attributes,
@@ -390,7 +391,7 @@ pub(crate) struct ArmBackend {
     a8_fixes: Vec<A8Fix>,
 }
 
-type Eng<'e, 'p, 's, 'a, 'f> = &'e mut Engine<'p, 's, 'a, 'f>;
+type Eng<'e, 's, 'a, 'f> = &'e mut Engine<'s, 'a, 'f>;
 
 impl ArmBackend {
     pub(crate) fn new(opts: ArmOptions) -> Self {
@@ -408,7 +409,7 @@ impl ArmBackend {
     }
 
     /// Merges the inputs' attributes as bfd does while loading them.
-    fn merge_attributes(&mut self, e: &Engine<'_, '_, '_, '_>) {
+    fn merge_attributes(&mut self, e: &Engine<'_, '_, '_>) {
         let mut first = true;
         for file in e.files {
             let Some(sec) = file
@@ -446,7 +447,7 @@ impl ArmBackend {
     // ----- .ARM.exidx ---------------------------------------------------------------------------
 
     /// `elf32_arm_fix_exidx_coverage` over the executable inputs sorted by address.
-    fn fix_exidx_coverage(&self, e: Eng<'_, '_, '_, '_, '_>) {
+    fn fix_exidx_coverage(&self, e: Eng<'_, '_, '_, '_>) {
         let mut exidx_of: HashMap<SectionRef, SectionRef> = HashMap::new();
         let mut text = Vec::new();
         for (f, file) in e.files.iter().enumerate() {
@@ -533,7 +534,7 @@ impl ArmBackend {
     // ----- stub groups --------------------------------------------------------------------------
 
     /// `elf32_arm_setup_section_lists`, `build_section_lists` and `group_sections`.
-    fn group_sections(&mut self, e: &Engine<'_, '_, '_, '_>) {
+    fn group_sections(&mut self, e: &Engine<'_, '_, '_>) {
         let always_after = self.fix_a8;
         for &id in &e.bfd_order {
             if !e.os[id].flags.contains(SecFlags::CODE) {
@@ -573,7 +574,7 @@ impl ArmBackend {
     }
 
     /// `elf32_arm_create_or_find_stub_sec`: the stub section of `section`'s group.
-    fn stub_section(&mut self, e: Eng<'_, '_, '_, '_, '_>, section: SectionRef) -> Option<usize> {
+    fn stub_section(&mut self, e: Eng<'_, '_, '_, '_>, section: SectionRef) -> Option<usize> {
         let link = *self.group.get(&section)?;
         if let Some(&k) = self.by_link.get(&link) {
             return Some(k);
@@ -589,13 +590,7 @@ impl ArmBackend {
     // ----- stub selection -----------------------------------------------------------------------
 
     /// The target of relocation symbol `sym` of file `f`, None when ld skips it (undefined).
-    fn resolve(
-        &self,
-        e: &Engine<'_, '_, '_, '_>,
-        f: usize,
-        sym: usize,
-        addend: i64,
-    ) -> Option<Target> {
+    fn resolve(&self, e: &Engine<'_, '_, '_>, f: usize, sym: usize, addend: i64) -> Option<Target> {
         let file = &e.files[f];
         let s = file.symbols.get(sym)?;
         if s.binding == Binding::Local {
@@ -737,7 +732,7 @@ impl ArmBackend {
 
     /// One scan of every branch relocation (`elf32_arm_size_stubs`' loop body); returns whether
     /// a stub or erratum fix appeared.
-    fn scan(&mut self, e: Eng<'_, '_, '_, '_, '_>) -> bool {
+    fn scan(&mut self, e: Eng<'_, '_, '_, '_>) -> bool {
         let mut changed = false;
         let prev_fixes = std::mem::take(&mut self.a8_fixes);
         let mut fixes = Vec::new();
@@ -821,7 +816,7 @@ impl ArmBackend {
     #[allow(clippy::too_many_arguments)]
     fn add_stub(
         &mut self,
-        e: Eng<'_, '_, '_, '_, '_>,
+        e: Eng<'_, '_, '_, '_>,
         section: SectionRef,
         target: &Target,
         r_type: u32,
@@ -881,7 +876,7 @@ impl ArmBackend {
     /// `cortex_a8_erratum_scan` over file `f`'s Thumb code.
     fn a8_scan(
         &self,
-        e: &Engine<'_, '_, '_, '_>,
+        e: &Engine<'_, '_, '_>,
         f: usize,
         relocs: &[A8Reloc],
         fixes: &mut Vec<A8Fix>,
@@ -968,7 +963,7 @@ impl ArmBackend {
     }
 
     /// Recomputes every stub section's size from the stubs and fixes found so far.
-    fn size_stub_sections(&mut self, e: Eng<'_, '_, '_, '_, '_>) {
+    fn size_stub_sections(&mut self, e: Eng<'_, '_, '_, '_>) {
         let mut sizes = vec![0u64; self.stub_sections.len()];
         for stub in &self.stubs {
             sizes[stub.section] += (stub.kind.template().0 + 7) & !7;
@@ -1087,7 +1082,7 @@ fn a8_fix_kind(
 }
 
 impl TargetHooks for ArmBackend {
-    fn after_allocation(&mut self, e: &mut Engine<'_, '_, '_, '_>) -> Result<(), LayoutError> {
+    fn after_allocation(&mut self, e: &mut Engine<'_, '_, '_>) -> Result<(), LayoutError> {
         self.merge_attributes(e);
         self.fix_exidx_coverage(e);
         self.group_sections(e);
@@ -1107,7 +1102,11 @@ impl TargetHooks for ArmBackend {
         Ok(())
     }
 
-    fn local_symbols(&self, e: &Engine<'_, '_, '_, '_>) -> Vec<LinkedSymbol> {
+    fn boxed_clone(&self) -> Box<dyn TargetHooks> {
+        Box::new(self.clone())
+    }
+
+    fn local_symbols(&self, e: &Engine<'_, '_, '_>) -> Vec<LinkedSymbol> {
         let mut out = Vec::new();
         let mut next = vec![0u64; self.stub_sections.len()];
         let a8 = self.a8_fixes.iter().filter_map(|fix| {
@@ -1149,7 +1148,7 @@ impl TargetHooks for ArmBackend {
 /// bfd's section id of input section `r`: ids count every section bfd creates, from 0x10, and
 /// ld's ARM emulation first makes the four interworking glue sections of its stub file; input
 /// files follow in load order with one section per [`super::model::InputSection`].
-fn e_section_id(e: &Engine<'_, '_, '_, '_>, r: SectionRef) -> u32 {
+fn e_section_id(e: &Engine<'_, '_, '_>, r: SectionRef) -> u32 {
     let before: usize = e.files[..r.file].iter().map(|f| f.sections.len()).sum();
     0x14 + (before + r.sec) as u32
 }

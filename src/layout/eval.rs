@@ -59,7 +59,7 @@ fn align_n(value: u64, align: u64) -> u64 {
     }
 }
 
-impl<'a> Engine<'_, '_, 'a, '_> {
+impl<'a> Engine<'_, 'a, '_> {
     fn vma_of(&self, base: Base) -> u64 {
         match base {
             Base::Sec(id) => self.os[id].vma,

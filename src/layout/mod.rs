@@ -225,25 +225,82 @@ pub fn link(
     mut files: Vec<InputFile<'_>>,
     options: &LayoutOptions,
 ) -> Result<Layout, LayoutError> {
+    prepare_inputs(&mut files, options);
+    PreparedLink::new(script, &files, options)?.into_layout()
+}
+
+/// What ld adds to the inputs before anything is mapped: the build-id note and the `COMMON`
+/// sections. [`PreparedLink::new`] expects inputs that went through this.
+pub fn prepare_inputs(files: &mut [InputFile<'_>], options: &LayoutOptions) {
     if let (Some(hash), Some(first)) = (options.build_id_size, files.first_mut()) {
         first.sections.push(build_id_section(hash));
     }
-    allocate_commons(&mut files);
-    let files = files.as_slice();
-    let mut program = Program::build(script);
-    let mapping = map::map_inputs(
-        &program,
-        files,
-        MapOptions {
-            strip_debug: options.strip_debug,
-            sort_section: options.sort_section,
-        },
-    );
-    let mut engine = place::Engine::new(&mut program, files, mapping, options);
-    if options.machine == object::elf::EM_ARM {
-        engine.hooks = Some(Box::new(arm::ArmBackend::new(options.arm)));
+    allocate_commons(files);
+}
+
+/// A link taken through ld's steps that read neither input section sizes nor symbol values:
+/// symbol resolution, mapping, orphan placement and merging. It can then be laid out many
+/// times, each time with one input swapped for a file of the same shape — the pass simulator's
+/// kallsyms object, whose tables change size and labels between passes while nothing else does.
+pub struct PreparedLink<'s, 'a, 'f> {
+    engine: place::Engine<'s, 'a, 'f>,
+}
+
+impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
+    /// Prepares `files` (already through [`prepare_inputs`]) under `script`.
+    pub fn new(
+        script: &'s Script<'a>,
+        files: &'f [InputFile<'a>],
+        options: &'f LayoutOptions,
+    ) -> Result<Self, LayoutError> {
+        let program = Program::build(script);
+        let mapping = map::map_inputs(
+            &program,
+            files,
+            MapOptions {
+                strip_debug: options.strip_debug,
+                sort_section: options.sort_section,
+            },
+        );
+        let mut engine = place::Engine::new(program, files, mapping, options);
+        if options.machine == object::elf::EM_ARM {
+            engine.hooks = Some(Box::new(arm::ArmBackend::new(options.arm)));
+        }
+        engine.prepare()?;
+        Ok(PreparedLink { engine })
     }
-    engine.run()
+
+    /// The layout of the prepared inputs.
+    pub fn layout(&self) -> Result<Layout, LayoutError> {
+        self.engine.clone().finish()
+    }
+
+    /// The layout, consuming the prepared state (no copy of it is made).
+    pub fn into_layout(mut self) -> Result<Layout, LayoutError> {
+        self.engine.finish()
+    }
+
+    /// The layout with input `index` replaced by `replacement`, or None when the replacement
+    /// differs in more than section sizes, symbol values and a name no file pattern tells
+    /// apart (see [`InputFile::same_shape`]): then only a new [`PreparedLink`] lays it out.
+    pub fn layout_with(
+        &self,
+        index: usize,
+        replacement: InputFile<'a>,
+    ) -> Option<Result<Layout, LayoutError>> {
+        let original = self.engine.files.get(index)?;
+        if !original.same_shape(&replacement)
+            || !map::file_names_equivalent(&self.engine.prog, &original.name, &replacement.name)
+        {
+            return None;
+        }
+        let mut files = self.engine.files.to_vec();
+        files[index] = replacement;
+        let mut engine: place::Engine<'s, 'a, '_> = self.engine.clone();
+        engine.syms.revalue_file(index, original, &files[index]);
+        engine.files = &files;
+        Some(engine.finish())
+    }
 }
 
 /// Section index given to the `COMMON` input section ld makes for a file's common symbols.
@@ -256,11 +313,20 @@ const COMMON_INDEX: usize = usize::MAX - 1;
 /// order; this allocates them in link order, which gives the same result whenever a file owns
 /// at most one common per alignment.
 fn allocate_commons(files: &mut [InputFile<'_>]) {
+    use crate::hash::FastSet;
     use model::{Binding, SymbolSection};
-    use std::collections::HashMap;
-    let mut defined: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let has_common = |file: &InputFile<'_>| {
+        file.symbols
+            .iter()
+            .any(|s| s.section == SymbolSection::Common && s.binding != Binding::Local)
+    };
+    // Kernel objects are built with -fno-common: most links have nothing to allocate.
+    if !files.iter().any(has_common) {
+        return;
+    }
+    let mut defined: FastSet<&str> = FastSet::default();
     // name -> (file, symbol position, size, align)
-    let mut commons: HashMap<&str, (usize, usize, u64, u64)> = HashMap::new();
+    let mut commons: FastMap<&str, (usize, usize, u64, u64)> = FastMap::default();
     let mut order: Vec<&str> = Vec::new();
     for (f, file) in files.iter().enumerate() {
         for (i, sym) in file.symbols.iter().enumerate() {
@@ -297,7 +363,7 @@ fn allocate_commons(files: &mut [InputFile<'_>]) {
         size: u64,
         align: u64,
     }
-    let mut placed: HashMap<usize, Owned> = HashMap::new();
+    let mut placed: FastMap<usize, Owned> = FastMap::default();
     for name in order {
         if defined.contains(name) {
             continue;

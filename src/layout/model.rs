@@ -36,6 +36,50 @@ impl InputFile<'_> {
     pub fn section_position(&self, shndx: usize) -> Option<usize> {
         self.sections.binary_search_by_key(&shndx, |s| s.index).ok()
     }
+
+    /// Whether `other` differs from this file at most in its name, section sizes and symbol
+    /// values: the only differences ld's steps before sizing never look at (file patterns do
+    /// see the name; [`crate::layout::map::file_names_equivalent`] tells whether they can
+    /// tell two names apart).
+    pub fn same_shape(&self, other: &InputFile<'_>) -> bool {
+        let same_section = |a: &InputSection<'_>, b: &InputSection<'_>| {
+            a.name == b.name
+                && a.index == b.index
+                && a.align == b.align
+                && a.sh_type == b.sh_type
+                && a.sh_flags == b.sh_flags
+                && a.entsize == b.entsize
+                && a.data == b.data
+                && a.duplicate == b.duplicate
+                && a.linker_created == b.linker_created
+                && a.link == b.link
+                && a.relocs.data == b.relocs.data
+        };
+        let same_symbol = |a: &InputSymbol<'_>, b: &InputSymbol<'_>| {
+            a.index == b.index
+                && a.name == b.name
+                && a.binding == b.binding
+                && a.visibility == b.visibility
+                && a.kind == b.kind
+                && a.section == b.section
+                && a.size == b.size
+                && (a.value == b.value || matches!(a.section, SymbolSection::Section(_)))
+        };
+        self.archive == other.archive
+            && self.reloc_referenced == other.reloc_referenced
+            && self.sections.len() == other.sections.len()
+            && self
+                .sections
+                .iter()
+                .zip(&other.sections)
+                .all(|(a, b)| same_section(a, b))
+            && self.symbols.len() == other.symbols.len()
+            && self
+                .symbols
+                .iter()
+                .zip(other.symbols.iter())
+                .all(|(a, b)| same_symbol(a, b))
+    }
 }
 
 /// An input file's symbol table: borrowed from the parsed object (cloning copies nothing), or

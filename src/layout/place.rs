@@ -42,10 +42,19 @@ pub(crate) trait TargetHooks {
     /// Runs after the first allocation pass. It may resize input sections
     /// ([`Engine::set_input_size`]), add linker-made input sections ([`Engine::add_linker_section`])
     /// and lay out again ([`Engine::relayout`]).
-    fn after_allocation(&mut self, engine: &mut Engine<'_, '_, '_, '_>) -> Result<(), LayoutError>;
+    fn after_allocation(&mut self, engine: &mut Engine<'_, '_, '_>) -> Result<(), LayoutError>;
 
     /// Extra local symbols of the output's symbol table, addresses final.
-    fn local_symbols(&self, engine: &Engine<'_, '_, '_, '_>) -> Vec<LinkedSymbol>;
+    fn local_symbols(&self, engine: &Engine<'_, '_, '_>) -> Vec<LinkedSymbol>;
+
+    /// A copy in the same state (a prepared link is laid out many times from one state).
+    fn boxed_clone(&self) -> Box<dyn TargetHooks>;
+}
+
+impl Clone for Box<dyn TargetHooks> {
+    fn clone(&self) -> Self {
+        self.boxed_clone()
+    }
 }
 
 /// An input section the linker makes itself (an ARM stub section), placed right after an input
@@ -82,8 +91,9 @@ pub(crate) struct Region {
 /// Where an input section ended up: not placed, discarded, or in an output section.
 pub(crate) type InputOutput = Option<Option<OsId>>;
 
-pub(crate) struct Engine<'p, 's, 'a, 'f> {
-    pub prog: &'p mut Program<'s, 'a>,
+#[derive(Clone)]
+pub(crate) struct Engine<'s, 'a, 'f> {
+    pub prog: Program<'s, 'a>,
     pub files: &'f [InputFile<'a>],
     pub mapping: Mapping,
     pub opts: &'f LayoutOptions,
@@ -112,7 +122,8 @@ pub(crate) struct Engine<'p, 's, 'a, 'f> {
     failed_asserts: Vec<String>,
     /// First flat merge id of each file (`file_base[f] + section index`).
     file_base: Vec<usize>,
-    merged: Option<Merged<'a>>,
+    /// Shared: merging is done once per prepared link and only read afterwards.
+    merged: Option<Arc<Merged<'a>>>,
     /// Merge sections ld excluded (their entries live in other sections).
     merge_excluded: FastSet<SectionRef>,
     /// The target backend, if the machine has one.
@@ -124,9 +135,9 @@ pub(crate) struct Engine<'p, 's, 'a, 'f> {
     after_input: FastMap<SectionRef, Vec<usize>>,
 }
 
-impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
+impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
     pub fn new(
-        prog: &'p mut Program<'s, 'a>,
+        prog: Program<'s, 'a>,
         files: &'f [InputFile<'a>],
         mapping: Mapping,
         opts: &'f LayoutOptions,
@@ -148,7 +159,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                 last_os: None,
             });
         }
-        let by_name = super::section_index(prog);
+        let by_name = super::section_index(&prog);
         let mut os = vec![OutState::default(); n];
         for &id in &mapping.failed_constraints {
             os[id].constraint_failed = true;
@@ -197,7 +208,10 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         }
     }
 
-    pub fn run(&mut self) -> Result<Layout, LayoutError> {
+    /// ld's steps before the first sizing pass: symbol resolution, section creation, orphan
+    /// placement and merging. None of them reads an input section's size or a symbol's value,
+    /// so their result can be reused for inputs that differ only in those.
+    pub fn prepare(&mut self) -> Result<(), LayoutError> {
         self.syms
             .add_inputs(self.files, &self.mapping.disposition, self.opts.discard);
         self.init_regions()?;
@@ -213,6 +227,11 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
         self.create_sections();
         self.place_orphans();
         self.merge_sections();
+        Ok(())
+    }
+
+    /// The sizing passes, the final assignments and the symbol fix-ups, after [`Engine::prepare`].
+    pub fn finish(&mut self) -> Result<Layout, LayoutError> {
         self.phase = Phase::Mark;
         self.size_pass()?;
         self.strip_excluded();
@@ -313,7 +332,7 @@ impl<'p, 's, 'a, 'f> Engine<'p, 's, 'a, 'f> {
                 self.merge_excluded.insert(self.unflat(id));
             }
         }
-        self.merged = Some(merged);
+        self.merged = Some(Arc::new(merged));
     }
 
     pub(crate) fn is_defined_for_script(&self, name: &str) -> bool {

@@ -67,7 +67,7 @@ pub(crate) struct Sym<'n> {
 }
 
 /// bfd's link hash table.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct SymbolTable<'n> {
     syms: Vec<Sym<'n>>,
     index: FastMap<&'n str, usize>,
@@ -236,6 +236,38 @@ impl<'n> SymbolTable<'n> {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Takes the values of `file`'s section-relative globals from `replacement`, a file of the
+    /// same shape standing in for input `file_id` (see [`InputFile::same_shape`]), wherever
+    /// that file's definition is the one the table chose.
+    pub fn revalue_file(
+        &mut self,
+        file_id: FileId,
+        file: &InputFile<'_>,
+        replacement: &InputFile<'_>,
+    ) {
+        for sym in replacement.symbols.iter() {
+            let Place::Section(shndx) = sym.section else {
+                continue;
+            };
+            if sym.binding == Binding::Local || sym.name.is_empty() {
+                continue;
+            }
+            let (Some(id), Some(pos)) = (self.lookup(sym.name), file.section_position(shndx))
+            else {
+                continue;
+            };
+            if let SymState::Defined {
+                base: SymBase::Input(r),
+                value,
+            } = &mut self.syms[id].state
+                && r.file == file_id
+                && r.sec == pos
+            {
+                *value = sym.value;
             }
         }
     }

@@ -153,3 +153,18 @@ pub fn relink_corpus_builds() -> Vec<Relinked> {
     }
     out
 }
+
+/// A corpus build's final link arguments (from `link-commands.sh`), without the program name
+/// and the kallsyms object.
+pub fn final_link_args(build: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(build.join("link-commands.sh")).expect("link-commands.sh");
+    let line = text
+        .lines()
+        .rfind(|l| l.contains(" -o vmlinux "))
+        .expect("the vmlinux link line");
+    line.split_whitespace()
+        .skip(1)
+        .filter(|a| !a.ends_with(".kallsyms.o"))
+        .map(str::to_string)
+        .collect()
+}

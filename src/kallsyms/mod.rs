@@ -266,30 +266,65 @@ pub fn build_tables<'a>(
     build_tables_cached(map, options, &mut CompressCache::default())
 }
 
-/// The last compression [`build_tables_cached`] ran, keyed by its whole input ("type + name"
-/// of every kept symbol, in table order). Successive link passes mostly move addresses, not
-/// names, and the compressor is the expensive step.
+/// The last few compressions [`build_tables_cached`] ran, each keyed by its whole input ("type +
+/// name" of every kept symbol, in table order), with the name order derived from them.
+/// Successive link passes mostly move addresses, not names, and a margin search alternates
+/// between a handful of symbol sets; the compressor and the name sort are the expensive steps.
 #[derive(Default)]
 pub struct CompressCache {
-    key: Vec<u8>,
-    compressed: Option<compress::Compressed>,
+    /// Most recently used first.
+    entries: Vec<CacheEntry>,
 }
 
+struct CacheEntry {
+    key: Vec<u8>,
+    compressed: compress::Compressed,
+    /// `name_order` for the `lto_clang` flag it was computed with.
+    name_order: Option<(bool, Vec<u32>)>,
+}
+
+/// Symbol sets kept; a margin search needs two (before and after a flip), passes up to three.
+const CACHE_ENTRIES: usize = 4;
+
 impl CompressCache {
-    fn compress(&mut self, syms: &[TableSymbol<'_>]) -> compress::Compressed {
-        let mut key = Vec::with_capacity(self.key.len());
+    /// The compression of `syms` and their order by name.
+    fn compress(
+        &mut self,
+        syms: &[TableSymbol<'_>],
+        lto_clang: bool,
+    ) -> (compress::Compressed, Vec<u32>) {
+        let mut key = Vec::with_capacity(self.entries.first().map_or(0, |e| e.key.len()));
         for s in syms {
             key.extend_from_slice(&(s.name.len() as u64).to_le_bytes());
             key.push(s.kind);
             key.extend_from_slice(s.name);
         }
-        if let Some(hit) = self.compressed.as_ref().filter(|_| key == self.key) {
-            return hit.clone();
-        }
-        let compressed = compress::compress(syms);
-        self.key = key;
-        self.compressed = Some(compressed.clone());
-        compressed
+        // The name order breaks ties by address, then table index: in a table sorted by
+        // address the index alone decides, so the names fix the order.
+        let by_address = syms.windows(2).all(|w| w[0].addr <= w[1].addr);
+        let hit = self.entries.iter().position(|e| e.key == key);
+        let mut entry = match hit {
+            Some(i) => self.entries.remove(i),
+            None => CacheEntry {
+                key,
+                compressed: compress::compress(syms),
+                name_order: None,
+            },
+        };
+        let name_order = match &entry.name_order {
+            Some((lto, order)) if *lto == lto_clang && by_address => order.clone(),
+            _ => {
+                let order = order::name_order(syms, lto_clang);
+                if by_address {
+                    entry.name_order = Some((lto_clang, order.clone()));
+                }
+                order
+            }
+        };
+        let compressed = entry.compressed.clone();
+        self.entries.insert(0, entry);
+        self.entries.truncate(CACHE_ENTRIES);
+        (compressed, name_order)
     }
 }
 
@@ -313,9 +348,8 @@ pub fn build_tables_cached<'a>(
     } else {
         Vec::new()
     };
-    let compressed = cache.compress(&syms);
-    let name_order =
-        order::name_order(&syms, options.version == Version::V6_1 && options.lto_clang);
+    let (compressed, name_order) =
+        cache.compress(&syms, options.version == Version::V6_1 && options.lto_clang);
     let names_bytes = size::names_bytes(&compressed.name_ends);
     Ok(Tables {
         options: *options,

@@ -180,17 +180,28 @@ pub fn margins(
                     same = d;
                     continue;
                 }
-                // Bisect between the last unchanged size and this one for the first flip.
-                let (mut lo, mut hi) = (same, d);
-                while (hi - lo).abs() > 1 {
-                    let mid = lo + (hi - lo) / 2;
-                    if size_at(mid)? == v0 {
-                        lo = mid
+                let (mut lo, mut hi, mut flipped) = (same, d, size);
+                // The symbol usually moves with the tables byte for byte, so the flip is at the
+                // candidate itself: one probe just short of it settles that.
+                let short = d - d.signum();
+                if short != same {
+                    let before = size_at(short)?;
+                    if before == v0 {
+                        lo = short;
                     } else {
-                        hi = mid
+                        (hi, flipped) = (short, before);
                     }
                 }
-                let flipped = size_at(hi)?;
+                // Otherwise bisect between the last unchanged size and this one.
+                while (hi - lo).abs() > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    let size = size_at(mid)?;
+                    if size == v0 {
+                        lo = mid
+                    } else {
+                        (hi, flipped) = (mid, size)
+                    }
+                }
                 let tables_delta = flipped as i64 - v0 as i64;
                 // Tables of the flipped size are not a fixed point: the passes keep changing.
                 let settles = size_at(tables_delta)? == flipped;

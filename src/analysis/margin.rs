@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::hazards::{Hazard, Site};
-use super::passes::{PassError, PassOptions, PassReport, with_simulator};
+use super::passes::{PassError, PassOptions, PassReport, Simulator, with_simulator};
 use crate::report::{Finding, Place};
 use crate::script::ast::Span;
 use crate::simulate::LinkSession;
@@ -103,12 +103,24 @@ fn describe(direction: &str, margin: Option<u64>, flip: Option<&Flip>) -> String
     }
 }
 
-/// Computes the margins of the link `session` describes, using the script's hazards.
-/// `report` is the pass simulation of the same link: its final System.map locates the
-/// coincidences, and when the script has none nothing is laid out again.
-pub fn margins(
+/// Replays the passes of the link `session` describes, then computes its margins using the
+/// script's hazards: the final System.map locates the coincidences (when the script has none
+/// nothing is laid out again), and the search reuses the passes' prepared link and cached
+/// compressions.
+pub fn simulate_with_margins(
     session: &LinkSession,
     opts: &PassOptions,
+    hazards: &[Hazard],
+) -> Result<(PassReport, Margins), PassError> {
+    with_simulator(session, opts, |sim| {
+        let report = sim.run()?;
+        let margins = margins(sim, hazards, &report)?;
+        Ok((report, margins))
+    })
+}
+
+fn margins(
+    sim: &Simulator<'_, '_>,
     hazards: &[Hazard],
     report: &PassReport,
 ) -> Result<Margins, PassError> {
@@ -139,7 +151,7 @@ pub fn margins(
             probes: 0,
         });
     }
-    with_simulator(session, opts, |sim| {
+    {
         let template = sim.tables(map, 0)?;
         let v0 = template.size;
         let mut probes = 0u32;
@@ -224,7 +236,7 @@ pub fn margins(
         }
         result.probes = probes;
         Ok(result)
-    })
+    }
 }
 
 /// The address System.map gives `name`.

@@ -147,10 +147,7 @@ struct Step {
 /// Replays the version's procedure for the link `session` describes (its command line
 /// without any kallsyms object).
 pub fn simulate(session: &LinkSession, opts: &PassOptions) -> Result<PassReport, PassError> {
-    with_simulator(session, opts, |sim| match opts.kallsyms.version {
-        Version::V6_12 => sim.run_612(),
-        Version::V6_1 => sim.run_61(),
-    })
+    with_simulator(session, opts, |sim| sim.run())
 }
 
 /// Loads the link once and hands a simulator for it to `f`.
@@ -426,6 +423,14 @@ impl Simulator<'_, '_> {
             system_map: final_link.map,
             image_end: final_link.image_end,
         })
+    }
+
+    /// The version's procedure.
+    pub(super) fn run(&self) -> Result<PassReport, PassError> {
+        match self.version() {
+            Version::V6_12 => self.run_612(),
+            Version::V6_1 => self.run_61(),
+        }
     }
 
     fn run_612(&self) -> Result<PassReport, PassError> {

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ldcheck::analysis::hazards::analyze;
-use ldcheck::analysis::margin::margins;
-use ldcheck::analysis::passes::{PassOptions, simulate};
+use ldcheck::analysis::margin::simulate_with_margins;
+use ldcheck::analysis::passes::PassOptions;
 use ldcheck::report::{Finding, Format, render, use_color};
 
 /// Arguments of `ldcheck check`.
@@ -71,19 +71,15 @@ pub fn run(args: Args) -> ExitCode {
             kallsyms,
             extra_pass: false,
         };
-        let report = match simulate(&session, &pass_options) {
-            Ok(r) => r,
+        let hazards = analyze(&script);
+        let (report, margins) = match simulate_with_margins(&session, &pass_options, &hazards) {
+            Ok(done) => done,
             Err(e) => return super::report_error(e.into()),
         };
         let passes_finding = report.to_finding();
-        let breaks_now = passes_finding.breaks_build;
         // With the link inputs the simulation is the verdict; script findings explain it.
-        breaks = breaks_now;
-        let hazards = analyze(&script);
-        match margins(&session, &pass_options, &hazards, &report) {
-            Ok(m) => findings.insert(0, m.to_finding()),
-            Err(e) => return super::report_error(e.into()),
-        }
+        breaks = passes_finding.breaks_build;
+        findings.insert(0, margins.to_finding());
         findings.insert(0, passes_finding);
     }
     let notes = findings.iter().filter(|f| !f.breaks_build).count();

@@ -10,8 +10,8 @@ use thiserror::Error;
 
 use super::tree::{KernelVersion, LinkPlan, Procedure, Tree, TreeError, TreeOptions};
 use crate::analysis::hazards::analyze;
-use crate::analysis::margin::{Flip, Margins, margins};
-use crate::analysis::passes::{PassError, PassOptions, PassReport, Verdict, simulate};
+use crate::analysis::margin::{Flip, Margins, simulate_with_margins};
+use crate::analysis::passes::{PassError, PassOptions, PassReport, Verdict};
 use crate::report::Finding;
 use crate::simulate::{LinkSession, SimulateError};
 
@@ -161,8 +161,7 @@ pub fn check(opts: &KbuildOptions) -> Result<KbuildReport, KbuildError> {
         kallsyms,
         extra_pass: opts.extra_pass,
     };
-    let passes = simulate(&session, &pass_options)?;
-    let margins = margins(&session, &pass_options, &hazards, &passes)?;
+    let (passes, margins) = simulate_with_margins(&session, &pass_options, &hazards)?;
 
     let (verdict, summary) = decide(&passes, &margins, opts.fragile_reach, &tree);
     report.verdict = verdict;

@@ -177,6 +177,41 @@ fn section_headers_outside_the_file() {
 }
 
 #[test]
+fn absurd_section_count() {
+    let dir = link_dir();
+    // Extended numbering: e_shnum 0, the count in section 0's sh_size.
+    let mut elf = elf_header(true, false, EM_X86_64);
+    elf[0x28..0x30].copy_from_slice(&64u64.to_le_bytes()); // e_shoff
+    let mut section0 = vec![0u8; 64];
+    section0[32..40].copy_from_slice(&(1u64 << 23).to_le_bytes()); // sh_size
+    elf.extend(section0);
+    fs::write(dir.path().join("many.o"), elf).unwrap();
+    let out = layout(dir.path(), "ok.lds", &["ok.o", "many.o"]);
+    assert_rejected(&out, "many.o", "8388608 sections");
+}
+
+#[test]
+fn symbol_name_over_the_limit() {
+    use object::write::{Object, Symbol, SymbolSection};
+    use object::{Architecture, BinaryFormat, Endianness, SymbolFlags, SymbolKind, SymbolScope};
+    let dir = link_dir();
+    let mut obj = Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
+    obj.add_symbol(Symbol {
+        name: vec![b'x'; 70_000],
+        value: 0,
+        size: 0,
+        kind: SymbolKind::Data,
+        scope: SymbolScope::Linkage,
+        weak: false,
+        section: SymbolSection::Absolute,
+        flags: SymbolFlags::None,
+    });
+    fs::write(dir.path().join("long.o"), obj.write().unwrap()).unwrap();
+    let out = layout(dir.path(), "ok.lds", &["ok.o", "long.o"]);
+    assert_rejected(&out, "long.o", "70000 bytes long");
+}
+
+#[test]
 fn big_endian_object_in_a_little_endian_link() {
     let dir = link_dir();
     fs::write(dir.path().join("be.o"), elf_header(true, true, EM_X86_64)).unwrap();

@@ -248,11 +248,31 @@ fn malformed(origin: Origin<'_>, e: object::Error) -> InputError {
     }
 }
 
+/// Sections one object may have. An allyesconfig `vmlinux.o` built with
+/// `-ffunction-sections -fdata-sections` has a few hundred thousand; a header claiming more
+/// than this is corrupt or hostile, and refusing it up front keeps memory bounded.
+const MAX_SECTIONS: usize = 1 << 22;
+
+/// Longest section or symbol name accepted. Kernel names stop at KSYM_NAME_LEN (512) and the
+/// longest mangled Rust or C++ names are a few KiB; a longer one is corrupt or hostile.
+const MAX_NAME: usize = 1 << 16;
+
+/// `bytes` as a name: valid UTF-8 and at most [`MAX_NAME`] bytes.
 fn utf8<'a>(
     origin: Origin<'_>,
     bytes: &'a [u8],
     what: impl FnOnce() -> String,
 ) -> Result<&'a str, InputError> {
+    if bytes.len() > MAX_NAME {
+        return Err(InputError::Malformed {
+            file: origin.to_string(),
+            detail: format!(
+                "{} is {} bytes long; names are limited to {MAX_NAME} bytes",
+                what(),
+                bytes.len()
+            ),
+        });
+    }
     std::str::from_utf8(bytes).map_err(|_| InputError::NonUtf8 {
         file: origin.to_string(),
         what: what(),
@@ -271,6 +291,15 @@ fn parse_elf<'a, Elf: FileHeader<Endian = Endianness>>(
         return Err(InputError::NotRelocatable {
             file: origin.to_string(),
             e_type,
+        });
+    }
+    let claimed = header.shnum(endian, data).map_err(bad)?;
+    if claimed > MAX_SECTIONS {
+        return Err(InputError::Malformed {
+            file: origin.to_string(),
+            detail: format!(
+                "claims {claimed} sections; no kernel object has more than {MAX_SECTIONS}"
+            ),
         });
     }
     let table = header.sections(endian, data).map_err(bad)?;

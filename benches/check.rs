@@ -11,7 +11,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use ldcheck::analysis::hazards::analyze;
-use ldcheck::analysis::passes::{PassOptions, simulate};
+use ldcheck::analysis::margin::simulate_with_margins;
+use ldcheck::analysis::passes::PassOptions;
 use ldcheck::kallsyms::{Options, Version};
 use ldcheck::simulate::LinkSession;
 
@@ -26,19 +27,20 @@ struct Phases {
 fn check_in_process(build: &common::Build, text: &str, args: &[String]) -> Option<Phases> {
     let start = Instant::now();
     let script = ldcheck::script::parse_script(text).ok()?;
-    std::hint::black_box(analyze(&script));
+    let hazards = analyze(&script);
     let script_done = Instant::now();
     let session = LinkSession::open(args, &build.objtree).ok()?;
     let opened = Instant::now();
     let mut kallsyms = Options::new(Version::V6_12);
     kallsyms.all_symbols = build.config_enabled("KALLSYMS_ALL");
     kallsyms.absolute_percpu = build.config_enabled("KALLSYMS_ABSOLUTE_PERCPU");
-    let report = simulate(
+    let report = simulate_with_margins(
         &session,
         &PassOptions {
             kallsyms,
             extra_pass: false,
         },
+        &hazards,
     )
     .ok()?;
     std::hint::black_box(report);
@@ -123,7 +125,7 @@ fn main() {
         );
         common::row("ldcheck check (in-process)", in_process, ld);
         println!(
-            "    script {:.1} ms, open inputs {:.1} ms, pass simulation {:.1} ms",
+            "    script {:.1} ms, open inputs {:.1} ms, passes and margins {:.1} ms",
             common::ms(median_by(|p| p.script)),
             common::ms(median_by(|p| p.open)),
             common::ms(median_by(|p| p.passes)),

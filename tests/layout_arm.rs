@@ -41,7 +41,7 @@ impl Checked {
     }
 
     fn has_symbol(&self, name: &str) -> bool {
-        self.layout.symbols.iter().any(|s| s.name == name)
+        self.layout.symbols.iter().any(|s| &*s.name == name)
     }
 
     /// Linker stub symbols without a name (Cortex-A8 veneers).

@@ -61,7 +61,8 @@ pub fn keep(line: &[u8], version: Version) -> bool {
             .take_while(|b| b.is_ascii_alphanumeric())
             .count();
         // `__[[:alnum:]]*Thunk_`: some alphanumeric prefix followed by `Thunk_`.
-        if (0..=alnum).any(|k| rest[k..].starts_with(b"Thunk_")) {
+        let window = &rest[..(alnum + b"Thunk_".len()).min(rest.len())];
+        if memchr::memmem::find(window, b"Thunk_").is_some() {
             return false;
         }
     }
@@ -72,8 +73,10 @@ pub fn keep(line: &[u8], version: Version) -> bool {
     if name == b"_SDA_BASE_" || name == b"_SDA2_BASE_" {
         return false;
     }
-    let contains = |s: &[u8]| line.windows(s.len()).any(|w| w == s);
-    !(contains(b".long_branch.") || contains(b".plt_branch."))
+    // sed matches these anywhere in the line; most lines have no dot at all.
+    let contains = |s: &[u8]| memchr::memmem::find(line, s).is_some();
+    !(memchr::memchr(b'.', line).is_some()
+        && (contains(b".long_branch.") || contains(b".plt_branch.")))
 }
 
 #[cfg(test)]

@@ -163,7 +163,24 @@ impl NmSymbol<'_> {
 /// Sorts like `nm -n`: undefined symbols first by name, then by value, ties by name (byte
 /// order, as under `LC_COLLATE=C`), remaining ties in symbol-table order.
 pub fn sort_numeric(symbols: &mut [NmSymbol<'_>]) {
-    symbols.sort_by(numeric_order);
+    // Sorting (class, value, position) keys moves 24 bytes per step instead of a whole symbol,
+    // compares names only on equal values, and the position makes an unstable sort stable.
+    let mut keys: Vec<(bool, u64, usize)> = symbols
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let undefined = s.is_undefined();
+            (!undefined, if undefined { 0 } else { s.value }, i)
+        })
+        .collect();
+    keys.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| symbols[a.2].name.cmp(symbols[b.2].name))
+            .then(a.2.cmp(&b.2))
+    });
+    let sorted: Vec<NmSymbol<'_>> = keys.iter().map(|k| symbols[k.2].clone()).collect();
+    symbols.clone_from_slice(&sorted);
 }
 
 /// The comparison behind [`sort_numeric`] (used with a stable sort).

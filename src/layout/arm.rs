@@ -1132,7 +1132,7 @@ impl TargetHooks for ArmBackend {
             let addr = e.os[ls.os].vma + ls.offset + next[sec];
             next[sec] += size;
             out.push(LinkedSymbol {
-                name,
+                name: name.into(),
                 value: addr | u64::from(thumb),
                 section: SymbolSection::Section(e.prog.sections[ls.os].name.into()),
                 nm: e.letter(Some(ls.os), Binding::Local, SymbolKind::Func),

@@ -215,7 +215,7 @@ impl Layout {
     }
 
     pub fn symbol(&self, name: &str) -> Option<&LinkedSymbol> {
-        self.symbols.iter().find(|s| s.name == name)
+        self.symbols.iter().find(|s| &*s.name == name)
     }
 }
 

@@ -133,6 +133,18 @@ pub(crate) struct Engine<'s, 'a, 'f> {
     pub linker_sections: Vec<LinkerSection>,
     /// Linker sections by the input section they follow.
     after_input: FastMap<SectionRef, Vec<usize>>,
+    /// Output names of the symbols known when [`Engine::prepare`] ended, shared by every layout
+    /// of a prepared link.
+    shared_names: Arc<SharedNames>,
+}
+
+/// Symbol names as the output's symbol table lists them, allocated once per prepared link.
+#[derive(Debug, Default)]
+pub(crate) struct SharedNames {
+    /// By symbol table id.
+    globals: Vec<Arc<str>>,
+    /// By position in [`SymbolTable::locals`].
+    locals: Vec<Arc<str>>,
 }
 
 impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
@@ -203,6 +215,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             resized: FastMap::default(),
             linker_sections: Vec::new(),
             after_input: FastMap::default(),
+            shared_names: Arc::default(),
             mapping,
             prog,
         }
@@ -227,6 +240,15 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         self.create_sections();
         self.place_orphans();
         self.merge_sections();
+        self.shared_names = Arc::new(SharedNames {
+            globals: self.syms.all().iter().map(|s| s.name.into()).collect(),
+            locals: self
+                .syms
+                .locals
+                .iter()
+                .map(|&(file, idx)| self.files[file].symbols[idx].name.into())
+                .collect(),
+        });
         Ok(())
     }
 
@@ -1779,7 +1801,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         let entry = entry_name.and_then(|n| {
             symbols
                 .iter()
-                .find(|s| s.name == n && s.section != SymbolSection::Undefined)
+                .find(|s| *s.name == *n && s.section != SymbolSection::Undefined)
                 .map(|s| s.value)
         });
         Layout {
@@ -1808,7 +1830,15 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 .entry((sec, binding, kind))
                 .or_insert_with(|| self.letter(sec, binding, kind))
         };
-        for s in self.syms.all() {
+        let shared = &self.shared_names;
+        let global_name = |id: usize, name: &str| -> Arc<str> {
+            shared
+                .globals
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| name.into())
+        };
+        for (id, s) in self.syms.all().iter().enumerate() {
             match &s.state {
                 SymState::Defined { base, value } => {
                     let Some((b, off)) = self.resolve_sym_base(*base, *value) else {
@@ -1828,7 +1858,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                         (true, false) => Binding::Global,
                     };
                     out.push(LinkedSymbol {
-                        name: s.name.to_string(),
+                        name: global_name(id, s.name),
                         value: self.mask(addr),
                         section: section(sec),
                         nm: letter(sec, binding, s.kind),
@@ -1839,7 +1869,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 }
                 SymState::Undefined { weak } if s.object_ref => {
                     out.push(LinkedSymbol {
-                        name: s.name.to_string(),
+                        name: global_name(id, s.name),
                         value: 0,
                         section: SymbolSection::Undefined,
                         nm: type_letter(
@@ -1859,7 +1889,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 _ => {}
             }
         }
-        for &(file, idx) in &self.syms.locals {
+        for (k, &(file, idx)) in self.syms.locals.iter().enumerate() {
             let sym = &self.files[file].symbols[idx];
             let (sec, addr) = match sym.section {
                 Place::Absolute => (None, sym.value),
@@ -1888,7 +1918,11 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 _ => continue,
             };
             out.push(LinkedSymbol {
-                name: sym.name.to_string(),
+                name: shared
+                    .locals
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| sym.name.into()),
                 value: self.mask(addr),
                 section: section(sec),
                 nm: letter(sec, Binding::Local, sym.kind),

@@ -285,7 +285,7 @@ pub enum SymbolSection {
 /// A symbol of the linked output, as `nm` would show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LinkedSymbol {
-    pub name: String,
+    pub name: Arc<str>,
     pub value: u64,
     pub section: SymbolSection,
     /// The `nm` type letter.

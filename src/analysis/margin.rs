@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::hazards::{Hazard, Site};
 use super::passes::{PassError, PassOptions, PassReport, Simulator, with_simulator};
+use crate::kallsyms::RodataLayout;
 use crate::report::{Finding, Place};
 use crate::script::ast::Span;
 use crate::simulate::LinkSession;
@@ -151,92 +152,101 @@ fn margins(
             probes: 0,
         });
     }
-    {
-        let template = sim.tables(map, 0)?;
-        let v0 = template.size;
-        let mut probes = 0u32;
-        let mut size_at = |delta: i64| -> Result<u64, PassError> {
-            probes += 1;
-            let v = v0.saturating_add_signed(delta);
-            let map = sim.map_with_tables_of_size(&template, v)?;
-            Ok(sim.tables(&map, 0)?.size)
-        };
-        let mut result = Margins {
-            tables_size: v0,
-            grow: None,
-            shrink: None,
-            grow_flip: None,
-            shrink_flip: None,
-            probes: 0,
-        };
-        for grow in [true, false] {
-            let mut candidates: Vec<(i64, &str)> = coincidences
-                .iter()
-                .filter_map(|(cause, addr, n)| {
-                    let rem = addr % n;
-                    let d = if grow {
-                        if rem == 0 { 1 } else { (n - rem) as i64 }
-                    } else if rem == 0 {
-                        -1
-                    } else {
-                        -(rem as i64)
-                    };
-                    (grow || v0 as i64 + d >= 0).then_some((d, cause.as_str()))
-                })
-                .collect();
-            candidates.sort_by_key(|(d, _)| d.unsigned_abs());
-            let mut same = 0i64;
-            for (d, cause) in candidates {
-                let size = size_at(d)?;
-                if size == v0 {
-                    same = d;
-                    continue;
-                }
-                let (mut lo, mut hi, mut flipped) = (same, d, size);
-                // The symbol usually moves with the tables byte for byte, so the flip is at the
-                // candidate itself: one probe just short of it settles that.
-                let short = d - d.signum();
-                if short != same {
-                    let before = size_at(short)?;
-                    if before == v0 {
-                        lo = short;
-                    } else {
-                        (hi, flipped) = (short, before);
-                    }
-                }
-                // Otherwise bisect between the last unchanged size and this one.
-                while (hi - lo).abs() > 1 {
-                    let mid = lo + (hi - lo) / 2;
-                    let size = size_at(mid)?;
-                    if size == v0 {
-                        lo = mid
-                    } else {
-                        (hi, flipped) = (mid, size)
-                    }
-                }
-                let tables_delta = flipped as i64 - v0 as i64;
-                // Tables of the flipped size are not a fixed point: the passes keep changing.
-                let settles = size_at(tables_delta)? == flipped;
-                let flip = Flip {
-                    at: hi,
-                    tables_delta,
-                    cause: cause.to_string(),
-                    feeds_back: !settles,
-                };
-                let margin = hi.unsigned_abs() - 1;
-                if grow {
-                    result.grow = Some(margin);
-                    result.grow_flip = Some(flip);
-                } else {
-                    result.shrink = Some(margin);
-                    result.shrink_flip = Some(flip);
-                }
-                break;
+    let template = sim.tables(map, 0)?;
+    let grow = search(sim, &template, &coincidences, true)?;
+    let shrink = search(sim, &template, &coincidences, false)?;
+    Ok(Margins {
+        tables_size: template.size,
+        grow: grow.flip.as_ref().map(|(margin, _)| *margin),
+        shrink: shrink.flip.as_ref().map(|(margin, _)| *margin),
+        grow_flip: grow.flip.map(|(_, flip)| flip),
+        shrink_flip: shrink.flip.map(|(_, flip)| flip),
+        probes: grow.probes + shrink.probes,
+    })
+}
+
+/// The outcome of the search in one direction.
+struct Search {
+    /// The margin and the first flip, if any coincidence flips.
+    flip: Option<(u64, Flip)>,
+    /// Layouts laid out (or found in the simulator's cache) for it.
+    probes: u32,
+}
+
+/// Searches for the nearest flip when the tables grow (`grow`) or shrink from `template`'s size.
+fn search(
+    sim: &Simulator<'_, '_>,
+    template: &RodataLayout,
+    coincidences: &[(String, u64, u64)],
+    grow: bool,
+) -> Result<Search, PassError> {
+    let v0 = template.size;
+    let mut probes = 0u32;
+    let mut size_at = |delta: i64| -> Result<u64, PassError> {
+        probes += 1;
+        let v = v0.saturating_add_signed(delta);
+        let map = sim.map_with_tables_of_size(template, v)?;
+        Ok(sim.tables(&map, 0)?.size)
+    };
+    let mut candidates: Vec<(i64, &str)> = coincidences
+        .iter()
+        .filter_map(|(cause, addr, n)| {
+            let rem = addr % n;
+            let d = if grow {
+                if rem == 0 { 1 } else { (n - rem) as i64 }
+            } else if rem == 0 {
+                -1
+            } else {
+                -(rem as i64)
+            };
+            (grow || v0 as i64 + d >= 0).then_some((d, cause.as_str()))
+        })
+        .collect();
+    candidates.sort_by_key(|(d, _)| d.unsigned_abs());
+    let mut same = 0i64;
+    for (d, cause) in candidates {
+        let size = size_at(d)?;
+        if size == v0 {
+            same = d;
+            continue;
+        }
+        let (mut lo, mut hi, mut flipped) = (same, d, size);
+        // The symbol usually moves with the tables byte for byte, so the flip is at the
+        // candidate itself: one probe just short of it settles that.
+        let short = d - d.signum();
+        if short != same {
+            let before = size_at(short)?;
+            if before == v0 {
+                lo = short;
+            } else {
+                (hi, flipped) = (short, before);
             }
         }
-        result.probes = probes;
-        Ok(result)
+        // Otherwise bisect between the last unchanged size and this one.
+        while (hi - lo).abs() > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let size = size_at(mid)?;
+            if size == v0 {
+                lo = mid
+            } else {
+                (hi, flipped) = (mid, size)
+            }
+        }
+        let tables_delta = flipped as i64 - v0 as i64;
+        // Tables of the flipped size are not a fixed point: the passes keep changing.
+        let settles = size_at(tables_delta)? == flipped;
+        let flip = Flip {
+            at: hi,
+            tables_delta,
+            cause: cause.to_string(),
+            feeds_back: !settles,
+        };
+        return Ok(Search {
+            flip: Some((hi.unsigned_abs() - 1, flip)),
+            probes,
+        });
     }
+    Ok(Search { flip: None, probes })
 }
 
 /// The address System.map gives `name`.

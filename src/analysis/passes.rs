@@ -5,6 +5,7 @@
 //! The kallsyms object of each pass is synthesised from the tables' layout; nothing is run.
 
 use std::cell::{OnceCell, RefCell};
+use std::sync::Arc;
 
 use serde::Serialize;
 use thiserror::Error;
@@ -140,7 +141,8 @@ type LinkedObject = Option<(RodataLayout, String)>;
 
 #[derive(Clone)]
 struct Step {
-    map: Vec<u8>,
+    /// Shared: the cache and every caller hold the same map.
+    map: Arc<Vec<u8>>,
     image_end: u64,
 }
 
@@ -194,6 +196,10 @@ pub(super) fn with_simulator<R>(
     f(&sim)
 }
 
+/// Links whose System.map is kept for reuse: a pass that links the previous pass's tables
+/// again, and the margin search's fixed-point check, look back only this far.
+const LINKS_KEPT: usize = 4;
+
 /// The tables kallsyms builds from `map`, as the kallsyms object's `.rodata` lays them out.
 fn tables_of(
     map: &[u8],
@@ -222,7 +228,7 @@ pub(super) struct Simulator<'s, 'a> {
     /// sizing passes: every later link differs from it only in the object's tables.
     with_object: &'s OnceCell<Vec<InputFile<'a>>>,
     prepared: OnceCell<PreparedLink<'s, 's, 's>>,
-    /// Links done so far, by the kallsyms object they linked: a link is a pure function of the
+    /// The latest links, by the kallsyms object they linked: a link is a pure function of the
     /// object's tables layout (and of its name, where the script's file patterns can see it).
     links: RefCell<Vec<(LinkedObject, Step)>>,
     compress: RefCell<CompressCache>,
@@ -246,7 +252,9 @@ impl Simulator<'_, '_> {
         }
         let step = self.link_uncached(tables)?;
         let key = tables.map(|(layout, name)| (layout.clone(), name.to_string()));
-        self.links.borrow_mut().push((key, step.clone()));
+        let mut done = self.links.borrow_mut();
+        done.insert(0, (key, step.clone()));
+        done.truncate(LINKS_KEPT);
         Ok(step)
     }
 
@@ -266,7 +274,10 @@ impl Simulator<'_, '_> {
             .map(|s| s.vma + s.size)
             .max()
             .unwrap_or(0);
-        Ok(Step { map, image_end })
+        Ok(Step {
+            map: Arc::new(map),
+            image_end,
+        })
     }
 
     /// The link of the inputs plus `object`: the first one prepares the link, later ones
@@ -304,7 +315,7 @@ impl Simulator<'_, '_> {
         &self,
         template: &RodataLayout,
         size: u64,
-    ) -> Result<Vec<u8>, PassError> {
+    ) -> Result<Arc<Vec<u8>>, PassError> {
         let blob = RodataLayout {
             tables: template.tables.clone(),
             size,
@@ -420,7 +431,7 @@ impl Simulator<'_, '_> {
             version: self.version().as_str().to_string(),
             passes,
             verdict,
-            system_map: final_link.map,
+            system_map: Arc::unwrap_or_clone(final_link.map),
             image_end: final_link.image_end,
         })
     }

@@ -600,15 +600,26 @@ pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile
 
 /// Lines (type and name, address dropped) only in `new` and only in `old`.
 fn map_delta(old: &[u8], new: &[u8]) -> (Vec<String>, Vec<String>) {
-    // Usually only addresses moved: the same lines in the same order need no counting.
-    if map_keys(old).eq(map_keys(new)) {
-        return (Vec::new(), Vec::new());
-    }
+    // Usually only addresses moved, and where lines did change they change in one stretch
+    // (labels that swapped places): only what lies between the common head and tail is counted.
+    let old_keys: Vec<&[u8]> = map_keys(old).collect();
+    let new_keys: Vec<&[u8]> = map_keys(new).collect();
+    let head = old_keys
+        .iter()
+        .zip(&new_keys)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let tail = old_keys[head..]
+        .iter()
+        .rev()
+        .zip(new_keys[head..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
     let mut counts: FastMap<&[u8], i64> = FastMap::default();
-    for k in map_keys(old) {
+    for k in &old_keys[head..old_keys.len() - tail] {
         *counts.entry(k).or_default() += 1;
     }
-    for k in map_keys(new) {
+    for k in &new_keys[head..new_keys.len() - tail] {
         *counts.entry(k).or_default() -= 1;
     }
     let text = |k: &[u8]| String::from_utf8_lossy(k).into_owned();

@@ -76,7 +76,8 @@ pub fn run_layout(args: LayoutArgs) -> ExitCode {
         Ok(l) => l,
         Err(e) => return super::report_error(e.into()),
     };
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout alone writes each line with its own system call.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if args.nm {
         out.write_all(&predicted_nm(&layout, session.target.e_machine))
     } else if args.json {
@@ -85,7 +86,8 @@ pub fn run_layout(args: LayoutArgs) -> ExitCode {
             .and_then(|()| writeln!(out))
     } else {
         write_table(&mut out, &layout, session.target.address_width())
-    };
+    }
+    .and_then(|()| out.flush());
     // The process ends here: the kernel drops the input mappings at exit faster than hundreds
     // of munmap calls would.
     std::mem::forget((session, layout));

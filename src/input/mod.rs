@@ -11,8 +11,8 @@ mod object;
 pub mod select;
 
 use crate::hash::FastMap;
-use std::fs::File;
-use std::os::unix::fs::FileTypeExt;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -27,9 +27,13 @@ use crate::target::{ElfClass, Endian};
 /// Fails unless `path` names a regular file (following symlinks), without opening it: opening a
 /// FIFO would block until a writer appears, and devices can stream forever.
 pub fn ensure_regular_file(path: &Path) -> std::io::Result<()> {
-    let kind = std::fs::metadata(path)?.file_type();
+    not_regular(std::fs::metadata(path)?.file_type()).map_or(Ok(()), Err)
+}
+
+/// The error for a file of type `kind` that is not a regular file, if it is not one.
+fn not_regular(kind: std::fs::FileType) -> Option<std::io::Error> {
     if kind.is_file() {
-        return Ok(());
+        return None;
     }
     let what = if kind.is_dir() {
         "a directory"
@@ -42,7 +46,7 @@ pub fn ensure_regular_file(path: &Path) -> std::io::Result<()> {
     } else {
         "a special file"
     };
-    Err(std::io::Error::new(
+    Some(std::io::Error::new(
         std::io::ErrorKind::InvalidInput,
         format!("is {what}, not a regular file"),
     ))
@@ -124,9 +128,21 @@ pub struct FileId(usize);
 
 struct Mapped {
     path: PathBuf,
-    /// `None` for an empty file, which cannot be mapped.
-    map: Option<Mmap>,
+    data: FileData,
 }
+
+/// A file's bytes: small files are read (one system call, nothing to unmap), large ones are
+/// mapped (nothing copied).
+enum FileData {
+    /// An empty file, which cannot be mapped.
+    Empty,
+    Read(Vec<u8>),
+    Mapped(Mmap),
+}
+
+/// Files up to this size are read rather than mapped. Kernel objects are mostly a few KiB to a
+/// few hundred; mapping each costs more than copying it.
+const READ_LIMIT: u64 = 1 << 20;
 
 /// Owner of every mapped input file; parsed views borrow from it.
 #[derive(Default)]
@@ -167,23 +183,43 @@ impl FileStore {
             path: path.to_path_buf(),
             source,
         };
-        if std::fs::metadata(path).map_err(io)?.is_dir() {
+        // Opened without blocking, so that a FIFO named as an input is refused below instead of
+        // waiting for a writer; one fstat then tells what the path is.
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if meta.is_dir() {
             return Err(InputError::Directory(path.to_path_buf()));
         }
-        ensure_regular_file(path).map_err(io)?;
-        let file = File::open(path).map_err(io)?;
-        let meta = file.metadata().map_err(io)?;
-        let map = if meta.len() == 0 {
-            None
+        not_regular(meta.file_type())
+            .map_or(Ok(()), Err)
+            .map_err(io)?;
+        let len = meta.len();
+        let data = if len == 0 {
+            FileData::Empty
+        } else if len <= READ_LIMIT {
+            // Exactly the size fstat gave: one read, no probing for the end.
+            let mut bytes = vec![0; len as usize];
+            file.read_exact(&mut bytes).map_err(io)?;
+            FileData::Read(bytes)
         } else {
             // SAFETY: the mapping is read-only and private to this process. As with ld itself,
             // another process truncating an input while we read it is outside our contract.
-            Some(unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(io)?)
+            let map = unsafe {
+                memmap2::MmapOptions::new()
+                    .len(usize::try_from(len).unwrap_or(usize::MAX))
+                    .populate()
+                    .map(&file)
+            };
+            FileData::Mapped(map.map_err(io)?)
         };
         let id = FileId(self.files.len());
         self.files.push(Mapped {
             path: path.to_path_buf(),
-            map,
+            data,
         });
         self.by_path.insert(path.to_path_buf(), id);
         Ok(id)
@@ -191,7 +227,11 @@ impl FileStore {
 
     /// The mapped bytes of a file.
     pub fn bytes(&self, id: FileId) -> &[u8] {
-        self.files[id.0].map.as_deref().unwrap_or(&[])
+        match &self.files[id.0].data {
+            FileData::Empty => &[],
+            FileData::Read(bytes) => bytes,
+            FileData::Mapped(map) => map,
+        }
     }
 
     /// The path a file was loaded from.

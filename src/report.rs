@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, Severity,
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError,
+    MietteSpanContents, Severity, SourceCode, SourceSpan, SpanContents,
 };
 use serde::Serialize;
 
@@ -46,7 +47,7 @@ pub struct Finding {
 #[derive(Debug)]
 struct Located<'f> {
     finding: &'f Finding,
-    source: Arc<NamedSource<String>>,
+    source: Arc<ScriptSource>,
 }
 
 impl std::fmt::Display for Located<'_> {
@@ -121,7 +122,7 @@ pub fn render(findings: &[Finding], file: &str, text: &str, format: Format, colo
             })
             .collect(),
         Format::Human => {
-            let source = Arc::new(NamedSource::new(file, text.to_string()));
+            let source = Arc::new(ScriptSource::new(file, text));
             let theme = if color {
                 GraphicalTheme::unicode()
             } else {
@@ -146,4 +147,95 @@ pub fn render(findings: &[Finding], file: &str, text: &str, format: Format, colo
 pub fn use_color() -> bool {
     use std::io::IsTerminal;
     std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+/// A script's text as diagnostics show it. Reports quote the lines a label falls on; on a line
+/// longer than [`LONG_LINE`] bytes (a generated script, an expression nested a hundred
+/// thousand deep) only a window of [`WINDOW`] bytes either side of the label is quoted, so a
+/// report stays a few lines long whatever the input.
+#[derive(Debug)]
+pub struct ScriptSource {
+    name: String,
+    text: String,
+}
+
+/// Lines longer than this are quoted in part.
+pub const LONG_LINE: usize = 400;
+/// Bytes quoted either side of a label on a long line.
+pub const WINDOW: usize = 80;
+
+impl ScriptSource {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> ScriptSource {
+        ScriptSource {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl SourceCode for ScriptSource {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let text = self.text.as_str();
+        let whole = text.read_span(span, context_lines_before, context_lines_after)?;
+        let long_line = whole
+            .data()
+            .split(|&b| b == b'\n')
+            .any(|line| line.len() > LONG_LINE);
+        if !long_line {
+            return Ok(Box::new(MietteSpanContents::new_named(
+                self.name.clone(),
+                whole.data(),
+                *whole.span(),
+                whole.line(),
+                whole.column(),
+                whole.line_count(),
+            )));
+        }
+        // The label's own line(s), cut to a window around it on char boundaries.
+        let floor = |mut i: usize| {
+            while !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let ceil = |mut i: usize| {
+            while !text.is_char_boundary(i) {
+                i += 1;
+            }
+            i
+        };
+        let label_end = (span.offset() + span.len()).min(text.len());
+        let line_start = text[..span.offset().min(text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let line_end = text[label_end..]
+            .find('\n')
+            .map_or(text.len(), |i| label_end + i);
+        let start = floor(span.offset().saturating_sub(WINDOW).max(line_start));
+        let end = ceil((label_end + WINDOW).min(line_end));
+        let line = text[..start].matches('\n').count();
+        let column = text[line_start..start].chars().count();
+        let excerpt = &text[start..end];
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            excerpt.as_bytes(),
+            (start, end - start).into(),
+            line,
+            column,
+            excerpt.matches('\n').count() + 1,
+        )))
+    }
 }

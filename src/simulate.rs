@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use miette::{Diagnostic, NamedSource};
+use miette::Diagnostic;
 use thiserror::Error;
 
 use crate::input::nm::{NmSymbol, format, sort_numeric};
@@ -51,7 +51,7 @@ pub enum SimulateError {
 #[diagnostic(forward(error))]
 pub struct LayoutFailure {
     #[source_code]
-    source_code: NamedSource<String>,
+    source_code: crate::report::ScriptSource,
     error: LayoutError,
 }
 
@@ -179,7 +179,7 @@ impl LinkSession {
     /// A layout error of this session's script, with the script text to point into.
     pub fn layout_failure(&self, error: LayoutError) -> SimulateError {
         SimulateError::Layout(Box::new(LayoutFailure {
-            source_code: NamedSource::new(
+            source_code: crate::report::ScriptSource::new(
                 self.script_path.display().to_string(),
                 self.script_text.clone(),
             ),

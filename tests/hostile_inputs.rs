@@ -339,6 +339,13 @@ fn deeply_nested_expression() {
         ")".repeat(depth)
     );
     reject_script(dir.path(), "deep.lds", script.as_bytes(), "nesting");
+    // The report quotes a window of the 200 KB line, not all of it.
+    let out = ldcheck(dir.path(), &["check", "deep.lds"]);
+    assert!(
+        out.stderr.len() < 2_000,
+        "{} bytes of report",
+        out.stderr.len()
+    );
 }
 
 #[test]

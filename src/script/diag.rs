@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 
-use miette::{Diagnostic, NamedSource, SourceSpan};
+use miette::{Diagnostic, SourceSpan};
 use thiserror::Error;
 
 use super::ast::Span;
+use crate::report::ScriptSource;
 
 /// Why a script was rejected, located in its source text.
 ///
@@ -32,7 +33,7 @@ pub struct ParseError {
     #[label("{label}")]
     at: SourceSpan,
     #[source_code]
-    source_code: Arc<NamedSource<String>>,
+    source_code: Arc<ScriptSource>,
 }
 
 impl ParseError {
@@ -50,15 +51,15 @@ impl ParseError {
             column,
             help: problem.help,
             at: span.into(),
-            source_code: Arc::new(NamedSource::new("<script>", src.to_owned())),
+            source_code: Arc::new(ScriptSource::new("<script>", src)),
         }
     }
 
     /// The same error, reported as coming from `name` (usually the script's path).
     pub fn with_file_name(self, name: impl AsRef<str>) -> ParseError {
-        let text = self.source_code.inner().clone();
+        let text = self.source_code.text().to_owned();
         ParseError {
-            source_code: Arc::new(NamedSource::new(name, text)),
+            source_code: Arc::new(ScriptSource::new(name.as_ref(), text)),
             ..self
         }
     }

@@ -126,14 +126,10 @@ pub struct Relinked {
 /// Every corpus build with link inputs whose linker is installed, copied to a temporary
 /// directory and linked there with its link-commands.sh (the corpus stays read-only).
 pub fn relink_corpus_builds() -> Vec<Relinked> {
-    let Some(corpus) = corpus() else {
+    let Some(mut builds) = builds_with_inputs() else {
         return Vec::new();
     };
-    let mut builds: Vec<PathBuf> = std::fs::read_dir(corpus.join("builds/6.12"))
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    builds.retain(|p| p.join("objtree").is_dir() && p.join("link-commands.sh").is_file());
-    builds.sort();
+    builds.retain(|p| p.join("link-commands.sh").is_file());
     let mut out = Vec::new();
     for build in builds {
         let lines = link_lines(&build);
@@ -167,4 +163,22 @@ pub fn final_link_args(build: &Path) -> Vec<String> {
         .filter(|a| !a.ends_with(".kallsyms.o"))
         .map(str::to_string)
         .collect()
+}
+
+/// The 6.12 corpus builds that carry their final link's inputs, with a notice for each one
+/// that does not; None (with a notice) without a corpus.
+pub fn builds_with_inputs() -> Option<Vec<PathBuf>> {
+    let corpus = corpus()?;
+    let mut builds = Vec::new();
+    for entry in std::fs::read_dir(corpus.join("builds/6.12")).expect("builds") {
+        let build = entry.expect("entry").path();
+        if build.join("objtree").is_dir() {
+            builds.push(build);
+        } else {
+            println!("notice: {} has no link inputs, skipping", build.display());
+        }
+    }
+    builds.sort();
+    assert!(!builds.is_empty(), "no corpus build had link inputs");
+    Some(builds)
 }

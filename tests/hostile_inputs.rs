@@ -386,6 +386,26 @@ fn location_counter_moved_backwards() {
 }
 
 #[test]
+fn include_is_refused_rather_than_ignored() {
+    let dir = link_dir();
+    fs::write(dir.path().join("part.lds"), ".data : { *(.data) }\n").unwrap();
+    for script in [
+        "INCLUDE part.lds\nSECTIONS { .text : { *(.text) } }\n",
+        "SECTIONS { .text : { *(.text) } INCLUDE part.lds }\n",
+        "SECTIONS { .text : { *(.text) INCLUDE part.lds } }\n",
+    ] {
+        fs::write(dir.path().join("inc.lds"), script).unwrap();
+        let out = layout(dir.path(), "inc.lds", &["ok.o"]);
+        assert_rejected(&out, "inc.lds", "INCLUDE (the included script is not read)");
+        // The script-only check runs, and says what it did not read.
+        let out = ldcheck(dir.path(), &["check", "inc.lds"]);
+        assert_accepted(&out);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("INCLUDE part.lds is not read"), "{stdout}");
+    }
+}
+
+#[test]
 fn align_by_a_non_power_of_two_is_accepted_like_ld() {
     let dir = link_dir();
     fs::write(

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::layout::flags::special_section;
 use crate::layout::ir::{AddrSpec, OsId, Program, SecStmt, TopStmt};
+use crate::report::{Finding, Place};
 use crate::script::ast::*;
 
 /// What kind of coincidence a finding is about.
@@ -143,6 +144,28 @@ struct Walk<'p, 's, 'a> {
 /// Aligned-boundary coincidences below this alignment are too common to be worth a note (they
 /// only reorder System.map); range-boundary ones are always reported.
 const NOTE_MIN_ALIGN: u64 = 0x1000;
+
+/// One note per INCLUDE: the analysis covers this file only, and says which parts it did not
+/// read.
+pub fn unread_includes(script: &Script<'_>) -> Vec<Finding> {
+    script
+        .includes()
+        .into_iter()
+        .map(|(file, span)| Finding {
+            code: "include".into(),
+            breaks_build: false,
+            message: format!(
+                "INCLUDE {file} is not read: hazards in it are not analysed, and a link that \
+                 uses this script cannot be simulated"
+            ),
+            help: Some("analyse the script ld sees with everything included inline".into()),
+            places: vec![Place {
+                span,
+                text: "not followed".into(),
+            }],
+        })
+        .collect()
+}
 
 /// Runs the script-only analysis.
 pub fn analyze(script: &Script<'_>) -> Vec<Hazard> {
@@ -438,7 +461,7 @@ impl Walk<'_, '_, '_> {
 impl Hazard {
     /// The finding this hazard reports; `all_symbols` (CONFIG_KALLSYMS_ALL) makes range
     /// membership irrelevant to the tables.
-    pub fn to_finding(&self, all_symbols: bool) -> crate::report::Finding {
+    pub fn to_finding(&self, all_symbols: bool) -> Finding {
         let (code, what) = match self.kind {
             HazardKind::RangeBoundary => {
                 ("range-boundary", "can land on a kallsyms range boundary")
@@ -465,7 +488,7 @@ impl Hazard {
             ),
             _ => None,
         };
-        crate::report::Finding {
+        Finding {
             code: code.to_string(),
             breaks_build: breaks,
             message: format!("{} {what}: {}", self.symbols.join(", "), self.condition),
@@ -473,7 +496,7 @@ impl Hazard {
             places: self
                 .labels
                 .iter()
-                .map(|l| crate::report::Place {
+                .map(|l| Place {
                     span: l.span,
                     text: l.text.clone(),
                 })

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ldcheck::analysis::hazards::analyze;
+use ldcheck::analysis::hazards::{analyze, unread_includes};
 use ldcheck::analysis::margin::simulate_with_margins;
 use ldcheck::analysis::passes::PassOptions;
 use ldcheck::report::{Finding, Format, render, use_color};
@@ -59,6 +59,7 @@ pub fn run(args: Args) -> ExitCode {
     let mut findings: Vec<Finding> = analyze(&script)
         .iter()
         .map(|h| h.to_finding(args.kernel.all_symbols))
+        .chain(unread_includes(&script))
         .collect();
     let mut breaks = findings.iter().any(|f| f.breaks_build);
     if !args.ld_args.is_empty() {
@@ -84,7 +85,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     let notes = findings.iter().filter(|f| !f.breaks_build).count();
     if args.format != Format::Json && !args.notes {
-        findings.retain(|f| f.breaks_build || f.code == "passes" || f.code == "margin");
+        findings.retain(|f| f.breaks_build || ["passes", "margin", "include"].contains(&&*f.code));
     }
     print!(
         "{}",

@@ -254,6 +254,12 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
         options: &'f LayoutOptions,
     ) -> Result<Self, LayoutError> {
         let program = Program::build(script);
+        if let Some(span) = program.include {
+            return Err(LayoutError::Unsupported {
+                what: "INCLUDE (the included script is not read)",
+                span,
+            });
+        }
         let mapping = map::map_inputs(
             &program,
             files,

@@ -66,6 +66,42 @@ pub struct Script<'a> {
     pub line_markers: Vec<LineMarker<'a>>,
 }
 
+impl<'a> Script<'a> {
+    /// Every INCLUDE, wherever it stands, with the file it names: ldcheck does not read
+    /// included scripts, and says so rather than analyse half a script silently.
+    pub fn includes(&self) -> Vec<(&'a str, Span)> {
+        let in_body = |body: &[SectionStatement<'a>], out: &mut Vec<(&'a str, Span)>| {
+            for statement in body {
+                if let SectionStatement::Include { file, span } = statement {
+                    out.push((file.text, *span));
+                }
+            }
+        };
+        let mut out = Vec::new();
+        for command in &self.commands {
+            match &command.kind {
+                CommandKind::Include(file) => out.push((file.text, command.span)),
+                CommandKind::Sections(items) => {
+                    for item in items {
+                        match item {
+                            SectionsItem::Include { file, span } => out.push((file.text, *span)),
+                            SectionsItem::OutputSection(os) => in_body(&os.body, &mut out),
+                            SectionsItem::Overlay(overlay) => {
+                                for section in &overlay.sections {
+                                    in_body(&section.body, &mut out);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
 /// `# LINE "FILE" FLAGS…` left in the text by the C preprocessor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineMarker<'a> {

@@ -11,7 +11,6 @@ mod object;
 pub mod select;
 
 use crate::hash::FastMap;
-use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -128,21 +127,11 @@ pub struct FileId(usize);
 
 struct Mapped {
     path: PathBuf,
-    data: FileData,
+    /// `None` for an empty file, which cannot be mapped. Mapped lazily: nothing is copied, and
+    /// only the pages the readers touch (headers, symbol and string tables, mergeable strings)
+    /// are ever faulted in.
+    map: Option<Mmap>,
 }
-
-/// A file's bytes: small files are read (one system call, nothing to unmap), large ones are
-/// mapped (nothing copied).
-enum FileData {
-    /// An empty file, which cannot be mapped.
-    Empty,
-    Read(Vec<u8>),
-    Mapped(Mmap),
-}
-
-/// Files up to this size are read rather than mapped. Kernel objects are mostly a few KiB to a
-/// few hundred; mapping each costs more than copying it.
-const READ_LIMIT: u64 = 1 << 20;
 
 /// Owner of every mapped input file; parsed views borrow from it.
 #[derive(Default)]
@@ -185,7 +174,7 @@ impl FileStore {
         };
         // Opened without blocking, so that a FIFO named as an input is refused below instead of
         // waiting for a writer; one fstat then tells what the path is.
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(path)
@@ -198,28 +187,22 @@ impl FileStore {
             .map_or(Ok(()), Err)
             .map_err(io)?;
         let len = meta.len();
-        let data = if len == 0 {
-            FileData::Empty
-        } else if len <= READ_LIMIT {
-            // Exactly the size fstat gave: one read, no probing for the end.
-            let mut bytes = vec![0; len as usize];
-            file.read_exact(&mut bytes).map_err(io)?;
-            FileData::Read(bytes)
+        let map = if len == 0 {
+            None
         } else {
             // SAFETY: the mapping is read-only and private to this process. As with ld itself,
             // another process truncating an input while we read it is outside our contract.
             let map = unsafe {
                 memmap2::MmapOptions::new()
                     .len(usize::try_from(len).unwrap_or(usize::MAX))
-                    .populate()
                     .map(&file)
             };
-            FileData::Mapped(map.map_err(io)?)
+            Some(map.map_err(io)?)
         };
         let id = FileId(self.files.len());
         self.files.push(Mapped {
             path: path.to_path_buf(),
-            data,
+            map,
         });
         self.by_path.insert(path.to_path_buf(), id);
         Ok(id)
@@ -227,11 +210,7 @@ impl FileStore {
 
     /// The mapped bytes of a file.
     pub fn bytes(&self, id: FileId) -> &[u8] {
-        match &self.files[id.0].data {
-            FileData::Empty => &[],
-            FileData::Read(bytes) => bytes,
-            FileData::Mapped(map) => map,
-        }
+        self.files[id.0].map.as_deref().unwrap_or(&[])
     }
 
     /// The path a file was loaded from.

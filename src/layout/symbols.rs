@@ -77,10 +77,11 @@ pub(crate) struct SymbolTable<'n> {
 
 impl<'n> SymbolTable<'n> {
     pub fn intern(&mut self, name: &'n str) -> usize {
-        if let Some(&i) = self.index.get(name) {
+        let next = self.syms.len();
+        let i = *self.index.entry(name).or_insert(next);
+        if i != next {
             return i;
         }
-        let i = self.syms.len();
         self.syms.push(Sym {
             name,
             state: SymState::New,
@@ -95,7 +96,6 @@ impl<'n> SymbolTable<'n> {
             referenced: false,
             object_ref: false,
         });
-        self.index.insert(name, i);
         i
     }
 

@@ -200,20 +200,6 @@ pub(super) fn with_simulator<R>(
 /// again, and the margin search's fixed-point check, look back only this far.
 const LINKS_KEPT: usize = 4;
 
-/// The tables kallsyms builds from `map`, as the kallsyms object's `.rodata` lays them out.
-fn tables_of(
-    map: &[u8],
-    opts: &PassOptions,
-    cache: &mut CompressCache,
-    ptr: PtrWidth,
-    pass: u32,
-) -> Result<RodataLayout, PassError> {
-    let err = |source| PassError::Kallsyms { pass, source };
-    let parsed = kallsyms::parse_symbol_map(map, opts.kallsyms.version).map_err(err)?;
-    let tables = kallsyms::build_tables_cached(&parsed, &opts.kallsyms, cache).map_err(err)?;
-    Ok(tables.rodata_layout(ptr))
-}
-
 /// One loaded link that can be laid out with kallsyms tables of any size.
 pub(super) struct Simulator<'s, 'a> {
     session: &'s LinkSession,
@@ -326,13 +312,15 @@ impl Simulator<'_, '_> {
 
     /// The tables kallsyms builds from `map`.
     pub(super) fn tables(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
-        tables_of(
-            map,
-            self.opts,
+        let err = |source| PassError::Kallsyms { pass, source };
+        let parsed = kallsyms::parse_symbol_map(map, self.version()).map_err(err)?;
+        let tables = kallsyms::build_tables_cached(
+            &parsed,
+            &self.opts.kallsyms,
             &mut self.compress.borrow_mut(),
-            self.ptr,
-            pass,
         )
+        .map_err(err)?;
+        Ok(tables.rodata_layout(self.ptr))
     }
 
     fn summary(&self, t: &RodataLayout) -> TablesSummary {

@@ -199,7 +199,12 @@ fn numeric_order(a: &NmSymbol<'_>, b: &NmSymbol<'_>) -> std::cmp::Ordering {
 
 /// Renders sorted symbols exactly as `nm` prints them; `width` is 8 or 16 hex digits.
 pub fn format(symbols: &[NmSymbol<'_>], width: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(symbols.len() * (width + 32));
+    // Exactly sized (values wider than `width` aside): a map of 200k lines is ~9 MB.
+    let size: usize = symbols
+        .iter()
+        .map(|s| width + 3 + s.letter.len_utf8() + s.name.len())
+        .sum();
+    let mut out = Vec::with_capacity(size);
     for s in symbols {
         if s.is_undefined() {
             out.extend(std::iter::repeat_n(b' ', width));
@@ -221,10 +226,14 @@ pub fn format(symbols: &[NmSymbol<'_>], width: usize) -> Vec<u8> {
 fn push_hex(out: &mut Vec<u8>, value: u64, width: usize) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let needed = (64 - value.leading_zeros() as usize).div_ceil(4).max(1);
-    for i in (0..width.max(needed)).rev() {
-        let nibble = if i < 16 { (value >> (4 * i)) & 0xf } else { 0 };
-        out.push(DIGITS[nibble as usize]);
+    let digits = width.max(needed);
+    // All 16 digits at once, then the low `digits` of them (zero padding beyond 16).
+    let mut all = [0u8; 16];
+    for (i, d) in all.iter_mut().rev().enumerate() {
+        *d = DIGITS[((value >> (4 * i)) & 0xf) as usize];
     }
+    out.extend(std::iter::repeat_n(b'0', digits.saturating_sub(16)));
+    out.extend_from_slice(&all[16 - digits.min(16)..]);
 }
 
 /// The symbols `nm` lists for an ELF file (section and file symbols excluded), in `-n` order,
@@ -332,4 +341,24 @@ fn read<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<Listed<
     }
     out.sort_by(|a, b| numeric_order(&a.0, &b.0));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_zero_padded_to_the_width_and_widens_for_large_values() {
+        let hex = |value: u64, width: usize| {
+            let mut out = Vec::new();
+            push_hex(&mut out, value, width);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(hex(0, 8), "00000000");
+        assert_eq!(hex(0xc000_1234, 8), "c0001234");
+        assert_eq!(hex(0x1_0000_0000, 8), "100000000");
+        assert_eq!(hex(0xffff_ffff_8100_0000, 16), "ffffffff81000000");
+        assert_eq!(hex(0xab, 20), "000000000000000000ab");
+        assert_eq!(hex(u64::MAX, 1), "ffffffffffffffff");
+    }
 }

@@ -172,7 +172,7 @@ fn strtoull_hex(s: &[u8]) -> (u64, usize) {
 
 /// The C-string view of a buffer: everything before the first NUL.
 fn c_str(s: &[u8]) -> &[u8] {
-    match s.iter().position(|&c| c == 0) {
+    match memchr::memchr(0, s) {
         Some(n) => &s[..n],
         None => s,
     }
@@ -204,7 +204,12 @@ fn parse_lines(input: &[u8]) -> Result<SymbolMap<'_>, KallsymsError> {
     }
     // `getline` sees no further line after a final newline.
     let body = input.strip_suffix(b"\n").unwrap_or(input);
-    for (index, raw) in body.split(|&c| c == b'\n').enumerate() {
+    // Line ends found with memchr: a map of 200k lines is ~9 MB.
+    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    let mut start = 0;
+    for (index, end) in ends.enumerate() {
+        let raw = &body[start..end];
+        start = end + 1;
         let line = index + 1;
         let text = c_str(raw);
         let (addr, end) = strtoull_hex(text);

@@ -149,10 +149,9 @@ pub fn use_color() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
-/// A script's text as diagnostics show it. Reports quote the lines a label falls on; on a line
-/// longer than [`LONG_LINE`] bytes (a generated script, an expression nested a hundred
-/// thousand deep) only a window of [`WINDOW`] bytes either side of the label is quoted, so a
-/// report stays a few lines long whatever the input.
+/// A script's text as diagnostics show it. Reports quote the lines a label falls on; on a very
+/// long line (a generated script, an expression nested a hundred thousand deep) only a window
+/// either side of the label is quoted, so a report stays a few lines long whatever the input.
 #[derive(Debug)]
 pub struct ScriptSource {
     name: String,
@@ -160,9 +159,9 @@ pub struct ScriptSource {
 }
 
 /// Lines longer than this are quoted in part.
-pub const LONG_LINE: usize = 400;
+const LONG_LINE: usize = 400;
 /// Bytes quoted either side of a label on a long line.
-pub const WINDOW: usize = 80;
+const WINDOW: usize = 80;
 
 impl ScriptSource {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> ScriptSource {

@@ -187,7 +187,7 @@ pub(super) fn with_simulator<R>(
         base,
         ptr,
         opts,
-        options: &options,
+        layout_options: &options,
         with_object: &with_object,
         prepared: OnceCell::new(),
         links: RefCell::new(Vec::new()),
@@ -209,7 +209,8 @@ pub(super) struct Simulator<'s, 'a> {
     base: Vec<InputFile<'a>>,
     ptr: PtrWidth,
     opts: &'s PassOptions,
-    options: &'s LayoutOptions,
+    /// The layout options the command line implies.
+    layout_options: &'s LayoutOptions,
     /// The inputs plus the first kallsyms object linked, and that link prepared up to ld's
     /// sizing passes: every later link differs from it only in the object's tables.
     with_object: &'s OnceCell<Vec<InputFile<'a>>>,
@@ -285,10 +286,11 @@ impl Simulator<'_, '_> {
         let files = self.with_object.get_or_init(|| {
             let mut files = self.base.clone();
             files.push(object);
-            prepare_inputs(&mut files, self.options);
+            prepare_inputs(&mut files, self.layout_options);
             files
         });
-        let prepared = PreparedLink::new(self.script, files, self.options).map_err(failure)?;
+        let prepared =
+            PreparedLink::new(self.script, files, self.layout_options).map_err(failure)?;
         let layout = prepared.layout().map_err(failure)?;
         // Only this function sets the cell, once, right after `with_object`.
         let _ = self.prepared.set(prepared);

@@ -56,7 +56,8 @@ pub fn run(args: Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return super::report_error(e.with_file_name(&file).into()),
     };
-    let mut findings: Vec<Finding> = analyze(&script)
+    let hazards = analyze(&script);
+    let mut findings: Vec<Finding> = hazards
         .iter()
         .map(|h| h.to_finding(args.kernel.all_symbols))
         .chain(unread_includes(&script))
@@ -72,7 +73,6 @@ pub fn run(args: Args) -> ExitCode {
             kallsyms,
             extra_pass: false,
         };
-        let hazards = analyze(&script);
         let (report, margins) = match simulate_with_margins(&session, &pass_options, &hazards) {
             Ok(done) => done,
             Err(e) => return super::report_error(e.into()),

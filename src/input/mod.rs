@@ -26,13 +26,13 @@ use crate::target::{ElfClass, Endian};
 /// Fails unless `path` names a regular file (following symlinks), without opening it: opening a
 /// FIFO would block until a writer appears, and devices can stream forever.
 pub fn ensure_regular_file(path: &Path) -> std::io::Result<()> {
-    not_regular(std::fs::metadata(path)?.file_type()).map_or(Ok(()), Err)
+    regular(std::fs::metadata(path)?.file_type())
 }
 
-/// The error for a file of type `kind` that is not a regular file, if it is not one.
-fn not_regular(kind: std::fs::FileType) -> Option<std::io::Error> {
+/// Fails unless `kind` is a regular file, naming what it is instead.
+fn regular(kind: std::fs::FileType) -> std::io::Result<()> {
     if kind.is_file() {
-        return None;
+        return Ok(());
     }
     let what = if kind.is_dir() {
         "a directory"
@@ -45,7 +45,7 @@ fn not_regular(kind: std::fs::FileType) -> Option<std::io::Error> {
     } else {
         "a special file"
     };
-    Some(std::io::Error::new(
+    Err(std::io::Error::new(
         std::io::ErrorKind::InvalidInput,
         format!("is {what}, not a regular file"),
     ))
@@ -183,9 +183,7 @@ impl FileStore {
         if meta.is_dir() {
             return Err(InputError::Directory(path.to_path_buf()));
         }
-        not_regular(meta.file_type())
-            .map_or(Ok(()), Err)
-            .map_err(io)?;
+        regular(meta.file_type()).map_err(io)?;
         let len = meta.len();
         let map = if len == 0 {
             None

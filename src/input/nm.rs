@@ -163,12 +163,18 @@ impl NmSymbol<'_> {
 /// Sorts like `nm -n`: undefined symbols first by name, then by value, ties by name (byte
 /// order, as under `LC_COLLATE=C`), remaining ties in symbol-table order.
 pub fn sort_numeric(symbols: &mut [NmSymbol<'_>]) {
-    // Sorting (class, value, position) keys moves 24 bytes per step instead of a whole symbol,
-    // compares names only on equal values, and the position makes an unstable sort stable.
-    let mut keys: Vec<(bool, u64, usize)> = symbols
+    sort_numeric_by(symbols, |s| s);
+}
+
+/// [`sort_numeric`] for items that carry a symbol. Sorting (class, value, position) keys moves
+/// 24 bytes per step instead of a whole item, compares names only on equal values, and the
+/// position makes the unstable sort stable.
+fn sort_numeric_by<'n, T: Clone>(items: &mut [T], symbol: impl Fn(&T) -> &NmSymbol<'n>) {
+    let mut keys: Vec<(bool, u64, usize)> = items
         .iter()
         .enumerate()
-        .map(|(i, s)| {
+        .map(|(i, item)| {
+            let s = symbol(item);
             let undefined = s.is_undefined();
             (!undefined, if undefined { 0 } else { s.value }, i)
         })
@@ -176,25 +182,11 @@ pub fn sort_numeric(symbols: &mut [NmSymbol<'_>]) {
     keys.sort_unstable_by(|a, b| {
         (a.0, a.1)
             .cmp(&(b.0, b.1))
-            .then_with(|| symbols[a.2].name.cmp(symbols[b.2].name))
+            .then_with(|| symbol(&items[a.2]).name.cmp(symbol(&items[b.2]).name))
             .then(a.2.cmp(&b.2))
     });
-    let sorted: Vec<NmSymbol<'_>> = keys.iter().map(|k| symbols[k.2].clone()).collect();
-    symbols.clone_from_slice(&sorted);
-}
-
-/// The comparison behind [`sort_numeric`] (used with a stable sort).
-fn numeric_order(a: &NmSymbol<'_>, b: &NmSymbol<'_>) -> std::cmp::Ordering {
-    b.is_undefined()
-        .cmp(&a.is_undefined())
-        .then_with(|| {
-            if a.is_undefined() {
-                std::cmp::Ordering::Equal
-            } else {
-                a.value.cmp(&b.value)
-            }
-        })
-        .then_with(|| a.name.cmp(b.name))
+    let sorted: Vec<T> = keys.iter().map(|k| items[k.2].clone()).collect();
+    items.clone_from_slice(&sorted);
 }
 
 /// Renders sorted symbols exactly as `nm` prints them; `width` is 8 or 16 hex digits.
@@ -339,7 +331,7 @@ fn read<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Vec<Listed<
             defined_in,
         ));
     }
-    out.sort_by(|a, b| numeric_order(&a.0, &b.0));
+    sort_numeric_by(&mut out, |(symbol, _)| symbol);
     Ok(out)
 }
 

@@ -109,8 +109,6 @@ pub struct Program<'s, 'a> {
     pub output_format: Option<&'a str>,
     /// Whether the script had a SECTIONS command at all.
     pub has_sections: bool,
-    /// The first INCLUDE: the layout does not read included scripts, so it refuses to guess.
-    pub include: Option<Span>,
 }
 
 impl<'s, 'a> Program<'s, 'a> {
@@ -131,15 +129,10 @@ impl<'s, 'a> Program<'s, 'a> {
                 CommandKind::OutputFormat { default, .. } => p.output_format = Some(default.text),
                 CommandKind::Assignment(a) => p.top.push(TopStmt::Assign(a)),
                 CommandKind::Assert(a) => p.top.push(TopStmt::Assert(a)),
-                CommandKind::Include(_) => p.note_include(cmd.span),
                 _ => {}
             }
         }
         p
-    }
-
-    fn note_include(&mut self, span: Span) {
-        self.include.get_or_insert(span);
     }
 
     fn add_sections_item(&mut self, item: &'s SectionsItem<'a>) {
@@ -147,7 +140,7 @@ impl<'s, 'a> Program<'s, 'a> {
             SectionsItem::Assignment(a) => self.top.push(TopStmt::Assign(a)),
             SectionsItem::Assert(a) => self.top.push(TopStmt::Assert(a)),
             SectionsItem::Entry { symbol, .. } => self.entry = Some(symbol.text),
-            SectionsItem::Include { span, .. } => self.note_include(*span),
+            SectionsItem::Include { .. } => {}
             SectionsItem::OutputSection(os) => {
                 let id = self.sections.len();
                 let sectype = match &os.kind {
@@ -252,7 +245,7 @@ impl<'s, 'a> Program<'s, 'a> {
                 SectionStatement::Fill { value, .. } => out.push(SecStmt::Fill(value)),
                 SectionStatement::CreateObjectSymbols(_) => out.push(SecStmt::CreateObjectSymbols),
                 SectionStatement::Constructors { .. } => out.push(SecStmt::Constructors),
-                SectionStatement::Include { span, .. } => self.note_include(*span),
+                SectionStatement::Include { .. } => {}
             }
         }
         out

@@ -253,13 +253,13 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
         files: &'f [InputFile<'a>],
         options: &'f LayoutOptions,
     ) -> Result<Self, LayoutError> {
-        let program = Program::build(script);
-        if let Some(span) = program.include {
+        if let Some(&(_, span)) = script.includes().first() {
             return Err(LayoutError::Unsupported {
                 what: "INCLUDE (the included script is not read)",
                 span,
             });
         }
+        let program = Program::build(script);
         let mapping = map::map_inputs(
             &program,
             files,

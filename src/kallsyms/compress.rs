@@ -11,6 +11,8 @@
 //! stay complete if each affected string is added to the lists of its new pairs.
 //! This module knows nothing about output formats.
 
+use rayon::prelude::*;
+
 use super::TableSymbol;
 
 const PAIRS: usize = 1 << 16;
@@ -185,25 +187,18 @@ impl Active {
         }
     }
 
-    /// The kernel's choice: highest count, ties to the lowest pair value; `None` once every
-    /// count is zero. Drops pairs that reached zero (counts of existing pairs only fall).
-    fn best(&mut self, counts: &[i32]) -> Option<usize> {
-        let mut best: Option<(i32, usize)> = None;
+    /// Drops pairs whose count reached zero (counts of existing pairs only fall).
+    fn prune(&mut self, counts: &[i32]) {
         let mut k = 0;
         while k < self.pairs.len() {
             let p = usize::from(self.pairs[k]);
-            let c = counts[p];
-            if c == 0 {
+            if counts[p] == 0 {
                 self.member[p] = false;
                 self.pairs.swap_remove(k);
-                continue;
+            } else {
+                k += 1;
             }
-            if best.is_none_or(|(bc, bp)| c > bc || (c == bc && p < bp)) {
-                best = Some((c, p));
-            }
-            k += 1;
         }
-        best.map(|(_, p)| p)
     }
 }
 
@@ -285,31 +280,129 @@ impl Later {
     }
 }
 
+/// Strings of one compression: a shard of the names with its own pair counts and lists.
+/// A round's choice depends only on the counts summed over all shards, and a replacement in
+/// one string touches nothing outside it, so the shards run their rounds side by side and
+/// the result is the same for any split.
+struct Shard {
+    work: Work,
+    initial: Initial,
+    active: Active,
+    later: Later,
+    /// The last round (code) each string was visited in.
+    seen_round: Vec<u32>,
+    /// Byte values the shard's strings use.
+    used: [bool; 256],
+}
+
+impl Shard {
+    fn new(syms: &[TableSymbol<'_>]) -> Shard {
+        let total: usize = syms.iter().map(|s| s.name.len() + 1).sum();
+        let mut work = Work {
+            buf: Vec::with_capacity(total),
+            starts: Vec::with_capacity(syms.len()),
+            lens: Vec::with_capacity(syms.len()),
+            counts: vec![0; PAIRS],
+        };
+        for s in syms {
+            work.starts.push(work.buf.len() as u32);
+            work.lens.push(s.name.len() as u32 + 1);
+            work.buf.push(s.kind);
+            work.buf.extend_from_slice(s.name);
+        }
+        let mut used = [false; 256];
+        for &c in &work.buf {
+            used[usize::from(c)] = true;
+        }
+        let (initial, active) = Initial::build(&mut work);
+        Shard {
+            work,
+            initial,
+            active,
+            later: Later {
+                slot: vec![0; PAIRS],
+                lists: Vec::new(),
+            },
+            seen_round: vec![u32::MAX; syms.len()],
+            used,
+        }
+    }
+
+    /// Replaces pair `best` by `code` in every string of the shard that holds it.
+    fn replace_all(&mut self, best: usize, code: u8) {
+        let (a, b) = ((best & 0xff) as u8, (best >> 8) as u8);
+        let added = self.later.take(best);
+        let round = u32::from(code);
+        let Shard {
+            work,
+            initial,
+            active,
+            later,
+            seen_round,
+            ..
+        } = self;
+        for &i in initial.list(best).iter().chain(&added) {
+            let i = i as usize;
+            if seen_round[i] == round {
+                continue;
+            }
+            seen_round[i] = round;
+            work.replace(i, a, b, code, |p| {
+                active.add(p);
+                later.push(p, i as u32);
+            });
+        }
+    }
+}
+
+/// The kernel's choice over all shards: highest total count, ties to the lowest pair value;
+/// `None` once every count is zero.
+fn best_pair(shards: &mut [Shard]) -> Option<usize> {
+    for shard in shards.iter_mut() {
+        shard.active.prune(&shard.work.counts);
+    }
+    let mut best: Option<(i64, usize)> = None;
+    for (k, shard) in shards.iter().enumerate() {
+        for &p in &shard.active.pairs {
+            let p = usize::from(p);
+            // A pair with a count in an earlier shard is on that shard's list: seen already.
+            if shards[..k].iter().any(|e| e.work.counts[p] > 0) {
+                continue;
+            }
+            let c: i64 = shards[k..]
+                .iter()
+                .map(|s| i64::from(s.work.counts[p]))
+                .sum();
+            if best.is_none_or(|(bc, bp)| c > bc || (c == bc && p < bp)) {
+                best = Some((c, p));
+            }
+        }
+    }
+    best.map(|(_, p)| p)
+}
+
+/// Name bytes per shard below which splitting costs more than it saves.
+const MIN_SHARD_BYTES: usize = 1 << 20;
+
 /// Compresses the names of `syms` ("type + name" each) exactly as the kernel tool does.
 pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {
     let total: usize = syms.iter().map(|s| s.name.len() + 1).sum();
-    let mut work = Work {
-        buf: Vec::with_capacity(total),
-        starts: Vec::with_capacity(syms.len()),
-        lens: Vec::with_capacity(syms.len()),
-        counts: vec![0; PAIRS],
-    };
+    let shard_count = rayon::current_num_threads().min(total / MIN_SHARD_BYTES);
+    compress_in_shards(syms, shard_count)
+}
+
+/// [`compress`] with the strings split into `shard_count` shards (at least one).
+fn compress_in_shards(syms: &[TableSymbol<'_>], shard_count: usize) -> Compressed {
+    let total: usize = syms.iter().map(|s| s.name.len() + 1).sum();
+    let shard_count = shard_count.max(1);
+    let per_shard = syms.len().div_ceil(shard_count).max(1);
+    let mut shards: Vec<Shard> = syms.par_chunks(per_shard).map(Shard::new).collect();
     let mut used = [false; 256];
-    for s in syms {
-        work.starts.push(work.buf.len() as u32);
-        work.lens.push(s.name.len() as u32 + 1);
-        work.buf.push(s.kind);
-        work.buf.extend_from_slice(s.name);
+    for shard in &shards {
+        for (u, &s) in used.iter_mut().zip(&shard.used) {
+            *u |= s;
+        }
     }
-    for &c in &work.buf {
-        used[usize::from(c)] = true;
-    }
-    let (initial, mut active) = Initial::build(&mut work);
-    let mut later = Later {
-        slot: vec![0; PAIRS],
-        lists: Vec::new(),
-    };
-    let mut seen_round = vec![u32::MAX; syms.len()];
     let mut table = [[0u8; 2]; 256];
     let mut lens = [0u8; 256];
     for c in 0..256 {
@@ -323,32 +416,27 @@ pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {
         if used[usize::from(code)] {
             continue;
         }
-        let Some(best) = active.best(&work.counts) else {
+        let Some(best) = best_pair(&mut shards) else {
             break;
         };
-        let (a, b) = ((best & 0xff) as u8, (best >> 8) as u8);
-        table[usize::from(code)] = [a, b];
+        table[usize::from(code)] = [(best & 0xff) as u8, (best >> 8) as u8];
         lens[usize::from(code)] = 2;
-        let added = later.take(best);
-        let round = u32::from(code);
-        for &i in initial.list(best).iter().chain(&added) {
-            let i = i as usize;
-            if seen_round[i] == round {
-                continue;
-            }
-            seen_round[i] = round;
-            work.replace(i, a, b, code, |p| {
-                active.add(p);
-                later.push(p, i as u32);
-            });
+        if let [shard] = shards.as_mut_slice() {
+            shard.replace_all(best, code);
+        } else {
+            shards
+                .par_iter_mut()
+                .for_each(|shard| shard.replace_all(best, code));
         }
     }
 
-    let mut data = Vec::with_capacity(work.buf.len());
+    let mut data = Vec::with_capacity(total);
     let mut name_ends = Vec::with_capacity(syms.len());
-    for i in 0..syms.len() {
-        data.extend_from_slice(work.string(i));
-        name_ends.push(data.len() as u32);
+    for shard in &shards {
+        for i in 0..shard.work.starts.len() {
+            data.extend_from_slice(shard.work.string(i));
+            name_ends.push(data.len() as u32);
+        }
     }
     Compressed {
         data,
@@ -523,7 +611,7 @@ mod reference {
                 line: 0,
             })
             .collect();
-        let got = compress(&syms);
+        let got = compress_in_shards(&syms, 1 + names.len() % 3);
         let (want, table, lens) = naive(names);
         assert_eq!(
             got.tokens,

@@ -303,18 +303,26 @@ impl CompressCache {
         // address the index alone decides, so the names fix the order.
         let by_address = syms.windows(2).all(|w| w[0].addr <= w[1].addr);
         let hit = self.entries.iter().position(|e| e.key == key);
-        let mut entry = match hit {
-            Some(i) => self.entries.remove(i),
-            None => CacheEntry {
-                key,
-                compressed: compress::compress(syms),
-                name_order: None,
-            },
+        // On a miss the name sort runs beside the compression: neither reads the other.
+        let (mut entry, fresh_order) = match hit {
+            Some(i) => (self.entries.remove(i), None),
+            None => {
+                let (compressed, order) = rayon::join(
+                    || compress::compress(syms),
+                    || order::name_order(syms, lto_clang),
+                );
+                let entry = CacheEntry {
+                    key,
+                    compressed,
+                    name_order: None,
+                };
+                (entry, Some(order))
+            }
         };
-        let name_order = match &entry.name_order {
-            Some((lto, order)) if *lto == lto_clang && by_address => order.clone(),
-            _ => {
-                let order = order::name_order(syms, lto_clang);
+        let name_order = match (&entry.name_order, fresh_order) {
+            (Some((lto, order)), _) if *lto == lto_clang && by_address => order.clone(),
+            (_, fresh) => {
+                let order = fresh.unwrap_or_else(|| order::name_order(syms, lto_clang));
                 if by_address {
                     entry.name_order = Some((lto_clang, order.clone()));
                 }

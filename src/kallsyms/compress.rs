@@ -382,7 +382,7 @@ fn best_pair(shards: &mut [Shard]) -> Option<usize> {
 }
 
 /// Name bytes per shard below which splitting costs more than it saves.
-const MIN_SHARD_BYTES: usize = 1 << 20;
+const MIN_SHARD_BYTES: usize = 1 << 17;
 
 /// Compresses the names of `syms` ("type + name" each) exactly as the kernel tool does.
 pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use ldcheck::kallsyms::{Options, PtrWidth, build_tables, parse_symbol_map};
 
+/// The allocator the `ldcheck` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../tests/support/kernel_tool.rs"]
 mod support;
 

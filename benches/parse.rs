@@ -7,6 +7,10 @@ use std::time::{Duration, Instant};
 
 use ldcheck::script::parse_script;
 
+/// The allocator the `ldcheck` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
 
 fn scripts(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -6,6 +6,13 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+/// mimalloc: the link model allocates many small values (AST nodes, symbols, names) and
+/// frees them in bulk; measured 10-20% faster than glibc's malloc on parse, layout and
+/// kallsyms. Version 2: version 3 keeps freed memory longer, which took a 200k-symbol
+/// check's peak RSS from 243 to 315 MiB (version 2: 268 MiB).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Make Linux kernel links predictable.
 ///
 /// `ldcheck vmlinux.lds [-- LD-ARGS…]` is `ldcheck check`: the hazard analysis of a kernel

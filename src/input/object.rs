@@ -177,10 +177,9 @@ impl<'a> InputObject<'a> {
         origin: Origin<'a>,
         target: Option<&Target>,
     ) -> Result<Self, InputError> {
-        let file = origin.to_string();
         if data.len() < 16 || &data[..4] != b"\x7fELF" {
             return Err(InputError::Foreign {
-                file,
+                file: origin.to_string(),
                 detail: if data.is_empty() {
                     "empty file"
                 } else {
@@ -193,7 +192,7 @@ impl<'a> InputObject<'a> {
             elf::ELFCLASS64 => parse_elf::<elf::FileHeader64<Endianness>>(data, origin)?,
             _ => {
                 return Err(InputError::Foreign {
-                    file,
+                    file: origin.to_string(),
                     detail: "unknown ELF class",
                 });
             }
@@ -206,24 +205,24 @@ impl<'a> InputObject<'a> {
 
     /// Errors unless this object can be linked for `target`.
     pub fn check_target(&self, target: &Target) -> Result<(), InputError> {
-        let file = self.origin.to_string();
+        let file = || self.origin.to_string();
         if self.class != target.class {
             return Err(InputError::WrongClass {
-                file,
+                file: file(),
                 expected: target.class,
                 found: self.class,
             });
         }
         if self.endian != target.endian {
             return Err(InputError::WrongEndian {
-                file,
+                file: file(),
                 expected: target.endian,
                 found: self.endian,
             });
         }
         if self.e_machine != target.e_machine {
             return Err(InputError::WrongMachine {
-                file,
+                file: file(),
                 target: target.name.clone(),
                 expected: target.e_machine,
                 found: self.e_machine,
@@ -279,6 +278,33 @@ fn utf8<'a>(
     })
 }
 
+/// A string table read as text: checked as UTF-8 once as a whole, so that a name costs a
+/// NUL search and a boundary check instead of its own validation. Anything unusual (an offset
+/// out of range, no NUL, invalid UTF-8 anywhere in the table, an overlong name) returns
+/// `None`, and the caller takes the checked path that reports it.
+struct StrTab<'a> {
+    bytes: &'a [u8],
+    text: Option<&'a str>,
+}
+
+impl<'a> StrTab<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        StrTab {
+            bytes,
+            text: std::str::from_utf8(bytes).ok(),
+        }
+    }
+
+    fn name(&self, offset: u32) -> Option<&'a str> {
+        let start = offset as usize;
+        let len = memchr::memchr(0, self.bytes.get(start..)?)?;
+        if len > MAX_NAME {
+            return None;
+        }
+        self.text?.get(start..start + len)
+    }
+}
+
 fn parse_elf<'a, Elf: FileHeader<Endian = Endianness>>(
     data: &'a [u8],
     origin: Origin<'a>,
@@ -304,12 +330,27 @@ fn parse_elf<'a, Elf: FileHeader<Endian = Endianness>>(
     }
     let table = header.sections(endian, data).map_err(bad)?;
     let symtab = table.symbols(endian, data, elf::SHT_SYMTAB).map_err(bad)?;
+    let table_text = |index: usize| {
+        let bytes = table
+            .section(SectionIndex(index))
+            .and_then(|sh| sh.data(endian, data))
+            .unwrap_or_default();
+        StrTab::new(bytes)
+    };
+    // Without a usable index the checked path below reports what is wrong.
+    let section_names = table_text(header.shstrndx(endian, data).map_or(0, |i| i as usize));
+    let symbol_names = table_text(symtab.string_section().0);
 
     let mut sections = Vec::with_capacity(table.len());
     let mut groups = Vec::new();
     for (index, sh) in table.iter().enumerate() {
-        let raw_name = table.section_name(endian, sh).map_err(bad)?;
-        let name = utf8(origin, raw_name, || format!("name of section {index}"))?;
+        let name = match section_names.name(sh.sh_name(endian)) {
+            Some(name) => name,
+            None => {
+                let raw_name = table.section_name(endian, sh).map_err(bad)?;
+                utf8(origin, raw_name, || format!("name of section {index}"))?
+            }
+        };
         let sh_type = sh.sh_type(endian);
         let section_data = if sh_type == elf::SHT_NOBITS || index == 0 {
             &[][..]
@@ -360,8 +401,13 @@ fn parse_elf<'a, Elf: FileHeader<Endian = Endianness>>(
 
     let mut symbols = Vec::with_capacity(symtab.len());
     for (index, sym) in symtab.iter().enumerate() {
-        let raw_name = symtab.symbol_name(endian, sym).map_err(bad)?;
-        let name = utf8(origin, raw_name, || format!("name of symbol {index}"))?;
+        let name = match symbol_names.name(sym.st_name(endian)) {
+            Some(name) => name,
+            None => {
+                let raw_name = symtab.symbol_name(endian, sym).map_err(bad)?;
+                utf8(origin, raw_name, || format!("name of symbol {index}"))?
+            }
+        };
         let section = match sym.st_shndx(endian) {
             elf::SHN_UNDEF => SymbolSection::Undefined,
             elf::SHN_ABS => SymbolSection::Absolute,

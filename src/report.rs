@@ -116,7 +116,7 @@ pub fn render(findings: &[Finding], file: &str, text: &str, format: Format, colo
                 let (line, col) = f
                     .places
                     .first()
-                    .map_or((1, 1), |p| line_column(text, p.span.start));
+                    .map_or((1, 1), |p| line_column(text, p.span.start()));
                 let kind = if f.breaks_build { "warning" } else { "note" };
                 format!("{file}:{line}:{col}: {kind}: {} [{}]\n", f.message, f.code)
             })

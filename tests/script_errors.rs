@@ -197,7 +197,7 @@ fn malformed_scripts_get_exact_messages() {
 fn errors_locate_the_offending_text() {
     let e = parse_script("x = 1;\ny = 2\nz = 3;\n").expect_err("missing `;`");
     assert_eq!((e.line, e.column), (3, 1));
-    assert_eq!(e.span().start, "x = 1;\ny = 2\n".len());
+    assert_eq!(e.span().start(), "x = 1;\ny = 2\n".len());
     let e = parse_script("SECTIONS {\n  .data (FOO) : { }\n}\n").expect_err("bad type");
     assert_eq!((e.line, e.column), (2, 10));
     assert_eq!(e.span().len(), 3);

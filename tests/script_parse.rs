@@ -821,18 +821,18 @@ fn spans_cover_their_text() {
     let script = parse(src);
     let section = output_section(&sections(&script), ".text");
     assert_eq!(
-        &src[section.span.start..section.span.end],
+        &src[section.span.start()..section.span.end()],
         ".text : { *(.text) }"
     );
     assert_eq!(
-        &src[section.name.span.start..section.name.span.end],
+        &src[section.name.span.start()..section.name.span.end()],
         ".text"
     );
     let CommandKind::Assignment(a) = &script.commands[1].kind else {
         panic!("not an assignment");
     };
-    assert_eq!(&src[a.span.start..a.span.end], "foo = bar + 1");
-    assert_eq!(&src[a.value.span.start..a.value.span.end], "bar + 1");
+    assert_eq!(&src[a.span.start()..a.span.end()], "foo = bar + 1");
+    assert_eq!(&src[a.value.span.start()..a.value.span.end()], "bar + 1");
 }
 
 #[test]

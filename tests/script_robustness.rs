@@ -40,7 +40,7 @@ fn check(text: &str) {
         Err(e) => {
             let span = e.span();
             assert!(
-                span.start <= text.len() && span.end <= text.len(),
+                span.start() <= text.len() && span.end() <= text.len(),
                 "span out of range"
             );
             assert!(e.line >= 1 && e.column >= 1);

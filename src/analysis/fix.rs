@@ -57,12 +57,12 @@ pub fn apply(text: &str, edits: &[Edit]) -> String {
 
 /// The statement at `span` including a `;` that follows it.
 fn statement_end(text: &str, span: Span) -> usize {
-    let rest = &text[span.end.min(text.len())..];
+    let rest = &text[span.end().min(text.len())..];
     let trimmed = rest.trim_start_matches([' ', '\t']);
     if trimmed.starts_with(';') {
-        span.end + (rest.len() - trimmed.len()) + 1
+        span.end() + (rest.len() - trimmed.len()) + 1
     } else {
-        span.end
+        span.end()
     }
 }
 
@@ -84,7 +84,7 @@ fn proposals(
                 .to_string(),
             vec![
                 Edit {
-                    at: pattern.span.start,
+                    at: pattern.span.start(),
                     len: 0,
                     text: "EXCLUDE_FILE(*kallsyms.o) ".into(),
                 },
@@ -105,7 +105,7 @@ fn proposals(
         } => {
             let names = hazard.symbols.join(", ");
             // Pad right after the last symbol: the boundary then always lies past it.
-            if let Some(last) = before.iter().max_by_key(|s| s.end) {
+            if let Some(last) = before.iter().max_by_key(|s| s.end()) {
                 let at = statement_end(text, *last);
                 out.push((
                     format!("pad one byte after {names} so it can never share the ALIGN({n:#x}) boundary"),
@@ -118,14 +118,14 @@ fn proposals(
             let mut edits: Vec<Edit> = before
                 .iter()
                 .map(|s| Edit {
-                    at: s.start,
-                    len: statement_end(text, *s) - s.start,
+                    at: s.start(),
+                    len: statement_end(text, *s) - s.start(),
                     text: String::new(),
                 })
                 .collect();
             let moved: Vec<String> = before
                 .iter()
-                .map(|s| format!(" {};", &text[s.start..s.end]))
+                .map(|s| format!(" {};", &text[s.start()..s.end()]))
                 .collect();
             edits.push(Edit {
                 at: boundary_end,
@@ -144,7 +144,7 @@ fn proposals(
                     "align the start of the section to {n:#x} so its inner alignment never pads"
                 ),
                 vec![Edit {
-                    at: section.start,
+                    at: section.start(),
                     len: 0,
                     text: format!(". = ALIGN({n:#x}); "),
                 }],

@@ -523,7 +523,7 @@ pub fn kallsyms_tables_site<'a>(script: &Script<'a>) -> Option<(Pattern<'a>, usi
             continue;
         };
         let mut pattern = None;
-        let mut insert_at = cmd.span.end.saturating_sub(1);
+        let mut insert_at = cmd.span.end().saturating_sub(1);
         for item in items {
             let SectionsItem::OutputSection(os) = item else {
                 continue;
@@ -545,7 +545,7 @@ pub fn kallsyms_tables_site<'a>(script: &Script<'a>) -> Option<(Pattern<'a>, usi
                 .as_ref()
                 .is_some_and(|a| const_value(a) == Some(0))
             {
-                insert_at = os.span.start;
+                insert_at = os.span.start();
                 break;
             }
         }

@@ -1211,7 +1211,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                     a.visibility,
                     AssignVisibility::Provide | AssignVisibility::ProvideHidden
                 );
-                let key = a.span.start;
+                let key = a.span.start();
                 if provide && !self.provided.contains(&key) {
                     let eligible = self.syms.lookup(name.text).is_some_and(|id| {
                         matches!(

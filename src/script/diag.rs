@@ -40,8 +40,8 @@ impl ParseError {
     /// Attaches the source text the span points into; line and column are computed here.
     pub(crate) fn located(problem: Problem, src: &str) -> ParseError {
         let problem = *problem.0;
-        let start = problem.span.start.min(src.len());
-        let end = problem.span.end.clamp(start, src.len());
+        let start = problem.span.start().min(src.len());
+        let end = problem.span.end().clamp(start, src.len());
         let span = Span::new(start, end);
         let (line, column) = line_column(src, start);
         ParseError {

@@ -43,6 +43,14 @@ pub const MAX_NESTING: usize = 128;
 
 /// Parses a whole linker script. Names and numbers in the tree borrow from `src`.
 pub fn parse_script<'a>(src: &'a str) -> Result<Script<'a>, ParseError> {
+    if u32::try_from(src.len()).is_err() {
+        let problem = Problem::new(
+            Span::new(0, 0),
+            "the script is 4 GiB or larger; spans are 32-bit offsets",
+            "this script",
+        );
+        return Err(ParseError::located(problem, src));
+    }
     let mut parser = Parser::new(src);
     match parser.script() {
         Ok(commands) => Ok(Script {
@@ -1508,7 +1516,7 @@ impl<'a> Parser<'a> {
                 match t.tok {
                     Tok::Punct(P::Bang) => {
                         let n = self.name(S, "attribute letters after `!`")?;
-                        end = n.span.end;
+                        end = n.span.end();
                     }
                     Tok::Name | Tok::Quoted => end = t.end(),
                     Tok::Punct(P::RParen) if end > first.start => break,
@@ -1554,7 +1562,7 @@ impl<'a> Parser<'a> {
         let length = self.mustbe_exp()?;
         self.backup_name();
         Ok(MemoryRegion {
-            span: Span::new(name.span.start, self.pos),
+            span: Span::new(name.span.start(), self.pos),
             name,
             attributes,
             origin,
@@ -1662,7 +1670,7 @@ impl<'a> Parser<'a> {
                     _ => return Err(self.unexpected(q, "`;` after the program header")),
                 }
             }
-            phdr.span = Span::new(name.span.start, self.pos);
+            phdr.span = Span::new(name.span.start(), self.pos);
             phdrs.push(phdr);
         }
     }

@@ -1,6 +1,6 @@
 //! The linker-script parser: GNU ld 2.40's command language into the [`ast`](super::ast).
 //!
-//! A recursive-descent reading of ld's `ldgram.y` over the moded tokens of [`lex`](super::lex)
+//! A recursive-descent reading of ld's `ldgram.y` over the moded tokens of the `lex` module
 //! (nom recognises the lexemes). Each grammar position lexes in the mode ld's parser would have
 //! set there, including ld's lookahead quirks: the token after an output section's name is read
 //! in command mode, and the token after an expression is read in expression mode and only

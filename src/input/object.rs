@@ -461,3 +461,67 @@ fn parse_elf<'a, Elf: FileHeader<Endian = Endianness>>(
         symbols,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object::write::{Object, Symbol, SymbolSection as WriteSection};
+    use std::path::Path;
+
+    #[test]
+    fn string_tables_read_names_or_defer_to_the_checked_path() {
+        let table = StrTab::new(b"\0abc\0caf\xc3\xa9\0");
+        assert_eq!(table.name(0), Some(""));
+        assert_eq!(table.name(1), Some("abc"));
+        assert_eq!(table.name(2), Some("bc"));
+        assert_eq!(table.name(5), Some("caf\u{e9}"));
+        // Inside a multi-byte character, past the end, or with no NUL: not decided here.
+        assert_eq!(table.name(9), None);
+        assert_eq!(table.name(11), None);
+        assert_eq!(StrTab::new(b"\0abc").name(1), None);
+        // One invalid name anywhere sends every name of the table down the checked path.
+        assert_eq!(StrTab::new(b"\0ok\0\xff\0").name(1), None);
+    }
+
+    fn object_with_symbols(names: &[&[u8]]) -> Vec<u8> {
+        let mut obj = Object::new(
+            object::BinaryFormat::Elf,
+            object::Architecture::X86_64,
+            object::Endianness::Little,
+        );
+        for name in names {
+            obj.add_symbol(Symbol {
+                name: name.to_vec(),
+                value: 0,
+                size: 0,
+                kind: object::SymbolKind::Data,
+                scope: object::SymbolScope::Linkage,
+                weak: false,
+                section: WriteSection::Undefined,
+                flags: object::SymbolFlags::None,
+            });
+        }
+        obj.write().expect("writing a test object")
+    }
+
+    #[test]
+    fn names_parse_alike_on_both_paths() {
+        let origin = Origin {
+            file: Path::new("t.o"),
+            member: None,
+        };
+        let data = object_with_symbols(&[b"plain", "caf\u{e9}".as_bytes()]);
+        let parsed = InputObject::parse(&data, origin, None).expect("valid object");
+        let names: Vec<&str> = parsed.symbols.iter().map(|s| s.name).collect();
+        assert!(names.contains(&"plain") && names.contains(&"caf\u{e9}"));
+
+        let data = object_with_symbols(&[b"plain", b"bad\xff"]);
+        match InputObject::parse(&data, origin, None) {
+            Err(InputError::NonUtf8 { file, what }) => {
+                assert_eq!(file, "t.o");
+                assert!(what.starts_with("name of symbol"), "{what}");
+            }
+            other => panic!("expected a non-UTF-8 error, got {other:?}"),
+        }
+    }
+}

@@ -137,7 +137,9 @@ struct Mapped {
 #[derive(Default)]
 pub struct FileStore {
     files: Vec<Mapped>,
-    by_path: FastMap<PathBuf, FileId>,
+    /// Keyed by the path's bytes: hashing a `Path` walks its components, and a kernel link
+    /// looks up every thin-archive member.
+    by_path: FastMap<Box<[u8]>, FileId>,
 }
 
 /// A parsed input file.
@@ -165,7 +167,7 @@ impl FileStore {
     }
 
     fn map_file(&mut self, path: &Path) -> Result<FileId, InputError> {
-        if let Some(&id) = self.by_path.get(path) {
+        if let Some(&id) = self.by_path.get(path.as_os_str().as_encoded_bytes()) {
             return Ok(id);
         }
         let io = |source| InputError::Io {
@@ -202,7 +204,8 @@ impl FileStore {
             path: path.to_path_buf(),
             map,
         });
-        self.by_path.insert(path.to_path_buf(), id);
+        self.by_path
+            .insert(path.as_os_str().as_encoded_bytes().into(), id);
         Ok(id)
     }
 
@@ -217,7 +220,9 @@ impl FileStore {
     }
 
     fn lookup(&self, path: &Path) -> Option<FileId> {
-        self.by_path.get(path).copied()
+        self.by_path
+            .get(path.as_os_str().as_encoded_bytes())
+            .copied()
     }
 
     /// Parses a loaded file as an object or archive. With a target, every object is checked

@@ -263,7 +263,18 @@ pub fn build_tables<'a>(
     map: &SymbolMap<'a>,
     options: &Options,
 ) -> Result<Tables<'a>, KallsymsError> {
-    build_tables_cached(map, options, &mut CompressCache::default())
+    build_tables_with(map, options, None)
+}
+
+/// The compression of `syms` and their order by name, side by side: neither reads the other.
+fn compress_and_order(
+    syms: &[TableSymbol<'_>],
+    lto_clang: bool,
+) -> (compress::Compressed, Vec<u32>) {
+    rayon::join(
+        || compress::compress(syms),
+        || order::name_order(syms, lto_clang),
+    )
 }
 
 /// The last few compressions [`build_tables_cached`] ran, each keyed by its whole input ("type +
@@ -303,14 +314,10 @@ impl CompressCache {
         // address the index alone decides, so the names fix the order.
         let by_address = syms.windows(2).all(|w| w[0].addr <= w[1].addr);
         let hit = self.entries.iter().position(|e| e.key == key);
-        // On a miss the name sort runs beside the compression: neither reads the other.
         let (mut entry, fresh_order) = match hit {
             Some(i) => (self.entries.remove(i), None),
             None => {
-                let (compressed, order) = rayon::join(
-                    || compress::compress(syms),
-                    || order::name_order(syms, lto_clang),
-                );
+                let (compressed, order) = compress_and_order(syms, lto_clang);
                 let entry = CacheEntry {
                     key,
                     compressed,
@@ -342,6 +349,16 @@ pub fn build_tables_cached<'a>(
     options: &Options,
     cache: &mut CompressCache,
 ) -> Result<Tables<'a>, KallsymsError> {
+    build_tables_with(map, options, Some(cache))
+}
+
+/// The pipeline, with or without a cache: a single run neither builds a key nor copies the
+/// compression into one.
+fn build_tables_with<'a>(
+    map: &SymbolMap<'a>,
+    options: &Options,
+    cache: Option<&mut CompressCache>,
+) -> Result<Tables<'a>, KallsymsError> {
     options.validate()?;
     let selection = filter::select(map, options)?;
     let mut syms = selection.symbols;
@@ -356,8 +373,11 @@ pub fn build_tables_cached<'a>(
     } else {
         Vec::new()
     };
-    let (compressed, name_order) =
-        cache.compress(&syms, options.version == Version::V6_1 && options.lto_clang);
+    let lto_clang = options.version == Version::V6_1 && options.lto_clang;
+    let (compressed, name_order) = match cache {
+        Some(cache) => cache.compress(&syms, lto_clang),
+        None => compress_and_order(&syms, lto_clang),
+    };
     let names_bytes = size::names_bytes(&compressed.name_ends);
     Ok(Tables {
         options: *options,

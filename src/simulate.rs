@@ -246,6 +246,11 @@ fn parse_number(text: &str) -> Option<u64> {
 
 /// What `nm -n` would print for the simulated output, for machine `e_machine`.
 pub fn predicted_nm(layout: &Layout, e_machine: u16) -> Vec<u8> {
+    format(&nm_symbols(layout, e_machine), nm_width(layout))
+}
+
+/// The symbols `nm -n` would list for the simulated output, in its order.
+pub fn nm_symbols(layout: &Layout, e_machine: u16) -> Vec<NmSymbol<'_>> {
     let mut syms: Vec<NmSymbol<'_>> = layout
         .symbols
         .iter()
@@ -263,5 +268,10 @@ pub fn predicted_nm(layout: &Layout, e_machine: u16) -> Vec<u8> {
         })
         .collect();
     sort_numeric(&mut syms);
-    format(&syms, if layout.is_64 { 16 } else { 8 })
+    syms
+}
+
+/// Hex digits nm prints per address for the simulated output.
+pub fn nm_width(layout: &Layout) -> usize {
+    if layout.is_64 { 16 } else { 8 }
 }

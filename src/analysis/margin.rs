@@ -152,7 +152,7 @@ fn margins(
             probes: 0,
         });
     }
-    let template = sim.tables(map, 0)?;
+    let template = sim.tables_of_map(map, 0)?;
     let grow = search(sim, &template, &coincidences, true)?;
     let shrink = search(sim, &template, &coincidences, false)?;
     Ok(Margins {
@@ -185,8 +185,7 @@ fn search(
     let mut size_at = |delta: i64| -> Result<u64, PassError> {
         probes += 1;
         let v = v0.saturating_add_signed(delta);
-        let map = sim.map_with_tables_of_size(template, v)?;
-        Ok(sim.tables(&map, 0)?.size)
+        Ok(sim.tables_with_size(template, v)?.size)
     };
     let mut candidates: Vec<(i64, &str)> = coincidences
         .iter()

@@ -28,6 +28,18 @@ pub fn keep(line: &[u8], version: Version) -> bool {
     if matches!(letter, Some(b'a' | b'N' | b'U' | b'w')) && sp >= 2 && line[sp - 2] == b' ' {
         return false;
     }
+    keep_name(name, line, version)
+}
+
+/// [`keep`] for the line nm prints for a symbol of type `letter` whose name has no white
+/// space, without printing it: no rule can then match across the address and letter fields.
+pub fn keep_symbol(letter: u8, name: &[u8], version: Version) -> bool {
+    !matches!(letter, b'a' | b'N' | b'U' | b'w') && keep_name(name, name, version)
+}
+
+/// The rules on the name (the line's last field). `line` is the text sed searches for the
+/// branch-stub patterns it matches anywhere; every other rule anchors in the name.
+fn keep_name(name: &[u8], line: &[u8], version: Version) -> bool {
     let starts = |p: &[u8]| name.starts_with(p);
     if starts(b"$")
         || starts(b".L")
@@ -66,7 +78,8 @@ pub fn keep(line: &[u8], version: Version) -> bool {
             return false;
         }
     }
-    let ends = |s: &[u8]| line.ends_with(s);
+    // sed anchors these at the end of the line, which is the end of the name.
+    let ends = |s: &[u8]| name.ends_with(s);
     if ends(b"_from_arm") || ends(b"_from_thumb") || ends(b"_veneer") {
         return false;
     }

@@ -9,3 +9,4 @@ pub mod margin;
 pub mod mksysmap;
 pub mod passes;
 pub mod source;
+pub mod system_map;

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::mksysmap;
+use super::system_map;
 use crate::hash::FastMap;
 use crate::input::select::LinkSet;
 use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
 use crate::kallsyms::{
-    self, CompressCache, KallsymsError, Options, PtrWidth, RodataLayout, Version,
+    self, CompressCache, KallsymsError, Options, PtrWidth, RodataLayout, SymbolMap, Version,
 };
 use crate::layout::ir::Program;
 use crate::layout::map::file_names_equivalent;
@@ -23,7 +23,7 @@ use crate::layout::model::{InputFile, InputSection, Relocs, elf, from_link_set};
 use crate::layout::{Layout, LayoutOptions, PreparedLink, prepare_inputs};
 use crate::report::{Finding, Place};
 use crate::script::ast::{Script, Span};
-use crate::simulate::{LinkSession, SimulateError, predicted_nm};
+use crate::simulate::{LinkSession, SimulateError, nm_symbols, nm_width};
 use crate::target::ElfClass;
 
 /// Why the passes could not be simulated.
@@ -144,6 +144,9 @@ struct Step {
     /// Shared: the cache and every caller hold the same map.
     map: Arc<Vec<u8>>,
     image_end: u64,
+    /// The tables kallsyms builds from `map`, when they were built without an error (an error
+    /// is reported by building them again from the text, for the pass that reads it).
+    tables: Option<RodataLayout>,
 }
 
 /// Replays the version's procedure for the link `session` describes (its command line
@@ -191,14 +194,16 @@ pub(super) fn with_simulator<R>(
         with_object: &with_object,
         prepared: OnceCell::new(),
         links: RefCell::new(Vec::new()),
+        probes: RefCell::new(Vec::new()),
         compress: RefCell::new(CompressCache::default()),
     };
     f(&sim)
 }
 
-/// Links whose System.map is kept for reuse: a pass that links the previous pass's tables
-/// again, and the margin search's fixed-point check, look back only this far.
-const LINKS_KEPT: usize = 4;
+/// Links whose System.map is kept for reuse: the final link, which links the last pass's
+/// tables again, and the margin search's template (the final link's tables) look back only
+/// this far.
+const LINKS_KEPT: usize = 2;
 
 /// One loaded link that can be laid out with kallsyms tables of any size.
 pub(super) struct Simulator<'s, 'a> {
@@ -218,6 +223,8 @@ pub(super) struct Simulator<'s, 'a> {
     /// The latest links, by the kallsyms object they linked: a link is a pure function of the
     /// object's tables layout (and of its name, where the script's file patterns can see it).
     links: RefCell<Vec<(LinkedObject, Step)>>,
+    /// The tables of each margin probe, by the `.rodata` size it laid out.
+    probes: RefCell<Vec<(u64, RodataLayout)>>,
     compress: RefCell<CompressCache>,
 }
 
@@ -252,19 +259,25 @@ impl Simulator<'_, '_> {
             }
             None => self.session.layout_files(self.script, self.base.clone())?,
         };
-        let nm = predicted_nm(&layout, self.session.target.e_machine);
-        let map = mksysmap::filter(&nm, self.version());
-        let image_end = layout
-            .sections
-            .iter()
-            .filter(|s| s.sh_flags & elf::SHF_ALLOC != 0)
-            .map(|s| s.vma + s.size)
-            .max()
-            .unwrap_or(0);
+        let symbols = nm_symbols(&layout, self.session.target.e_machine);
+        let map = system_map::predict(&symbols, nm_width(&layout), self.version());
+        let tables = map.with_input(self.version(), |read| self.build(read.ok()?));
         Ok(Step {
-            map: Arc::new(map),
-            image_end,
+            map: Arc::new(map.text),
+            image_end: image_end(&layout),
+            tables,
         })
+    }
+
+    /// The tables of a map as kallsyms read it; None on an error, which the caller reports by
+    /// reading the map's text for the pass concerned.
+    fn build(&self, read: &SymbolMap<'_>) -> Option<RodataLayout> {
+        let tables = kallsyms::build_tables_cached(
+            read,
+            &self.opts.kallsyms,
+            &mut self.compress.borrow_mut(),
+        );
+        tables.ok().map(|t| t.rodata_layout(self.ptr))
     }
 
     /// The link of the inputs plus `object`: the first one prepares the link, later ones
@@ -297,19 +310,58 @@ impl Simulator<'_, '_> {
         Ok(layout)
     }
 
-    /// The System.map of the final link when the kallsyms object's `.rodata` is `size` bytes
-    /// with `template`'s labels (only the size moves anything else).
-    pub(super) fn map_with_tables_of_size(
+    /// The tables kallsyms builds from the final link's System.map when the kallsyms object's
+    /// `.rodata` is `size` bytes with `template`'s labels (only the size moves anything else).
+    /// A margin probe: no System.map is printed unless reading it needs the text.
+    pub(super) fn tables_with_size(
         &self,
         template: &RodataLayout,
         size: u64,
-    ) -> Result<Arc<Vec<u8>>, PassError> {
+    ) -> Result<RodataLayout, PassError> {
+        if let Some((_, tables)) = self.probes.borrow().iter().find(|(s, _)| *s == size) {
+            return Ok(tables.clone());
+        }
         let blob = RodataLayout {
             tables: template.tables.clone(),
             size,
             align: template.align,
         };
-        Ok(self.link(Some((&blob, "vmlinux.kallsyms.o")))?.map)
+        let layout =
+            self.link_with_object(kallsyms_object(&blob, "vmlinux.kallsyms.o", self.ptr))?;
+        let symbols = nm_symbols(&layout, self.session.target.e_machine);
+        let direct =
+            system_map::read_directly(&symbols, self.version()).and_then(|read| self.build(&read));
+        let tables = match direct {
+            Some(tables) => tables,
+            None => {
+                let map = system_map::predict(&symbols, nm_width(&layout), self.version());
+                self.tables(&map.text, 0)?
+            }
+        };
+        self.probes.borrow_mut().push((size, tables.clone()));
+        Ok(tables)
+    }
+
+    /// The tables kallsyms builds from the System.map of `step`, read in pass `pass`.
+    fn tables_of(&self, step: &Step, pass: u32) -> Result<RodataLayout, PassError> {
+        match &step.tables {
+            Some(tables) => Ok(tables.clone()),
+            None => self.tables(&step.map, pass),
+        }
+    }
+
+    /// The tables kallsyms builds from `map`, reusing those of a kept link with that map.
+    pub(super) fn tables_of_map(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
+        let kept = self
+            .links
+            .borrow()
+            .iter()
+            .find(|(_, step)| step.map.as_slice() == map)
+            .and_then(|(_, step)| step.tables.clone());
+        match kept {
+            Some(tables) => Ok(tables),
+            None => self.tables(map, pass),
+        }
     }
 
     /// The tables kallsyms builds from `map`.
@@ -438,18 +490,18 @@ impl Simulator<'_, '_> {
         let t0 = self.tables(b"", 0)?;
         let o0 = ".tmp_vmlinux0.kallsyms.o";
         let s1 = self.link(Some((&t0, o0)))?;
-        let t1 = self.tables(&s1.map, 1)?;
+        let t1 = self.tables_of(&s1, 1)?;
         let o1 = ".tmp_vmlinux1.kallsyms.o";
         let mut passes = vec![self.outcome(".tmp_vmlinux1", Some(o0), &s1, None, Some(&t1))];
         let s2 = self.link(Some((&t1, o1)))?;
-        let t2 = self.tables(&s2.map, 2)?;
+        let t2 = self.tables_of(&s2, 2)?;
         let o2 = ".tmp_vmlinux2.kallsyms.o";
         passes.push(self.outcome(".tmp_vmlinux2", Some(o1), &s2, Some(&s1), Some(&t2)));
         let (size1, size2) = (self.object_size(t1.size), self.object_size(t2.size));
         let nm_changed = offsets(&t1) != offsets(&t2);
         if size1 != size2 || nm_changed || self.opts.extra_pass {
             let s3 = self.link(Some((&t2, o2)))?;
-            let t3 = self.tables(&s3.map, 3)?;
+            let t3 = self.tables_of(&s3, 3)?;
             passes.push(self.outcome(".tmp_vmlinux3", Some(o2), &s3, Some(&s2), Some(&t3)));
             return self.finish(passes, s3, t3, ".tmp_vmlinux3.kallsyms.o".into());
         }
@@ -458,11 +510,11 @@ impl Simulator<'_, '_> {
 
     fn run_61(&self) -> Result<PassReport, PassError> {
         let s1 = self.link(None)?;
-        let t1 = self.tables(&s1.map, 1)?;
+        let t1 = self.tables_of(&s1, 1)?;
         let o1 = ".tmp_vmlinux.kallsyms1.o";
         let mut passes = vec![self.outcome(".tmp_vmlinux.kallsyms1", None, &s1, None, Some(&t1))];
         let s2 = self.link(Some((&t1, o1)))?;
-        let t2 = self.tables(&s2.map, 2)?;
+        let t2 = self.tables_of(&s2, 2)?;
         let o2 = ".tmp_vmlinux.kallsyms2.o";
         passes.push(self.outcome(
             ".tmp_vmlinux.kallsyms2",
@@ -473,7 +525,7 @@ impl Simulator<'_, '_> {
         ));
         if self.object_size(t1.size) != self.object_size(t2.size) || self.opts.extra_pass {
             let s3 = self.link(Some((&t2, o2)))?;
-            let t3 = self.tables(&s3.map, 3)?;
+            let t3 = self.tables_of(&s3, 3)?;
             passes.push(self.outcome(
                 ".tmp_vmlinux.kallsyms3",
                 Some(o2),
@@ -485,6 +537,17 @@ impl Simulator<'_, '_> {
         }
         self.finish(passes, s2, t2, o2.into())
     }
+}
+
+/// The end of the highest allocated output section.
+fn image_end(layout: &Layout) -> u64 {
+    layout
+        .sections
+        .iter()
+        .filter(|s| s.sh_flags & elf::SHF_ALLOC != 0)
+        .map(|s| s.vma + s.size)
+        .max()
+        .unwrap_or(0)
 }
 
 fn offsets(t: &RodataLayout) -> Vec<u64> {

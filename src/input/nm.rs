@@ -145,7 +145,7 @@ pub fn type_letter(binding: Binding, kind: SymbolKind, section: NmSection<'_>) -
 }
 
 /// One line of `nm -n` output.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NmSymbol<'a> {
     /// The value nm prints and sorts by (a COMMON symbol's size, as BFD reports it).
     pub value: u64,
@@ -198,19 +198,24 @@ pub fn format(symbols: &[NmSymbol<'_>], width: usize) -> Vec<u8> {
         .sum();
     let mut out = Vec::with_capacity(size);
     for s in symbols {
-        if s.is_undefined() {
-            out.extend(std::iter::repeat_n(b' ', width));
-        } else {
-            push_hex(&mut out, s.value, width);
-        }
-        out.push(b' ');
-        let mut buf = [0; 4];
-        out.extend_from_slice(s.letter.encode_utf8(&mut buf).as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(s.name);
-        out.push(b'\n');
+        push_line(&mut out, s, width);
     }
     out
+}
+
+/// Appends the line `nm` prints for `s` (with its newline) to `out`.
+pub fn push_line(out: &mut Vec<u8>, s: &NmSymbol<'_>, width: usize) {
+    if s.is_undefined() {
+        out.extend(std::iter::repeat_n(b' ', width));
+    } else {
+        push_hex(out, s.value, width);
+    }
+    out.push(b' ');
+    let mut buf = [0; 4];
+    out.extend_from_slice(s.letter.encode_utf8(&mut buf).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(s.name);
+    out.push(b'\n');
 }
 
 /// Appends `value` in lower-case hex, zero-padded to `width` digits (more if it needs them),

@@ -193,6 +193,37 @@ fn too_long(line: usize, name: &[u8]) -> Warning {
     }
 }
 
+/// What `version`'s reader makes of the map line `ADDR KIND NAME` (line number `line`) when
+/// KIND is a printable ASCII letter and NAME has no white space or NUL: the entry, or the
+/// warning that drops it. None when reading the text could decide otherwise: an empty name
+/// (6.1's `fscanf` would take the next line's address as the name) or one so long that 6.1's
+/// `%2048s` would split it. Lets a caller that holds the symbols skip printing and re-reading
+/// the map.
+pub fn plain_entry(
+    version: Version,
+    addr: u64,
+    kind: u8,
+    name: &[u8],
+    line: usize,
+) -> Option<Result<Symbol<'_>, Warning>> {
+    let plain = kind.is_ascii_graphic()
+        && (!name.is_empty() || version == Version::V6_12)
+        && !name.iter().any(|&c| c == 0 || is_space(c));
+    if !plain || name.len() >= SCANF_NAME_WIDTH {
+        return None;
+    }
+    if name.len() >= KSYM_NAME_LEN {
+        return Some(Err(too_long(line, name)));
+    }
+    Some(Ok(Symbol {
+        addr,
+        kind,
+        name,
+        line,
+        section: None,
+    }))
+}
+
 /// 6.12: one entry per line, `ADDR TYPE NAME`, the name running to the end of the line.
 fn parse_lines(input: &[u8]) -> Result<SymbolMap<'_>, KallsymsError> {
     let mut map = SymbolMap {

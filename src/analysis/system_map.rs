@@ -1,0 +1,177 @@
+//! A simulated link's `System.map` and the kallsyms tool's reading of it, straight from the
+//! layout's symbols.
+//!
+//! Owns the shortcut every link of the pass simulation and the margin search takes: printing
+//! `nm -n` for ~200k symbols, filtering the text with mksysmap and parsing it back was most of
+//! a margin probe's cost. The result is the same as that round trip by construction (the same
+//! order, mksysmap's rules on the same fields, the reader's own entry rule); a symbol whose
+//! printed line the text tools could read differently (white space or NUL in its name, an
+//! undefined symbol mksysmap keeps) makes the whole map take the text path.
+
+use crate::input::nm::{NmSymbol, format, push_line};
+use crate::kallsyms::{KallsymsError, SymbolMap, Version, parse_symbol_map, plain_entry};
+
+use super::mksysmap;
+
+/// The System.map of one link and what kallsyms reads from it.
+pub struct PredictedMap<'l> {
+    /// The `nm -n` lines mksysmap keeps.
+    pub text: Vec<u8>,
+    /// The kallsyms tool's reading of `text`; None when only reading the text decides it
+    /// (then [`PredictedMap::read`] parses it).
+    input: Option<SymbolMap<'l>>,
+}
+
+impl PredictedMap<'_> {
+    /// Runs `f` on the kallsyms tool's reading of the map, as [`parse_symbol_map`] gives it.
+    pub fn with_input<R>(
+        &self,
+        version: Version,
+        f: impl FnOnce(Result<&SymbolMap<'_>, KallsymsError>) -> R,
+    ) -> R {
+        match &self.input {
+            Some(input) => f(Ok(input)),
+            None => match parse_symbol_map(&self.text, version) {
+                Ok(input) => f(Ok(&input)),
+                Err(e) => f(Err(e)),
+            },
+        }
+    }
+}
+
+/// The map of `symbols` (sorted as `nm -n` lists them, `width` hex digits per address) for the
+/// kernel `version`'s mksysmap and kallsyms reader.
+pub fn predict<'l>(symbols: &[NmSymbol<'l>], width: usize, version: Version) -> PredictedMap<'l> {
+    let mut text = Vec::with_capacity(symbols.len() * (width + 32));
+    match read_symbols(symbols, version, Some((&mut text, width))) {
+        Some(input) => PredictedMap {
+            text,
+            input: Some(input),
+        },
+        None => PredictedMap {
+            text: mksysmap::filter(&format(symbols, width), version),
+            input: None,
+        },
+    }
+}
+
+/// What the kallsyms tool reads from the System.map of `symbols`, without printing the map;
+/// None when only reading the text can tell (see [`predict`]).
+pub fn read_directly<'l>(symbols: &[NmSymbol<'l>], version: Version) -> Option<SymbolMap<'l>> {
+    read_symbols(symbols, version, None)
+}
+
+/// The reader's entries for the lines mksysmap keeps, each line also printed to `text` when
+/// given, or None at the first line the text tools could read differently.
+fn read_symbols<'l>(
+    symbols: &[NmSymbol<'l>],
+    version: Version,
+    mut text: Option<(&mut Vec<u8>, usize)>,
+) -> Option<SymbolMap<'l>> {
+    let mut map = SymbolMap {
+        symbols: Vec::with_capacity(symbols.len()),
+        warnings: Vec::new(),
+    };
+    let mut line = 0;
+    for s in symbols {
+        let letter = u8::try_from(s.letter).ok()?;
+        if !mksysmap::keep_symbol(letter, s.name, version) {
+            continue;
+        }
+        // A kept undefined symbol prints no address.
+        if s.is_undefined() {
+            return None;
+        }
+        line += 1;
+        match plain_entry(version, s.value, letter, s.name, line)? {
+            Ok(entry) => map.symbols.push(entry),
+            Err(warning) => map.warnings.push(warning),
+        }
+        if let Some((out, width)) = text.as_mut() {
+            push_line(out, s, *width);
+        }
+    }
+    Some(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(value: u64, letter: char, name: &str) -> NmSymbol<'_> {
+        NmSymbol {
+            value,
+            letter,
+            name: name.as_bytes(),
+        }
+    }
+
+    /// The shortcut against the text round trip; returns whether it read directly.
+    fn same_as_text(symbols: &[NmSymbol<'_>], width: usize) -> bool {
+        let mut direct = true;
+        for version in [Version::V6_1, Version::V6_12] {
+            let text = mksysmap::filter(&format(symbols, width), version);
+            let predicted = predict(symbols, width, version);
+            assert_eq!(
+                String::from_utf8_lossy(&predicted.text),
+                String::from_utf8_lossy(&text)
+            );
+            let expected = parse_symbol_map(&text, version);
+            predicted.with_input(version, |read| match (read, &expected) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => panic!("{version:?}: {a:?} against {b:?}"),
+            });
+            let direct_read = read_directly(symbols, version);
+            if let (Some(a), Ok(b)) = (&direct_read, &expected) {
+                assert_eq!(a, b);
+            }
+            assert_eq!(direct_read.is_some(), predicted.input.is_some());
+            direct &= direct_read.is_some();
+        }
+        direct
+    }
+
+    #[test]
+    fn ordinary_maps_read_directly() {
+        let long = "x".repeat(600);
+        let syms = [
+            sym(0, 'U', "undefined"),
+            sym(0, 'w', "weak_undefined"),
+            sym(0x1000, 'a', "absolute"),
+            sym(0xffffffff81000000, 'T', "_text"),
+            sym(0xffffffff81000000, 'T', "_stext"),
+            sym(0xffffffff81000010, 't', ".Ltmp"),
+            sym(0xffffffff81000020, 't', "$x"),
+            sym(0xffffffff81000030, 'T', "__crc_foo"),
+            sym(0xffffffff81000040, 'T', "__efistub_x"),
+            sym(0xffffffff81000050, 'T', "__AArch64ADRPThunk_y"),
+            sym(0xffffffff81000060, 't', "foo_veneer"),
+            sym(0xffffffff81000070, 't', "x.long_branch.y"),
+            sym(0xffffffff81000080, 'T', &long),
+            sym(0xffffffff81000090, 'D', "kept"),
+            sym(0x1_0000_0000, 'd', "wider_than_eight_digits"),
+        ];
+        assert!(same_as_text(&syms, 16));
+        assert!(same_as_text(&syms, 8));
+    }
+
+    #[test]
+    fn names_the_text_reads_differently_take_the_text_path() {
+        let split = "y".repeat(2100);
+        let cases: [&[NmSymbol<'_>]; 4] = [
+            &[sym(0x10, 'T', "two words"), sym(0x20, 'T', "after")],
+            &[sym(0x10, 'T', "tab\tname")],
+            &[sym(0, 'v', "weak_object"), sym(0x20, 'T', "next")],
+            &[sym(0x10, 'T', &split)],
+        ];
+        for syms in cases {
+            assert!(!same_as_text(syms, 16), "{syms:?}");
+        }
+        assert!(!same_as_text(&[sym(0x10, 'é', "accent")], 16));
+        // An empty name reads as one entry in 6.12; 6.1's fscanf reads on into the next line.
+        let unnamed = [sym(0x10, 't', ""), sym(0x20, 'T', "next")];
+        assert!(!same_as_text(&unnamed, 16));
+        assert!(read_directly(&unnamed, Version::V6_12).is_some());
+    }
+}

@@ -13,6 +13,26 @@ use clap::{CommandFactory, Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Tells mimalloc never to give freed memory back to the system. A check lays a 200k-symbol
+/// link out a dozen times, freeing and reallocating tens of MiB each time; returned memory
+/// comes back as fresh (often 2 MiB, transparent huge) pages the kernel zeroes, which took up
+/// to a third of a check's time (system time 0.3-0.6 s against 0.07 s when kept), while the
+/// peak RSS stays the same (the process is short-lived and reuses what it frees).
+fn keep_freed_memory() {
+    /// `mi_option_purge_delay` in the mimalloc v2 sources libmimalloc-sys builds (its
+    /// `mimalloc.h`); its default is 10 ms, -1 never purges.
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    const DEFAULT_DELAY_MS: std::ffi::c_long = 10;
+    // SAFETY: called first thing in `main`, before any other thread exists (mimalloc's
+    // option functions are not thread safe). The default check leaves the option alone when
+    // index 15 is not the purge delay (another mimalloc version) or MIMALLOC_PURGE_DELAY set it.
+    unsafe {
+        if libmimalloc_sys::mi_option_get(PURGE_DELAY) == DEFAULT_DELAY_MS {
+            libmimalloc_sys::mi_option_set(PURGE_DELAY, -1);
+        }
+    }
+}
+
 /// Make Linux kernel links predictable.
 ///
 /// `ldcheck vmlinux.lds [-- LD-ARGS…]` is `ldcheck check`: the hazard analysis of a kernel
@@ -73,6 +93,7 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     // Paths and symbol names in messages must stay whole: no wrapping at hyphens or widths.
     let _ = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())

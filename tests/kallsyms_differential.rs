@@ -331,3 +331,51 @@ fn matches_kernel_6_12() {
 fn matches_kernel_6_1() {
     run_version(Version::V6_1, 0x6_01);
 }
+
+/// The pass simulator asks only for the tables' layout, through a compression cache shared by
+/// every link; on random maps (each read three times under different options, so the cache
+/// hits and misses) it must equal the layout of the tables `build_tables` makes, and fail
+/// where they fail.
+#[test]
+fn cached_layout_matches_full_tables() {
+    use ldcheck::kallsyms::{CompressCache, PtrWidth, StableOptions, rodata_layout_cached};
+    for version in [Version::V6_12, Version::V6_1] {
+        let mut rng = Rng(0x1a70 + version as u64);
+        let mut cache = CompressCache::default();
+        let (mut compared, mut failed) = (0, 0);
+        for case in 0..60 {
+            let map_text = random_map(&mut rng, version);
+            let Ok(map) = parse_symbol_map(&map_text, version) else {
+                continue;
+            };
+            for (round, all_symbols) in [(0, false), (1, true), (2, false)] {
+                let options = Options {
+                    version,
+                    all_symbols,
+                    absolute_percpu: rng.chance(30),
+                    base_relative: version == Version::V6_1 && rng.chance(50),
+                    lto_clang: false,
+                    stable: rng.chance(20).then_some(StableOptions { reserve: 64 }),
+                };
+                let ptr = if rng.chance(50) {
+                    PtrWidth::Bits64
+                } else {
+                    PtrWidth::Bits32
+                };
+                let expected = build_tables(&map, &options).map(|t| t.rodata_layout(ptr));
+                let cached = rodata_layout_cached(&map, &options, ptr, &mut cache);
+                match (&expected, &cached) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{version} case {case} round {round}"),
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                    _ => panic!("{version} case {case}: {expected:?} against {cached:?}"),
+                }
+                compared += 1;
+                failed += usize::from(expected.is_err());
+            }
+        }
+        assert!(
+            compared > 100 && failed < compared / 2,
+            "{compared} {failed}"
+        );
+    }
+}

@@ -40,6 +40,28 @@ pub fn keep_symbol(letter: u8, name: &[u8], version: Version) -> bool {
 /// The rules on the name (the line's last field). `line` is the text sed searches for the
 /// branch-stub patterns it matches anywhere; every other rule anchors in the name.
 fn keep_name(name: &[u8], line: &[u8], version: Version) -> bool {
+    // Every prefix rule starts with one of these bytes; most names start with none of them.
+    let first = name.first().copied();
+    if matches!(first, Some(b'$' | b'.' | b'_' | b'L')) && !keep_prefixed(name, version) {
+        return false;
+    }
+    if version == Version::V6_1 {
+        return true;
+    }
+    // sed anchors these at the end of the line, which is the end of the name.
+    let ends = |s: &[u8]| name.ends_with(s);
+    if ends(b"_from_arm") || ends(b"_from_thumb") || ends(b"_veneer") {
+        return false;
+    }
+    // sed matches these anywhere in the line; most lines have no dot at all.
+    let contains = |s: &[u8]| memchr::memmem::find(line, s).is_some();
+    !(memchr::memchr(b'.', line).is_some()
+        && (contains(b".long_branch.") || contains(b".plt_branch.")))
+}
+
+/// The rules on names starting with `$`, `.`, `_` or `L`: prefixes, `L0`, the Thunk pattern
+/// and the small-data base symbols.
+fn keep_prefixed(name: &[u8], version: Version) -> bool {
     let starts = |p: &[u8]| name.starts_with(p);
     if starts(b"$")
         || starts(b".L")
@@ -78,18 +100,7 @@ fn keep_name(name: &[u8], line: &[u8], version: Version) -> bool {
             return false;
         }
     }
-    // sed anchors these at the end of the line, which is the end of the name.
-    let ends = |s: &[u8]| name.ends_with(s);
-    if ends(b"_from_arm") || ends(b"_from_thumb") || ends(b"_veneer") {
-        return false;
-    }
-    if name == b"_SDA_BASE_" || name == b"_SDA2_BASE_" {
-        return false;
-    }
-    // sed matches these anywhere in the line; most lines have no dot at all.
-    let contains = |s: &[u8]| memchr::memmem::find(line, s).is_some();
-    !(memchr::memchr(b'.', line).is_some()
-        && (contains(b".long_branch.") || contains(b".plt_branch.")))
+    !(name == b"_SDA_BASE_" || name == b"_SDA2_BASE_")
 }
 
 #[cfg(test)]

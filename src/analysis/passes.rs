@@ -272,12 +272,13 @@ impl Simulator<'_, '_> {
     /// The tables of a map as kallsyms read it; None on an error, which the caller reports by
     /// reading the map's text for the pass concerned.
     fn build(&self, read: &SymbolMap<'_>) -> Option<RodataLayout> {
-        let tables = kallsyms::build_tables_cached(
+        kallsyms::rodata_layout_cached(
             read,
             &self.opts.kallsyms,
+            self.ptr,
             &mut self.compress.borrow_mut(),
-        );
-        tables.ok().map(|t| t.rodata_layout(self.ptr))
+        )
+        .ok()
     }
 
     /// The link of the inputs plus `object`: the first one prepares the link, later ones
@@ -368,13 +369,13 @@ impl Simulator<'_, '_> {
     pub(super) fn tables(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
         let err = |source| PassError::Kallsyms { pass, source };
         let parsed = kallsyms::parse_symbol_map(map, self.version()).map_err(err)?;
-        let tables = kallsyms::build_tables_cached(
+        kallsyms::rodata_layout_cached(
             &parsed,
             &self.opts.kallsyms,
+            self.ptr,
             &mut self.compress.borrow_mut(),
         )
-        .map_err(err)?;
-        Ok(tables.rodata_layout(self.ptr))
+        .map_err(err)
     }
 
     fn summary(&self, t: &RodataLayout) -> TablesSummary {

@@ -263,7 +263,23 @@ pub fn build_tables<'a>(
     map: &SymbolMap<'a>,
     options: &Options,
 ) -> Result<Tables<'a>, KallsymsError> {
-    build_tables_with(map, options, None)
+    let ordered = order_symbols(map, options)?;
+    let lto_clang = options.version == Version::V6_1 && options.lto_clang;
+    let (compressed, name_order) = compress_and_order(&ordered.syms, lto_clang);
+    let names_bytes = size::names_bytes(&compressed.name_ends);
+    Ok(Tables {
+        options: *options,
+        syms: ordered.syms,
+        compressed: compressed.data,
+        name_ends: compressed.name_ends,
+        tokens: compressed.tokens,
+        name_order,
+        offsets: ordered.offsets,
+        text_addr: ordered.text_addr,
+        relative_base: ordered.relative_base,
+        ranges: ordered.ranges,
+        names_bytes,
+    })
 }
 
 /// The compression of `syms` and their order by name, side by side: neither reads the other.
@@ -277,10 +293,10 @@ fn compress_and_order(
     )
 }
 
-/// The last few compressions [`build_tables_cached`] ran, each keyed by its whole input ("type +
-/// name" of every kept symbol, in table order), with the name order derived from them.
-/// Successive link passes mostly move addresses, not names, and a margin search alternates
-/// between a handful of symbol sets; the compressor and the name sort are the expensive steps.
+/// The last few compressions [`rodata_layout_cached`] ran, each keyed by its whole input
+/// ("type + name" of every kept symbol, in table order). Successive link passes mostly move
+/// addresses, not names, and a margin search alternates between a handful of symbol sets; the
+/// compressor is the expensive step.
 #[derive(Default)]
 pub struct CompressCache {
     /// Most recently used first.
@@ -290,75 +306,104 @@ pub struct CompressCache {
 struct CacheEntry {
     key: Vec<u8>,
     compressed: compress::Compressed,
-    /// `name_order` for the `lto_clang` flag it was computed with.
-    name_order: Option<(bool, Vec<u32>)>,
 }
 
 /// Symbol sets kept; a margin search needs two (before and after a flip), passes up to three.
 const CACHE_ENTRIES: usize = 4;
 
-impl CompressCache {
-    /// The compression of `syms` and their order by name.
-    fn compress(
-        &mut self,
-        syms: &[TableSymbol<'_>],
-        lto_clang: bool,
-    ) -> (compress::Compressed, Vec<u32>) {
-        let mut key = Vec::with_capacity(self.entries.first().map_or(0, |e| e.key.len()));
-        for s in syms {
-            key.extend_from_slice(&(s.name.len() as u64).to_le_bytes());
-            key.push(s.kind);
-            key.extend_from_slice(s.name);
+/// The cache key of `syms`: each name's length, type and bytes.
+fn cache_key(syms: &[TableSymbol<'_>]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(syms.iter().map(|s| s.name.len() + 9).sum());
+    for s in syms {
+        key.extend_from_slice(&(s.name.len() as u64).to_le_bytes());
+        key.push(s.kind);
+        key.extend_from_slice(s.name);
+    }
+    key
+}
+
+/// Whether `key` is [`cache_key`] of `syms`, without building it.
+fn key_matches(key: &[u8], syms: &[TableSymbol<'_>]) -> bool {
+    let mut rest = key;
+    for s in syms {
+        let Some((len, after)) = rest.split_first_chunk::<8>() else {
+            return false;
+        };
+        let entry_len = 9 + s.name.len();
+        if u64::from_le_bytes(*len) != s.name.len() as u64
+            || rest.len() < entry_len
+            || after[0] != s.kind
+            || &after[1..entry_len - 8] != s.name
+        {
+            return false;
         }
-        // The name order breaks ties by address, then table index: in a table sorted by
-        // address the index alone decides, so the names fix the order.
-        let by_address = syms.windows(2).all(|w| w[0].addr <= w[1].addr);
-        let hit = self.entries.iter().position(|e| e.key == key);
-        let (mut entry, fresh_order) = match hit {
-            Some(i) => (self.entries.remove(i), None),
-            None => {
-                let (compressed, order) = compress_and_order(syms, lto_clang);
-                let entry = CacheEntry {
-                    key,
-                    compressed,
-                    name_order: None,
-                };
-                (entry, Some(order))
-            }
-        };
-        let name_order = match (&entry.name_order, fresh_order) {
-            (Some((lto, order)), _) if *lto == lto_clang && by_address => order.clone(),
-            (_, fresh) => {
-                let order = fresh.unwrap_or_else(|| order::name_order(syms, lto_clang));
-                if by_address {
-                    entry.name_order = Some((lto_clang, order.clone()));
-                }
-                order
-            }
-        };
-        let compressed = entry.compressed.clone();
+        rest = &rest[entry_len..];
+    }
+    rest.is_empty()
+}
+
+impl CompressCache {
+    /// The entry for `syms`, taken out of the cache; [`CompressCache::keep`] puts it back.
+    fn take(&mut self, syms: &[TableSymbol<'_>]) -> Option<CacheEntry> {
+        let i = self
+            .entries
+            .iter()
+            .position(|e| key_matches(&e.key, syms))?;
+        Some(self.entries.remove(i))
+    }
+
+    fn keep(&mut self, entry: CacheEntry) {
         self.entries.insert(0, entry);
         self.entries.truncate(CACHE_ENTRIES);
-        (compressed, name_order)
+    }
+
+    /// What the compression of `syms` contributes to the tables' sizes: `kallsyms_names`
+    /// bytes and token table bytes. Copies nothing out of the cache and orders no names.
+    fn compressed_sizes(&mut self, syms: &[TableSymbol<'_>]) -> (u64, u64) {
+        let entry = self.take(syms).unwrap_or_else(|| CacheEntry {
+            key: cache_key(syms),
+            compressed: compress::compress(syms),
+        });
+        let sizes = (
+            size::names_bytes(&entry.compressed.name_ends),
+            entry.compressed.tokens.table_bytes(),
+        );
+        self.keep(entry);
+        sizes
     }
 }
 
-/// [`build_tables`], reusing `cache`'s compression when the names to compress are unchanged.
-pub fn build_tables_cached<'a>(
-    map: &SymbolMap<'a>,
+/// `build_tables(map, options)?.rodata_layout(ptr)`, for a caller that needs only where the
+/// tables go (the pass simulator's links): the same checks and errors, without the name order,
+/// and the compression taken from `cache` when the names to compress are unchanged.
+pub fn rodata_layout_cached(
+    map: &SymbolMap<'_>,
     options: &Options,
+    ptr: PtrWidth,
     cache: &mut CompressCache,
-) -> Result<Tables<'a>, KallsymsError> {
-    build_tables_with(map, options, Some(cache))
+) -> Result<RodataLayout, KallsymsError> {
+    let ordered = order_symbols(map, options)?;
+    let (names_bytes, token_table_bytes) = cache.compressed_sizes(&ordered.syms);
+    let sizes = size::TableSizes {
+        options: *options,
+        symbols: ordered.syms.len() as u64,
+        names_bytes,
+        token_table_bytes,
+    };
+    Ok(sizes.rodata_layout(ptr))
 }
 
-/// The pipeline, with or without a cache: a single run neither builds a key nor copies the
-/// compression into one.
-fn build_tables_with<'a>(
-    map: &SymbolMap<'a>,
-    options: &Options,
-    cache: Option<&mut CompressCache>,
-) -> Result<Tables<'a>, KallsymsError> {
+/// The kept symbols in table order and what the tool derives from their addresses.
+struct Ordered<'a> {
+    syms: Vec<TableSymbol<'a>>,
+    offsets: Vec<u32>,
+    relative_base: u64,
+    text_addr: u64,
+    ranges: Ranges,
+}
+
+/// The tool's steps before compression: filter, sort, relative offsets (with their checks).
+fn order_symbols<'a>(map: &SymbolMap<'a>, options: &Options) -> Result<Ordered<'a>, KallsymsError> {
     options.validate()?;
     let selection = filter::select(map, options)?;
     let mut syms = selection.symbols;
@@ -373,24 +418,12 @@ fn build_tables_with<'a>(
     } else {
         Vec::new()
     };
-    let lto_clang = options.version == Version::V6_1 && options.lto_clang;
-    let (compressed, name_order) = match cache {
-        Some(cache) => cache.compress(&syms, lto_clang),
-        None => compress_and_order(&syms, lto_clang),
-    };
-    let names_bytes = size::names_bytes(&compressed.name_ends);
-    Ok(Tables {
-        options: *options,
+    Ok(Ordered {
         syms,
-        compressed: compressed.data,
-        name_ends: compressed.name_ends,
-        tokens: compressed.tokens,
-        name_order,
         offsets,
-        text_addr: selection.text_addr,
         relative_base,
+        text_addr: selection.text_addr,
         ranges: selection.ranges,
-        names_bytes,
     })
 }
 

@@ -140,10 +140,46 @@ fn round_up(value: u64, to: u64) -> u64 {
     value.div_ceil(to) * to
 }
 
+/// What the tables' sizes depend on: the options, the symbol count, and two results of the
+/// compression. Lets a caller that only needs the layout skip copying the tables.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TableSizes {
+    pub options: Options,
+    pub symbols: u64,
+    pub names_bytes: u64,
+    pub token_table_bytes: u64,
+}
+
 impl Tables<'_> {
+    fn sizes(&self) -> TableSizes {
+        TableSizes {
+            options: self.options,
+            symbols: self.syms.len() as u64,
+            names_bytes: self.names_bytes,
+            token_table_bytes: self.tokens.table_bytes(),
+        }
+    }
+
+    /// Stable-mode padding appended to a table of `bytes` bytes.
+    pub(super) fn padding(&self, kind: TableKind, bytes: u64) -> u64 {
+        self.sizes().padding(kind, bytes)
+    }
+
+    /// Offsets and sizes of every table, as the assembler lays them out.
+    pub fn rodata_layout(&self, ptr: PtrWidth) -> RodataLayout {
+        self.sizes().rodata_layout(ptr)
+    }
+
+    /// Exact size of the assembled `.rodata` in bytes.
+    pub fn rodata_size(&self, ptr: PtrWidth) -> u64 {
+        self.sizes().rodata_size(ptr)
+    }
+}
+
+impl TableSizes {
     /// Unpadded data size of one table.
     fn data_bytes(&self, kind: TableKind, ptr: PtrWidth) -> u64 {
-        let n = self.syms.len() as u64;
+        let n = self.symbols;
         match kind {
             TableKind::Addresses => n * ptr.bytes(),
             TableKind::Offsets => n * 4,
@@ -152,21 +188,20 @@ impl Tables<'_> {
             TableKind::Names => self.names_bytes,
             TableKind::Markers => n.div_ceil(256) * 4,
             TableKind::SeqsOfNames => n * 3,
-            TableKind::TokenTable => self.tokens.table_bytes(),
+            TableKind::TokenTable => self.token_table_bytes,
             TableKind::TokenIndex => 512,
         }
     }
 
     /// Stable-mode padding appended to a table of `bytes` bytes.
-    pub(super) fn padding(&self, kind: TableKind, bytes: u64) -> u64 {
+    fn padding(&self, kind: TableKind, bytes: u64) -> u64 {
         match self.options.stable {
             Some(options) if kind.varies() => stable::padding(options.reserve, bytes),
             _ => 0,
         }
     }
 
-    /// Offsets and sizes of every table, as the assembler lays them out.
-    pub fn rodata_layout(&self, ptr: PtrWidth) -> RodataLayout {
+    pub(super) fn rodata_layout(&self, ptr: PtrWidth) -> RodataLayout {
         let align = ptr.bytes();
         let mut offset = 0;
         let tables = sequence(&self.options)
@@ -192,8 +227,7 @@ impl Tables<'_> {
         }
     }
 
-    /// Exact size of the assembled `.rodata` in bytes.
-    pub fn rodata_size(&self, ptr: PtrWidth) -> u64 {
+    fn rodata_size(&self, ptr: PtrWidth) -> u64 {
         let align = ptr.bytes();
         sequence(&self.options).into_iter().fold(0, |offset, kind| {
             let data = self.data_bytes(kind, ptr);

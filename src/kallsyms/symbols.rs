@@ -194,7 +194,7 @@ fn too_long(line: usize, name: &[u8]) -> Warning {
 }
 
 /// What `version`'s reader makes of the map line `ADDR KIND NAME` (line number `line`) when
-/// KIND is a printable ASCII letter and NAME has no white space or NUL: the entry, or the
+/// KIND is a printable ASCII letter and NAME has no white space or control byte: the entry, or the
 /// warning that drops it. None when reading the text could decide otherwise: an empty name
 /// (6.1's `fscanf` would take the next line's address as the name) or one so long that 6.1's
 /// `%2048s` would split it. Lets a caller that holds the symbols skip printing and re-reading
@@ -208,7 +208,7 @@ pub fn plain_entry(
 ) -> Option<Result<Symbol<'_>, Warning>> {
     let plain = kind.is_ascii_graphic()
         && (!name.is_empty() || version == Version::V6_12)
-        && !name.iter().any(|&c| c == 0 || is_space(c));
+        && name.iter().all(|&c| c > b' ');
     if !plain || name.len() >= SCANF_NAME_WIDTH {
         return None;
     }

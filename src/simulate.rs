@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use miette::Diagnostic;
 use thiserror::Error;
 
-use crate::input::nm::{NmSymbol, format, sort_numeric};
+use crate::input::nm::{NmSymbol, format, sort_numeric, sort_numeric_from};
 use crate::input::select::{LinkSet, LoadedItem};
 use crate::input::{FileStore, InputError};
 use crate::layout::map::SortMode;
@@ -251,7 +251,24 @@ pub fn predicted_nm(layout: &Layout, e_machine: u16) -> Vec<u8> {
 
 /// The symbols `nm -n` would list for the simulated output, in its order.
 pub fn nm_symbols(layout: &Layout, e_machine: u16) -> Vec<NmSymbol<'_>> {
-    let mut syms: Vec<NmSymbol<'_>> = layout
+    let mut syms = listed_symbols(layout, e_machine);
+    sort_numeric(&mut syms);
+    syms
+}
+
+/// [`nm_symbols`], sorted starting from the order of an earlier call for a layout of the same
+/// link (see [`sort_numeric_from`]), which `order` holds and gets this call's order.
+pub fn nm_symbols_from<'l>(
+    layout: &'l Layout,
+    e_machine: u16,
+    order: &mut Vec<u32>,
+) -> Vec<NmSymbol<'l>> {
+    sort_numeric_from(&listed_symbols(layout, e_machine), order)
+}
+
+/// The symbols nm lists, in the output's symbol table order.
+fn listed_symbols(layout: &Layout, e_machine: u16) -> Vec<NmSymbol<'_>> {
+    layout
         .symbols
         .iter()
         .filter(|s| !crate::input::nm::is_target_special(e_machine, s.name.as_bytes()))
@@ -266,9 +283,7 @@ pub fn nm_symbols(layout: &Layout, e_machine: u16) -> Vec<NmSymbol<'_>> {
             letter: s.nm,
             name: s.name.as_bytes(),
         })
-        .collect();
-    sort_numeric(&mut syms);
-    syms
+        .collect()
 }
 
 /// Hex digits nm prints per address for the simulated output.

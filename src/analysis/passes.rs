@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use super::system_map;
 use crate::hash::FastMap;
+use crate::input::nm::NmSymbol;
 use crate::input::select::LinkSet;
 use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
 use crate::kallsyms::{
@@ -23,7 +24,7 @@ use crate::layout::model::{InputFile, InputSection, Relocs, elf, from_link_set};
 use crate::layout::{Layout, LayoutOptions, PreparedLink, prepare_inputs};
 use crate::report::{Finding, Place};
 use crate::script::ast::{Script, Span};
-use crate::simulate::{LinkSession, SimulateError, nm_symbols, nm_width};
+use crate::simulate::{LinkSession, SimulateError, nm_symbols_from, nm_width};
 use crate::target::ElfClass;
 
 /// Why the passes could not be simulated.
@@ -195,6 +196,7 @@ pub(super) fn with_simulator<R>(
         prepared: OnceCell::new(),
         links: RefCell::new(Vec::new()),
         probes: RefCell::new(Vec::new()),
+        nm_order: RefCell::new(Vec::new()),
         compress: RefCell::new(CompressCache::default()),
     };
     f(&sim)
@@ -225,6 +227,8 @@ pub(super) struct Simulator<'s, 'a> {
     links: RefCell<Vec<(LinkedObject, Step)>>,
     /// The tables of each margin probe, by the `.rodata` size it laid out.
     probes: RefCell<Vec<(u64, RodataLayout)>>,
+    /// The nm order of the latest link, where the next link's sort starts.
+    nm_order: RefCell<Vec<u32>>,
     compress: RefCell<CompressCache>,
 }
 
@@ -259,7 +263,7 @@ impl Simulator<'_, '_> {
             }
             None => self.session.layout_files(self.script, self.base.clone())?,
         };
-        let symbols = nm_symbols(&layout, self.session.target.e_machine);
+        let symbols = self.nm_symbols(&layout);
         let map = system_map::predict(&symbols, nm_width(&layout), self.version());
         let tables = map.with_input(self.version(), |read| self.build(read.ok()?));
         Ok(Step {
@@ -267,6 +271,12 @@ impl Simulator<'_, '_> {
             image_end: image_end(&layout),
             tables,
         })
+    }
+
+    /// What nm lists for `layout`, sorted from the order of the previous link's list.
+    fn nm_symbols<'l>(&self, layout: &'l Layout) -> Vec<NmSymbol<'l>> {
+        let e_machine = self.session.target.e_machine;
+        nm_symbols_from(layout, e_machine, &mut self.nm_order.borrow_mut())
     }
 
     /// The tables of a map as kallsyms read it; None on an error, which the caller reports by
@@ -329,7 +339,7 @@ impl Simulator<'_, '_> {
         };
         let layout =
             self.link_with_object(kallsyms_object(&blob, "vmlinux.kallsyms.o", self.ptr))?;
-        let symbols = nm_symbols(&layout, self.session.target.e_machine);
+        let symbols = self.nm_symbols(&layout);
         let direct =
             system_map::read_directly(&symbols, self.version()).and_then(|read| self.build(&read));
         let tables = match direct {

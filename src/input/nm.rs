@@ -166,6 +166,59 @@ pub fn sort_numeric(symbols: &mut [NmSymbol<'_>]) {
     sort_numeric_by(symbols, |s| s);
 }
 
+/// [`sort_numeric`] of `symbols` into a new list, starting from `order`: the positions in
+/// `symbols` of an earlier sort of a list like this one, replaced with this sort's. Layouts of
+/// one link with tables of other sizes move few symbols relative to each other, so the sort
+/// mostly confirms runs already in order. The result does not depend on `order`; one that is
+/// not a permutation of the positions is ignored.
+pub fn sort_numeric_from<'n>(symbols: &[NmSymbol<'n>], order: &mut Vec<u32>) -> Vec<NmSymbol<'n>> {
+    let n = symbols.len();
+    let Ok(count) = u32::try_from(n) else {
+        let mut sorted = symbols.to_vec();
+        sort_numeric(&mut sorted);
+        return sorted;
+    };
+    if !is_permutation(order, n) {
+        *order = (0..count).collect();
+    }
+    let mut keys: Vec<(bool, u64, u32)> = order
+        .iter()
+        .map(|&i| {
+            let s = &symbols[i as usize];
+            let undefined = s.is_undefined();
+            (!undefined, if undefined { 0 } else { s.value }, i)
+        })
+        .collect();
+    // Stable and run-adaptive; the position in the key makes the order total anyway.
+    keys.sort_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| symbols[a.2 as usize].name.cmp(symbols[b.2 as usize].name))
+            .then(a.2.cmp(&b.2))
+    });
+    order.clear();
+    order.extend(keys.iter().map(|k| k.2));
+    keys.iter().map(|k| symbols[k.2 as usize]).collect()
+}
+
+/// Whether `order` holds each of `0..n` exactly once.
+fn is_permutation(order: &[u32], n: usize) -> bool {
+    if order.len() != n {
+        return false;
+    }
+    let mut seen = vec![false; n];
+    order.iter().all(|&i| {
+        let slot = seen.get_mut(i as usize);
+        match slot {
+            Some(seen) if !*seen => {
+                *seen = true;
+                true
+            }
+            _ => false,
+        }
+    })
+}
+
 /// [`sort_numeric`] for items that carry a symbol. Sorting (class, value, position) keys moves
 /// 24 bytes per step instead of a whole item, compares names only on equal values, and the
 /// position makes the unstable sort stable.
@@ -357,5 +410,31 @@ mod tests {
         assert_eq!(hex(0xffff_ffff_8100_0000, 16), "ffffffff81000000");
         assert_eq!(hex(0xab, 20), "000000000000000000ab");
         assert_eq!(hex(u64::MAX, 1), "ffffffffffffffff");
+    }
+
+    #[test]
+    fn sorting_from_any_order_gives_the_same_list() {
+        let names = ["b", "a", "c", "a", "z", "m"];
+        let symbols: Vec<NmSymbol<'_>> = (0..60u64)
+            .map(|i| NmSymbol {
+                value: (i * 7919) % 13,
+                letter: if i % 11 == 0 { 'U' } else { 't' },
+                name: names[(i % 6) as usize].as_bytes(),
+            })
+            .collect();
+        let mut expected = symbols.clone();
+        sort_numeric(&mut expected);
+        let reversed: Vec<u32> = (0..60).rev().collect();
+        let mut not_a_permutation = reversed.clone();
+        not_a_permutation[3] = not_a_permutation[4];
+        for start in [Vec::new(), reversed, not_a_permutation, vec![0, 1, 2]] {
+            let mut order = start;
+            assert_eq!(sort_numeric_from(&symbols, &mut order), expected);
+            // The order it leaves sorts the same list again.
+            let again = sort_numeric_from(&symbols, &mut order);
+            assert_eq!(again, expected);
+            let listed: Vec<NmSymbol<'_>> = order.iter().map(|&i| symbols[i as usize]).collect();
+            assert_eq!(listed, expected);
+        }
     }
 }

@@ -79,3 +79,43 @@ fn symbol_map_seeds_build_tables() {
         }
     }
 }
+
+/// The `system_map` target's records (letter byte, eight value bytes, name ending at 0xff):
+/// the map read from the symbols equals the one printed, filtered and parsed, and the
+/// kernel-map seeds read without their text in 6.12.
+#[test]
+fn system_map_seeds_read_like_their_text() {
+    use ldcheck::analysis::{mksysmap, system_map};
+    use ldcheck::input::nm::{NmSymbol, format};
+    const LETTERS: &str = "TtDdRrBbAaUwvWVNnuC?";
+    for (name, bytes) in seeds("system_map") {
+        let mut symbols: Vec<NmSymbol<'_>> = Vec::new();
+        let mut rest = &bytes[..];
+        while let Some((&letter, after)) = rest.split_first() {
+            let (value, after) = after.split_first_chunk::<8>().expect(&name);
+            let end = after.iter().position(|&b| b == 0xff).unwrap_or(after.len());
+            symbols.push(NmSymbol {
+                value: u64::from_le_bytes(*value),
+                letter: LETTERS.as_bytes()[usize::from(letter)].into(),
+                name: &after[..end],
+            });
+            rest = after.get(end + 1..).unwrap_or_default();
+        }
+        for version in [Version::V6_1, Version::V6_12] {
+            let text = mksysmap::filter(&format(&symbols, 16), version);
+            assert!(
+                system_map::predict(&symbols, 16, version).text == text,
+                "{name}"
+            );
+            if let Some(direct) = system_map::read_directly(&symbols, version) {
+                assert_eq!(
+                    direct,
+                    parse_symbol_map(&text, version).expect(&name),
+                    "{name}"
+                );
+            } else {
+                assert!(name == "odd-names" || version == Version::V6_1, "{name}");
+            }
+        }
+    }
+}

@@ -9,7 +9,9 @@
 //! undefined symbol mksysmap keeps) makes the whole map take the text path.
 
 use crate::input::nm::{NmSymbol, format, push_line};
-use crate::kallsyms::{KallsymsError, SymbolMap, Version, parse_symbol_map, plain_entry};
+use crate::kallsyms::{
+    KallsymsError, SymbolMap, Version, is_plain_line, parse_symbol_map, plain_entry,
+};
 
 use super::mksysmap;
 
@@ -74,7 +76,10 @@ fn read_symbols<'l>(
     };
     let mut line = 0;
     for s in symbols {
-        let letter = u8::try_from(s.letter).ok()?;
+        // Only a line whose fields every tool splits alike can skip the text.
+        let letter = u8::try_from(s.letter)
+            .ok()
+            .filter(|&l| is_plain_line(l, s.name))?;
         if !mksysmap::keep_symbol(letter, s.name, version) {
             continue;
         }
@@ -159,9 +164,11 @@ mod tests {
     #[test]
     fn names_the_text_reads_differently_take_the_text_path() {
         let split = "y".repeat(2100);
-        let cases: [&[NmSymbol<'_>]; 4] = [
+        let cases: [&[NmSymbol<'_>]; 5] = [
             &[sym(0x10, 'T', "two words"), sym(0x20, 'T', "after")],
             &[sym(0x10, 'T', "tab\tname")],
+            // mksysmap sees the last word only: "y" is kept, the whole name would not be.
+            &[sym(0x10, 'T', "__crc_x y"), sym(0x20, 'T', "after")],
             &[sym(0, 'v', "weak_object"), sym(0x20, 'T', "next")],
             &[sym(0x10, 'T', &split)],
         ];

@@ -26,7 +26,9 @@ pub use compress::TokenTable;
 pub use filter::{AddrRange, Ranges};
 pub use size::{PtrWidth, RodataLayout, TableKind, TablePlacement};
 pub use stable::{RULES as STABLE_RULES, StableOptions};
-pub use symbols::{SectionClass, Symbol, SymbolMap, Warning, parse_symbol_map, plain_entry};
+pub use symbols::{
+    SectionClass, Symbol, SymbolMap, Warning, is_plain_line, parse_symbol_map, plain_entry,
+};
 
 /// Which kernel's `scripts/kallsyms` to behave like; input rules, options and output order differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

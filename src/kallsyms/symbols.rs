@@ -193,12 +193,18 @@ fn too_long(line: usize, name: &[u8]) -> Warning {
     }
 }
 
-/// What `version`'s reader makes of the map line `ADDR KIND NAME` (line number `line`) when
-/// KIND is a printable ASCII letter and NAME has no white space or control byte: the entry, or the
-/// warning that drops it. None when reading the text could decide otherwise: an empty name
-/// (6.1's `fscanf` would take the next line's address as the name) or one so long that 6.1's
-/// `%2048s` would split it. Lets a caller that holds the symbols skip printing and re-reading
-/// the map.
+/// Whether the map line `ADDR KIND NAME` splits into exactly these three fields for every
+/// tool that reads it (sed, the 6.12 reader, 6.1's `fscanf`): KIND a printable ASCII letter,
+/// NAME without white space or control bytes.
+pub fn is_plain_line(kind: u8, name: &[u8]) -> bool {
+    kind.is_ascii_graphic() && name.iter().all(|&c| c > b' ')
+}
+
+/// What `version`'s reader makes of the map line `ADDR KIND NAME` (line number `line`), which
+/// must be [`is_plain_line`]: the entry, or the warning that drops it. None when reading the
+/// text could decide otherwise: an empty name (6.1's `fscanf` would take the next line's
+/// address as the name) or one so long that 6.1's `%2048s` would split it. Lets a caller that
+/// holds the symbols skip printing and re-reading the map.
 pub fn plain_entry(
     version: Version,
     addr: u64,
@@ -206,10 +212,8 @@ pub fn plain_entry(
     name: &[u8],
     line: usize,
 ) -> Option<Result<Symbol<'_>, Warning>> {
-    let plain = kind.is_ascii_graphic()
-        && (!name.is_empty() || version == Version::V6_12)
-        && name.iter().all(|&c| c > b' ');
-    if !plain || name.len() >= SCANF_NAME_WIDTH {
+    debug_assert!(is_plain_line(kind, name));
+    if (name.is_empty() && version == Version::V6_1) || name.len() >= SCANF_NAME_WIDTH {
         return None;
     }
     if name.len() >= KSYM_NAME_LEN {

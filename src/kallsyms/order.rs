@@ -35,6 +35,35 @@ fn tie_key(sym: &TableSymbol<'_>) -> u32 {
 /// order is replaced by name and type, so the result does not depend on how the map was
 /// ordered (exact duplicates are interchangeable).
 pub(super) fn sort_by_address(syms: &mut Vec<TableSymbol<'_>>, stable: bool) {
+    if syms.windows(2).all(|w| w[0].addr <= w[1].addr) {
+        sort_address_runs(syms, stable);
+    } else {
+        sort_any(syms, stable);
+    }
+}
+
+/// [`sort_by_address`] of symbols already in address order (a map `nm -n` printed): only the
+/// runs at one address need the tie-breaks, and a stable sort of each run keeps input order
+/// for what is still tied. Most symbols have an address of their own, and their names (the
+/// tie-break key reads them) are never looked at.
+fn sort_address_runs(syms: &mut [TableSymbol<'_>], stable: bool) {
+    for run in syms.chunk_by_mut(|a, b| a.addr == b.addr) {
+        if run.len() < 2 {
+            continue;
+        }
+        if stable {
+            run.sort_by(|a, b| {
+                tie_key(a)
+                    .cmp(&tie_key(b))
+                    .then_with(|| stable::tie_order(a, b))
+            });
+        } else {
+            run.sort_by_key(tie_key);
+        }
+    }
+}
+
+fn sort_any(syms: &mut Vec<TableSymbol<'_>>, stable: bool) {
     let keys: Vec<(u64, u32)> = syms.iter().map(|s| (s.addr, tie_key(s))).collect();
     let mut idx: Vec<u32> = (0..syms.len() as u32).collect();
     if stable {
@@ -166,5 +195,37 @@ mod tests {
         let syms = [sym(2, b't', "foo.llvm.123"), sym(1, b't', "foo.a")];
         assert_eq!(name_order(&syms, false), [1, 0]);
         assert_eq!(name_order(&syms, true), [0, 1]);
+    }
+
+    #[test]
+    fn sorted_input_takes_the_run_path_with_the_same_result() {
+        let names = [
+            "__start_x",
+            "_y",
+            "z",
+            "__z",
+            "weak",
+            "a_end",
+            "b",
+            "__stop_q",
+        ];
+        let kinds = [b'T', b't', b'W', b'w', b'D'];
+        let mut syms: Vec<TableSymbol<'static>> = (0..400usize)
+            .map(|i| TableSymbol {
+                addr: (i as u64 * 2) / 7,
+                kind: kinds[(i * 3) % kinds.len()],
+                name: names[(i * 5 + i / 7) % names.len()].as_bytes(),
+                absolute: false,
+                line: i + 1,
+            })
+            .collect();
+        syms.sort_by_key(|s| s.addr);
+        for stable in [false, true] {
+            let mut runs = syms.clone();
+            sort_address_runs(&mut runs, stable);
+            let mut any = syms.clone();
+            sort_any(&mut any, stable);
+            assert_eq!(runs, any, "stable {stable}");
+        }
     }
 }

@@ -5,8 +5,9 @@
 //! `nm -n` for ~200k symbols, filtering the text with mksysmap and parsing it back was most of
 //! a margin probe's cost. The result is the same as that round trip by construction (the same
 //! order, mksysmap's rules on the same fields, the reader's own entry rule); a symbol whose
-//! printed line the text tools could read differently (white space or NUL in its name, an
-//! undefined symbol mksysmap keeps) makes the whole map take the text path.
+//! printed line the text tools could read differently (white space or a control byte in its
+//! name, a letter that is not printable ASCII, an undefined symbol mksysmap keeps) makes the
+//! whole map take the text path.
 
 use crate::input::nm::{NmSymbol, format, push_line};
 use crate::kallsyms::{
@@ -20,7 +21,7 @@ pub struct PredictedMap<'l> {
     /// The `nm -n` lines mksysmap keeps.
     pub text: Vec<u8>,
     /// The kallsyms tool's reading of `text`; None when only reading the text decides it
-    /// (then [`PredictedMap::read`] parses it).
+    /// (then [`PredictedMap::with_input`] parses it).
     input: Option<SymbolMap<'l>>,
 }
 

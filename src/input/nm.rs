@@ -184,9 +184,8 @@ pub fn sort_numeric_from<'n>(symbols: &[NmSymbol<'n>], order: &mut Vec<u32>) -> 
     let mut keys: Vec<(bool, u64, u32)> = order
         .iter()
         .map(|&i| {
-            let s = &symbols[i as usize];
-            let undefined = s.is_undefined();
-            (!undefined, if undefined { 0 } else { s.value }, i)
+            let (defined, value) = sort_class(&symbols[i as usize]);
+            (defined, value, i)
         })
         .collect();
     // Stable and run-adaptive; the position in the key makes the order total anyway.
@@ -201,21 +200,25 @@ pub fn sort_numeric_from<'n>(symbols: &[NmSymbol<'n>], order: &mut Vec<u32>) -> 
     keys.iter().map(|k| symbols[k.2 as usize]).collect()
 }
 
+/// The first two parts of nm's `-n` key: undefined symbols first, then by value (an
+/// undefined symbol's value does not count).
+fn sort_class(s: &NmSymbol<'_>) -> (bool, u64) {
+    let undefined = s.is_undefined();
+    (!undefined, if undefined { 0 } else { s.value })
+}
+
 /// Whether `order` holds each of `0..n` exactly once.
 fn is_permutation(order: &[u32], n: usize) -> bool {
     if order.len() != n {
         return false;
     }
     let mut seen = vec![false; n];
-    order.iter().all(|&i| {
-        let slot = seen.get_mut(i as usize);
-        match slot {
-            Some(seen) if !*seen => {
-                *seen = true;
-                true
-            }
-            _ => false,
+    order.iter().all(|&i| match seen.get_mut(i as usize) {
+        Some(seen) if !*seen => {
+            *seen = true;
+            true
         }
+        _ => false,
     })
 }
 
@@ -227,9 +230,8 @@ fn sort_numeric_by<'n, T: Clone>(items: &mut [T], symbol: impl Fn(&T) -> &NmSymb
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let s = symbol(item);
-            let undefined = s.is_undefined();
-            (!undefined, if undefined { 0 } else { s.value }, i)
+            let (defined, value) = sort_class(symbol(item));
+            (defined, value, i)
         })
         .collect();
     keys.sort_unstable_by(|a, b| {

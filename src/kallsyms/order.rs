@@ -63,6 +63,8 @@ fn sort_address_runs(syms: &mut [TableSymbol<'_>], stable: bool) {
     }
 }
 
+/// [`sort_by_address`] of symbols in any order: (address, tie-break key) keys sorted with
+/// the position as the last key.
 fn sort_any(syms: &mut Vec<TableSymbol<'_>>, stable: bool) {
     let keys: Vec<(u64, u32)> = syms.iter().map(|s| (s.addr, tie_key(s))).collect();
     let mut idx: Vec<u32> = (0..syms.len() as u32).collect();

@@ -53,10 +53,11 @@ fn keep_name(name: &[u8], line: &[u8], version: Version) -> bool {
     if ends(b"_from_arm") || ends(b"_from_thumb") || ends(b"_veneer") {
         return false;
     }
-    // sed matches these anywhere in the line; most lines have no dot at all.
+    // sed matches these anywhere in the line; most lines have no dot at all (a whole-line
+    // scan without early exit vectorizes, and beats a memchr call on lines this short).
     let contains = |s: &[u8]| memchr::memmem::find(line, s).is_some();
-    !(memchr::memchr(b'.', line).is_some()
-        && (contains(b".long_branch.") || contains(b".plt_branch.")))
+    let has_dot = line.iter().fold(0u8, |seen, &c| seen | u8::from(c == b'.')) != 0;
+    !(has_dot && (contains(b".long_branch.") || contains(b".plt_branch.")))
 }
 
 /// The rules on names starting with `$`, `.`, `_` or `L`: prefixes, `L0`, the Thunk pattern

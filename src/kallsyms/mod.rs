@@ -295,10 +295,10 @@ fn compress_and_order(
     )
 }
 
-/// The last few compressions [`rodata_layout_cached`] ran, each keyed by its whole input
-/// ("type + name" of every kept symbol, in table order). Successive link passes mostly move
-/// addresses, not names, and a margin search alternates between a handful of symbol sets; the
-/// compressor is the expensive step.
+/// What the last few compressions [`rodata_layout_cached`] ran added to the tables' sizes,
+/// each keyed by its whole input ("type + name" of every kept symbol, in table order).
+/// Successive link passes mostly move addresses, not names, and a margin search alternates
+/// between a handful of symbol sets; the compressor is the expensive step.
 #[derive(Default)]
 pub struct CompressCache {
     /// Most recently used first.
@@ -307,7 +307,8 @@ pub struct CompressCache {
 
 struct CacheEntry {
     key: Vec<u8>,
-    compressed: compress::Compressed,
+    /// `kallsyms_names` bytes and token table bytes.
+    sizes: (u64, u64),
 }
 
 /// Symbol sets kept; a margin search needs two (before and after a flip), passes up to three.
@@ -360,16 +361,19 @@ impl CompressCache {
     }
 
     /// What the compression of `syms` contributes to the tables' sizes: `kallsyms_names`
-    /// bytes and token table bytes. Copies nothing out of the cache and orders no names.
+    /// bytes and token table bytes. Keeps only those, and orders no names.
     fn compressed_sizes(&mut self, syms: &[TableSymbol<'_>]) -> (u64, u64) {
-        let entry = self.take(syms).unwrap_or_else(|| CacheEntry {
-            key: cache_key(syms),
-            compressed: compress::compress(syms),
+        let entry = self.take(syms).unwrap_or_else(|| {
+            let compressed = compress::compress(syms);
+            CacheEntry {
+                key: cache_key(syms),
+                sizes: (
+                    size::names_bytes(&compressed.name_ends),
+                    compressed.tokens.table_bytes(),
+                ),
+            }
         });
-        let sizes = (
-            size::names_bytes(&entry.compressed.name_ends),
-            entry.compressed.tokens.table_bytes(),
-        );
+        let sizes = entry.sizes;
         self.keep(entry);
         sizes
     }

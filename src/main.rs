@@ -15,9 +15,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Tells mimalloc never to give freed memory back to the system. A check lays a 200k-symbol
 /// link out a dozen times, freeing and reallocating tens of MiB each time; returned memory
-/// comes back as fresh (often 2 MiB, transparent huge) pages the kernel zeroes, which took up
-/// to a third of a check's time (system time 0.3-0.6 s against 0.07 s when kept), while the
-/// peak RSS stays the same (the process is short-lived and reuses what it frees).
+/// came back as fresh pages the kernel zeroes again (system time 0.3-0.6 s against 0.07 s when
+/// kept), while the peak RSS stays the same (the process is short-lived and reuses what it
+/// frees).
 fn keep_freed_memory() {
     /// `mi_option_purge_delay` in the mimalloc v2 sources libmimalloc-sys builds (its
     /// `mimalloc.h`); its default is 10 ms, -1 never purges.

@@ -58,7 +58,9 @@ pub fn strip_program_name(args: &[String]) -> &[String] {
     }
 }
 
-/// Opens the link `ld_args` describes, relative to `directory`, reporting failures.
+/// Opens the link `ld_args` describes, relative to `directory`, reporting failures. A link of
+/// [`NO_HUGE_PAGES_FROM`] bytes of inputs or more also turns transparent huge pages off for
+/// the rest of the process.
 pub fn open_session(
     directory: &Option<PathBuf>,
     ld_args: &[String],
@@ -78,8 +80,8 @@ const NO_HUGE_PAGES_FROM: u64 = 16 << 20;
 
 /// Stops transparent huge pages for this process. On a busy host, faulting in a 2 MiB page
 /// can stall for memory compaction: single sizing passes of a 200k-symbol check took 150 ms
-/// instead of 3. Without huge pages that check's median over 16 interleaved runs fell from
-/// 1.17-1.27 s to 0.72-0.98 s and its worst run from 2.0-2.8 s to 1.0-1.3 s, at 17 MiB less
+/// instead of 3. Without huge pages that check's median over 12-16 interleaved runs fell from
+/// 1.13-1.34 s to 0.72-0.98 s and its worst run from 2.0-2.8 s to 1.0-1.3 s, at 17 MiB less
 /// peak RSS. Small links keep them: a tinyconfig layout was 15% slower without.
 fn no_transparent_huge_pages() {
     #[cfg(target_os = "linux")]

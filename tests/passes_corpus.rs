@@ -112,7 +112,7 @@ fn system_map_read_from_symbols_matches_the_text_round_trip() {
                 build.display()
             );
             let expected = parse_symbol_map(&text, version).expect("map reads");
-            predicted.with_input(version, |read| {
+            predicted.with_input(|read| {
                 assert_eq!(read.expect("map reads"), &expected, "{}", build.display())
             });
             match system_map::read_directly(&symbols, version) {

@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
             let predicted = system_map::predict(&symbols, width, version);
             assert!(predicted.text == text, "System.map differs");
             let expected = parse_symbol_map(&text, version);
-            predicted.with_input(version, |read| match (read, &expected) {
+            predicted.with_input(|read| match (read, &expected) {
                 (Ok(a), Ok(b)) => assert_eq!(a, b),
                 (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
                 (a, b) => panic!("{a:?} against {b:?}"),

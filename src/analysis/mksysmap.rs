@@ -25,16 +25,21 @@ pub fn keep(line: &[u8], version: Version) -> bool {
     };
     let name = &line[sp + 1..];
     let letter = sp.checked_sub(1).map(|i| line[i]);
-    if matches!(letter, Some(b'a' | b'N' | b'U' | b'w')) && sp >= 2 && line[sp - 2] == b' ' {
+    if letter.is_some_and(dropped_letter) && sp >= 2 && line[sp - 2] == b' ' {
         return false;
     }
     keep_name(name, line, version)
 }
 
+/// sed's ` [aNUw] `: absolute, debugging, undefined and weak undefined symbols.
+fn dropped_letter(letter: u8) -> bool {
+    matches!(letter, b'a' | b'N' | b'U' | b'w')
+}
+
 /// [`keep`] for the line nm prints for a symbol of type `letter` whose name has no white
 /// space, without printing it: no rule can then match across the address and letter fields.
 pub fn keep_symbol(letter: u8, name: &[u8], version: Version) -> bool {
-    !matches!(letter, b'a' | b'N' | b'U' | b'w') && keep_name(name, name, version)
+    !dropped_letter(letter) && keep_name(name, name, version)
 }
 
 /// The rules on the name (the line's last field). `line` is the text sed searches for the

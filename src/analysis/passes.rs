@@ -265,7 +265,7 @@ impl Simulator<'_, '_> {
         };
         let symbols = self.nm_symbols(&layout);
         let map = system_map::predict(&symbols, nm_width(&layout), self.version());
-        let tables = map.with_input(self.version(), |read| self.build(read.ok()?));
+        let tables = map.with_input(|read| self.build(read.ok()?));
         Ok(Step {
             map: Arc::new(map.text),
             image_end: image_end(&layout),

@@ -23,18 +23,16 @@ pub struct PredictedMap<'l> {
     /// The kallsyms tool's reading of `text`; None when only reading the text decides it
     /// (then [`PredictedMap::with_input`] parses it).
     input: Option<SymbolMap<'l>>,
+    /// The kernel version whose mksysmap and reader the map follows.
+    version: Version,
 }
 
 impl PredictedMap<'_> {
     /// Runs `f` on the kallsyms tool's reading of the map, as [`parse_symbol_map`] gives it.
-    pub fn with_input<R>(
-        &self,
-        version: Version,
-        f: impl FnOnce(Result<&SymbolMap<'_>, KallsymsError>) -> R,
-    ) -> R {
+    pub fn with_input<R>(&self, f: impl FnOnce(Result<&SymbolMap<'_>, KallsymsError>) -> R) -> R {
         match &self.input {
             Some(input) => f(Ok(input)),
-            None => match parse_symbol_map(&self.text, version) {
+            None => match parse_symbol_map(&self.text, self.version) {
                 Ok(input) => f(Ok(&input)),
                 Err(e) => f(Err(e)),
             },
@@ -50,10 +48,12 @@ pub fn predict<'l>(symbols: &[NmSymbol<'l>], width: usize, version: Version) -> 
         Some(input) => PredictedMap {
             text,
             input: Some(input),
+            version,
         },
         None => PredictedMap {
             text: mksysmap::filter(&format(symbols, width), version),
             input: None,
+            version,
         },
     }
 }
@@ -123,7 +123,7 @@ mod tests {
                 String::from_utf8_lossy(&text)
             );
             let expected = parse_symbol_map(&text, version);
-            predicted.with_input(version, |read| match (read, &expected) {
+            predicted.with_input(|read| match (read, &expected) {
                 (Ok(a), Ok(b)) => assert_eq!(a, b),
                 (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
                 (a, b) => panic!("{version:?}: {a:?} against {b:?}"),

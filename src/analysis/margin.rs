@@ -153,8 +153,14 @@ fn margins(
         });
     }
     let template = sim.tables_of_map(map, 0)?;
-    let grow = search(sim, &template, &coincidences, true)?;
-    let shrink = search(sim, &template, &coincidences, false)?;
+    let grow = search(sim, &template, &coincidences, true, &[])?;
+    let shrink = search(
+        sim,
+        &template,
+        &coincidences,
+        false,
+        &[grow.unchanged_up_to],
+    )?;
     Ok(Margins {
         tables_size: template.size,
         grow: grow.flip.as_ref().map(|(margin, _)| *margin),
@@ -171,14 +177,26 @@ struct Search {
     flip: Option<(u64, Flip)>,
     /// Layouts laid out (or found in the simulator's cache) for it.
     probes: u32,
+    /// The farthest change of the tables' size (signed) up to which every size gives tables
+    /// of the current size: probed, or between probes with no coincidence in between.
+    unchanged_up_to: i64,
+}
+
+/// Whether `delta` lies between 0 and one of the `unchanged` bounds, on its side.
+fn known_unchanged(delta: i64, unchanged: &[i64]) -> bool {
+    unchanged
+        .iter()
+        .any(|&u| delta.signum() == u.signum() && delta.unsigned_abs() <= u.unsigned_abs())
 }
 
 /// Searches for the nearest flip when the tables grow (`grow`) or shrink from `template`'s size.
+/// `unchanged` holds bounds found by earlier searches (see [`Search::unchanged_up_to`]).
 fn search(
     sim: &Simulator<'_, '_>,
     template: &RodataLayout,
     coincidences: &[(String, u64, u64)],
     grow: bool,
+    unchanged: &[i64],
 ) -> Result<Search, PassError> {
     let v0 = template.size;
     let mut probes = 0u32;
@@ -232,8 +250,10 @@ fn search(
             }
         }
         let tables_delta = flipped as i64 - v0 as i64;
-        // Tables of the flipped size are not a fixed point: the passes keep changing.
-        let settles = size_at(tables_delta)? == flipped;
+        // Tables of the flipped size are not a fixed point: the passes keep changing. Where
+        // the search already knows that size gives unchanged tables, no layout is needed.
+        let settles = !known_unchanged(tables_delta, &[unchanged, &[hi - hi.signum()]].concat())
+            && size_at(tables_delta)? == flipped;
         let flip = Flip {
             at: hi,
             tables_delta,
@@ -243,9 +263,14 @@ fn search(
         return Ok(Search {
             flip: Some((hi.unsigned_abs() - 1, flip)),
             probes,
+            unchanged_up_to: hi - hi.signum(),
         });
     }
-    Ok(Search { flip: None, probes })
+    Ok(Search {
+        flip: None,
+        probes,
+        unchanged_up_to: same,
+    })
 }
 
 /// The address System.map gives `name`.
@@ -258,4 +283,21 @@ fn address_of(map: &[u8], name: &str) -> Option<u64> {
             .then(|| u64::from_str_radix(addr, 16).ok())
             .flatten()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::known_unchanged;
+
+    #[test]
+    fn known_unchanged_needs_the_same_side_and_reach() {
+        assert!(known_unchanged(19, &[3013]));
+        assert!(known_unchanged(3013, &[3013]));
+        assert!(!known_unchanged(3014, &[3013]));
+        assert!(!known_unchanged(19, &[-1081]));
+        assert!(known_unchanged(-19, &[3013, -1081]));
+        assert!(!known_unchanged(19, &[]));
+        // A search that probed nothing knows nothing, not even on its own side.
+        assert!(!known_unchanged(1, &[0]));
+    }
 }

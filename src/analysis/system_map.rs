@@ -15,6 +15,7 @@ use crate::kallsyms::{
 };
 
 use super::mksysmap;
+use crate::prefetch;
 
 /// The System.map of one link and what kallsyms reads from it.
 pub struct PredictedMap<'l> {
@@ -76,7 +77,10 @@ fn read_symbols<'l>(
         warnings: Vec::new(),
     };
     let mut line = 0;
-    for s in symbols {
+    for (i, s) in symbols.iter().enumerate() {
+        if let Some(ahead) = symbols.get(i + prefetch::DISTANCE) {
+            prefetch::prefetch(ahead.name);
+        }
         // Only a line whose fields every tool splits alike can skip the text.
         let letter = u8::try_from(s.letter)
             .ok()

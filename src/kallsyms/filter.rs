@@ -152,17 +152,15 @@ fn valid(sym: &Symbol<'_>, ranges: &Ranges, options: &Options) -> bool {
     if options.all_symbols {
         return true;
     }
-    if options.version == Version::V6_12
-        && (sym.name.starts_with(b"__start_") || sym.name.starts_with(b"__stop_"))
-    {
-        return true;
-    }
-    if options.stable.is_some()
-        && let Some(member) = stable::text_member(sym)
-    {
-        return member;
-    }
-    ranges.text_member(sym.name, sym.addr)
+    let member = match options.stable.and_then(|_| stable::text_member(sym)) {
+        Some(member) => member,
+        None => ranges.text_member(sym.name, sym.addr),
+    };
+    // The tool keeps `__start_`/`__stop_` symbols before asking for membership; asking for
+    // membership first gives the same answer and reads a member's name only at a range end.
+    member
+        || (options.version == Version::V6_12
+            && (sym.name.starts_with(b"__start_") || sym.name.starts_with(b"__stop_")))
 }
 
 /// Whether `--absolute-percpu` turns the symbol into an absolute `A` one.

@@ -19,6 +19,7 @@ mod size;
 mod stable;
 mod symbols;
 
+use crate::prefetch;
 use std::fmt;
 use std::str::FromStr;
 
@@ -328,7 +329,10 @@ fn cache_key(syms: &[TableSymbol<'_>]) -> Vec<u8> {
 /// Whether `key` is [`cache_key`] of `syms`, without building it.
 fn key_matches(key: &[u8], syms: &[TableSymbol<'_>]) -> bool {
     let mut rest = key;
-    for s in syms {
+    for (i, s) in syms.iter().enumerate() {
+        if let Some(ahead) = syms.get(i + prefetch::DISTANCE) {
+            prefetch::prefetch(ahead.name);
+        }
         let Some((len, after)) = rest.split_first_chunk::<8>() else {
             return false;
         };

@@ -14,6 +14,7 @@
 use rayon::prelude::*;
 
 use super::TableSymbol;
+use crate::prefetch;
 
 const PAIRS: usize = 1 << 16;
 
@@ -74,6 +75,12 @@ impl Work {
     fn string(&self, i: usize) -> &[u8] {
         let s = self.starts[i] as usize;
         &self.buf[s..s + self.lens[i] as usize]
+    }
+
+    fn prefetch_string(&self, i: usize) {
+        if let Some(rest) = self.buf.get(self.starts[i] as usize..) {
+            prefetch::prefetch(rest);
+        }
     }
 
     /// Replaces every (a, b) in string `i` by `code`, left to right; false if there was none.
@@ -341,16 +348,22 @@ impl Shard {
             seen_round,
             ..
         } = self;
-        for &i in initial.list(best).iter().chain(&added) {
-            let i = i as usize;
-            if seen_round[i] == round {
-                continue;
+        for list in [initial.list(best), &added] {
+            for (k, &i) in list.iter().enumerate() {
+                // The strings of a list lie all over the buffer: start loading one ahead.
+                if let Some(&ahead) = list.get(k + prefetch::DISTANCE) {
+                    work.prefetch_string(ahead as usize);
+                }
+                let i = i as usize;
+                if seen_round[i] == round {
+                    continue;
+                }
+                seen_round[i] = round;
+                work.replace(i, a, b, code, |p| {
+                    active.add(p);
+                    later.push(p, i as u32);
+                });
             }
-            seen_round[i] = round;
-            work.replace(i, a, b, code, |p| {
-                active.add(p);
-                later.push(p, i as u32);
-            });
         }
     }
 }

@@ -15,6 +15,23 @@ use crate::target::{ElfClass, Endian};
 /// Index of an input file in link order.
 pub type FileId = usize;
 
+/// Section positions of one [`InputFile`] by ELF index (see [`InputFile::section_positions`]).
+pub struct SectionPositions {
+    /// Position by index; `u32::MAX` where the file keeps no section of that index.
+    by_index: Vec<u32>,
+}
+
+impl SectionPositions {
+    /// The position in `file` (the file the table was built from) of section `shndx`.
+    pub fn get(&self, file: &InputFile<'_>, shndx: usize) -> Option<usize> {
+        match self.by_index.get(shndx) {
+            Some(&pos) if pos != u32::MAX => Some(pos as usize),
+            Some(_) => None,
+            None => file.section_position(shndx),
+        }
+    }
+}
+
 /// One input object as the linker sees it, after archive member selection.
 #[derive(Debug, Clone)]
 pub struct InputFile<'a> {
@@ -35,6 +52,21 @@ impl InputFile<'_> {
     /// are kept in increasing index order (linker-made ones, indexed past the ELF table, last).
     pub fn section_position(&self, shndx: usize) -> Option<usize> {
         self.sections.binary_search_by_key(&shndx, |s| s.index).ok()
+    }
+
+    /// [`InputFile::section_position`] for many lookups: a table by ELF index, built once.
+    pub fn section_positions(&self) -> SectionPositions {
+        let mut by_index = Vec::new();
+        for (pos, s) in self.sections.iter().enumerate() {
+            // Linker-made sections have indices far past the ELF table: binary search finds them.
+            if s.index <= 4 * self.sections.len() + 16 {
+                if by_index.len() <= s.index {
+                    by_index.resize(s.index + 1, u32::MAX);
+                }
+                by_index[s.index] = pos as u32;
+            }
+        }
+        SectionPositions { by_index }
     }
 
     /// Whether `other` differs from this file at most in its name, section sizes and symbol

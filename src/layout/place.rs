@@ -246,7 +246,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 .syms
                 .locals
                 .iter()
-                .map(|&(file, idx)| self.files[file].symbols[idx].name.into())
+                .map(|l| self.files[l.file].symbols[l.index].name.into())
                 .collect(),
         });
         Ok(())
@@ -1889,14 +1889,12 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 _ => {}
             }
         }
-        for (k, &(file, idx)) in self.syms.locals.iter().enumerate() {
-            let sym = &self.files[file].symbols[idx];
-            let (sec, addr) = match sym.section {
-                Place::Absolute => (None, sym.value),
-                Place::Section(shndx) => {
-                    let Some(pos) = self.files[file].section_position(shndx) else {
-                        continue;
-                    };
+        for (k, local) in self.syms.locals.iter().enumerate() {
+            let file = local.file;
+            let sym = &self.files[file].symbols[local.index];
+            let (sec, addr) = match (sym.section, local.section) {
+                (Place::Absolute, _) => (None, sym.value),
+                (Place::Section(_), Some(pos)) => {
                     let r = SectionRef { file, sec: pos };
                     let Some(Some(os)) = self.input_output[file][pos] else {
                         continue;

@@ -71,8 +71,19 @@ pub(crate) struct Sym<'n> {
 pub(crate) struct SymbolTable<'n> {
     syms: Vec<Sym<'n>>,
     index: FastMap<&'n str, usize>,
-    /// Local symbols kept from the inputs: (file, symbol index).
-    pub locals: Vec<(FileId, usize)>,
+    /// Local symbols kept from the inputs.
+    pub locals: Vec<KeptLocal>,
+}
+
+/// A local symbol the output keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeptLocal {
+    pub file: FileId,
+    /// Position in the file's symbol table.
+    pub index: usize,
+    /// Position in the file's sections of the section it is defined in (None: absolute).
+    /// Found once here: every layout of a prepared link lists the locals again.
+    pub section: Option<usize>,
 }
 
 impl<'n> SymbolTable<'n> {
@@ -143,13 +154,14 @@ impl<'n> SymbolTable<'n> {
         self.index.reserve(globals);
         self.syms.reserve(globals);
         for (file_id, file) in files.iter().enumerate() {
+            let positions = file.section_positions();
             for (sym_idx, sym) in file.symbols.iter().enumerate() {
                 if matches!(sym.kind, SymbolKind::Section | SymbolKind::File) || sym.name.is_empty()
                 {
                     continue;
                 }
                 let placed = |shndx: usize| -> Option<SectionRef> {
-                    let pos = file.section_position(shndx)?;
+                    let pos = positions.get(file, shndx)?;
                     match disposition[file_id][pos] {
                         Disposition::Dropped => None,
                         _ => Some(SectionRef {
@@ -167,14 +179,19 @@ impl<'n> SymbolTable<'n> {
                     if discarded {
                         continue;
                     }
-                    let keep = match sym.section {
-                        Place::Section(shndx) => placed(shndx).is_some(),
-                        Place::Absolute => true,
-                        _ => false,
+                    let section = match sym.section {
+                        Place::Section(shndx) => match placed(shndx) {
+                            Some(r) => Some(r.sec),
+                            None => continue,
+                        },
+                        Place::Absolute => None,
+                        _ => continue,
                     };
-                    if keep {
-                        self.locals.push((file_id, sym_idx));
-                    }
+                    self.locals.push(KeptLocal {
+                        file: file_id,
+                        index: sym_idx,
+                        section,
+                    });
                     continue;
                 }
                 let id = self.intern(sym.name);

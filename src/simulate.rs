@@ -268,7 +268,8 @@ pub fn nm_symbols_from<'l>(
 
 /// The symbols nm lists, in the output's symbol table order.
 fn listed_symbols(layout: &Layout, e_machine: u16) -> Vec<NmSymbol<'_>> {
-    layout
+    let mut listed = Vec::with_capacity(layout.symbols.len());
+    let symbols = layout
         .symbols
         .iter()
         .filter(|s| !crate::input::nm::is_target_special(e_machine, s.name.as_bytes()))
@@ -282,8 +283,9 @@ fn listed_symbols(layout: &Layout, e_machine: u16) -> Vec<NmSymbol<'_>> {
             },
             letter: s.nm,
             name: s.name.as_bytes(),
-        })
-        .collect()
+        });
+    listed.extend(symbols);
+    listed
 }
 
 /// Hex digits nm prints per address for the simulated output.

@@ -67,7 +67,7 @@ pub(crate) struct Sym<'n> {
 }
 
 /// bfd's link hash table.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(crate) struct SymbolTable<'n> {
     syms: Vec<Sym<'n>>,
     index: FastMap<&'n str, usize>,
@@ -84,6 +84,22 @@ pub(crate) struct KeptLocal {
     /// Position in the file's sections of the section it is defined in (None: absolute).
     /// Found once here: every layout of a prepared link lists the locals again.
     pub section: Option<usize>,
+}
+
+/// Room a copy of the table keeps for symbols the script defines that no input named: a
+/// layout interns them while sizing, and the first one past a full table would copy it all.
+const SCRIPT_SYMBOL_ROOM: usize = 1024;
+
+impl Clone for SymbolTable<'_> {
+    fn clone(&self) -> Self {
+        let mut syms = Vec::with_capacity(self.syms.len() + SCRIPT_SYMBOL_ROOM);
+        syms.extend_from_slice(&self.syms);
+        SymbolTable {
+            syms,
+            index: self.index.clone(),
+            locals: self.locals.clone(),
+        }
+    }
 }
 
 impl<'n> SymbolTable<'n> {

@@ -8,6 +8,7 @@
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader, Sym};
 use object::{Endianness, SymbolIndex};
+use rayon::slice::ParallelSliceMut;
 use thiserror::Error;
 
 use super::{Binding, SymbolKind};
@@ -188,8 +189,9 @@ pub fn sort_numeric_from<'n>(symbols: &[NmSymbol<'n>], order: &mut Vec<u32>) -> 
             (defined, value, i)
         })
         .collect();
-    // Stable and run-adaptive; the position in the key makes the order total anyway.
-    keys.sort_by(|a, b| {
+    // Stable and run-adaptive (each thread's part too); the position in the key makes the
+    // order total, so splitting the sort across threads cannot change it.
+    keys.par_sort_by(|a, b| {
         (a.0, a.1)
             .cmp(&(b.0, b.1))
             .then_with(|| symbols[a.2 as usize].name.cmp(symbols[b.2 as usize].name))

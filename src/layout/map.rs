@@ -10,6 +10,7 @@ use super::ir::{OsId, Program, WildId};
 use super::model::{FileId, InputFile, elf};
 use crate::hash::FastMap;
 use crate::script::ast::{Constraint, InputSectionDesc, SortKey};
+use rayon::prelude::*;
 
 /// An input section: the file in link order and the index in that file's section list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -98,6 +99,9 @@ struct NameMatches {
     keeps: Vec<WildId>,
 }
 
+/// Distinct section names one thread matches at least.
+const NAMES_PER_TASK: usize = 1024;
+
 /// Decides every input section's description, in ld's order.
 pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapOptions) -> Mapping {
     let mut disposition: Vec<Vec<Disposition>> = files
@@ -111,14 +115,25 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
         .map(|f| vec![false; f.sections.len()])
         .collect();
 
-    // Patterns are matched once per distinct section name; file patterns per section.
-    let mut by_name: FastMap<&str, NameMatches> = FastMap::default();
+    // Patterns are matched once per distinct section name, on every thread (kernel objects
+    // built with -ffunction-sections have tens of thousands); file patterns per section.
+    let mut by_name: FastMap<&str, usize> = FastMap::default();
+    let mut names: Vec<&str> = Vec::new();
+    for sec in files.iter().flat_map(|f| &f.sections) {
+        by_name.entry(sec.name).or_insert_with(|| {
+            names.push(sec.name);
+            names.len() - 1
+        });
+    }
+    let name_matches: Vec<NameMatches> = names
+        .par_iter()
+        .with_min_len(NAMES_PER_TASK)
+        .map(|name| name_matches_of(program, name))
+        .collect();
     let mut wild_sections: Vec<Vec<SectionRef>> = vec![Vec::new(); program.wilds.len()];
     for (file_id, file) in files.iter().enumerate() {
         for (sec_idx, sec) in file.sections.iter().enumerate() {
-            let matches = by_name
-                .entry(sec.name)
-                .or_insert_with(|| name_matches_of(program, sec.name));
+            let matches = &name_matches[by_name[sec.name]];
             kept[file_id][sec_idx] = matches
                 .keeps
                 .iter()

@@ -273,21 +273,40 @@ fn search(
     })
 }
 
-/// The address System.map gives `name`.
+/// The address System.map gives `name` (on the first line naming it).
 fn address_of(map: &[u8], name: &str) -> Option<u64> {
-    map.split(|&b| b == b'\n').find_map(|line| {
+    let line_address = |line: &[u8]| {
         let text = std::str::from_utf8(line).ok()?;
         let mut f = text.split_whitespace();
         let (addr, _, sym) = (f.next()?, f.next()?, f.next()?);
         (sym == name)
             .then(|| u64::from_str_radix(addr, 16).ok())
             .flatten()
+    };
+    if name.is_empty() {
+        return None;
+    }
+    // Only lines holding the name can name it: look at those, in order.
+    memchr::memmem::find_iter(map, name.as_bytes()).find_map(|at| {
+        let start = memchr::memrchr(b'\n', &map[..at]).map_or(0, |nl| nl + 1);
+        let end = memchr::memchr(b'\n', &map[at..]).map_or(map.len(), |nl| at + nl);
+        line_address(&map[start..end])
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::known_unchanged;
+    use super::{address_of, known_unchanged};
+
+    #[test]
+    fn address_of_reads_the_first_line_naming_the_symbol() {
+        let map = b"0010 T _stext_alias\n0020 T _stext\n0030 t _stext\n";
+        assert_eq!(address_of(map, "_stext"), Some(0x20));
+        assert_eq!(address_of(map, "_stext_alias"), Some(0x10));
+        assert_eq!(address_of(map, "stext"), None);
+        assert_eq!(address_of(b"zz T a\n0040 T a", "a"), Some(0x40));
+        assert_eq!(address_of(map, ""), None);
+    }
 
     #[test]
     fn known_unchanged_needs_the_same_side_and_reach() {

@@ -704,13 +704,16 @@ fn map_delta(old: &[u8], new: &[u8]) -> (Vec<String>, Vec<String>) {
 
 /// A map's lines as type and name (the address and its space dropped).
 fn map_keys(map: &[u8]) -> impl Iterator<Item = &[u8]> {
-    map.split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.iter()
-                .position(|&b| b == b' ')
-                .map_or(l, |space| &l[space + 1..])
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', map)
+        .chain((!map.ends_with(b"\n")).then_some(map.len()))
+        .map(move |end| {
+            let line = &map[start..end];
+            start = end + 1;
+            line
         })
+        .filter(|l| !l.is_empty())
+        .map(|l| memchr::memchr(b' ', l).map_or(l, |space| &l[space + 1..]))
 }
 
 fn first_difference(a: &[u8], b: &[u8]) -> String {
@@ -726,4 +729,28 @@ fn first_difference(a: &[u8], b: &[u8]) -> String {
         }
     }
     "one map is a prefix of the other".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{map_delta, map_keys};
+
+    #[test]
+    fn map_keys_drop_addresses_and_empty_lines() {
+        let keys: Vec<&[u8]> = map_keys(b"0010 T a\n\n0020 t b").collect();
+        assert_eq!(keys, [&b"T a"[..], b"t b"]);
+        let keys: Vec<&[u8]> = map_keys(b"0010 T a\n").collect();
+        assert_eq!(keys, [&b"T a"[..]]);
+        assert_eq!(map_keys(b"").count(), 0);
+    }
+
+    #[test]
+    fn map_delta_counts_only_what_changed() {
+        let old = b"0010 T _stext\n0020 t b\n0030 t c\n0040 T _etext\n";
+        let new = b"0010 T _stext\n0028 t c\n0030 t d\n0048 T _etext\n";
+        let (joined, left) = map_delta(old, new);
+        assert_eq!(joined, ["t d"]);
+        assert_eq!(left, ["t b"]);
+        assert_eq!(map_delta(old, old), (Vec::new(), Vec::new()));
+    }
 }

@@ -10,7 +10,7 @@ pub mod kallsyms;
 pub mod kbuild;
 pub mod layout;
 pub mod link_args;
-pub mod prefetch;
+mod prefetch;
 pub mod report;
 pub mod script;
 pub mod simulate;

@@ -1,5 +1,6 @@
-//! Prefetching for passes that visit symbol names in address order, which is not the order
-//! the names sit in memory: at 200k symbols each visit would otherwise wait for a cache miss.
+//! Prefetching for loops that visit data in an order other than the one it sits in memory
+//! (symbol names in address order, a compression round's strings in list order): at 200k
+//! symbols each visit would otherwise wait for a cache miss.
 
 /// How many items ahead of the current one a loop prefetches.
 pub const DISTANCE: usize = 16;

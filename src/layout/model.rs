@@ -372,3 +372,50 @@ fn member_file_name(archive: &Path, member: &str, base: &Path) -> String {
         _ => member.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(index: usize) -> InputSection<'static> {
+        InputSection {
+            name: ".text",
+            index,
+            size: 0,
+            align: 1,
+            sh_type: elf::SHT_PROGBITS,
+            sh_flags: 0,
+            entsize: 0,
+            data: &[],
+            duplicate: false,
+            linker_created: false,
+            link: 0,
+            relocs: Relocs::default(),
+        }
+    }
+
+    #[test]
+    fn section_positions_agree_with_the_binary_search() {
+        // Sparse ELF indices (relocation sections dropped) and a linker-made section far past
+        // the table.
+        let file = InputFile {
+            name: "a.o".into(),
+            archive: None,
+            sections: [1, 3, 5, 6, 9, usize::MAX - 1]
+                .into_iter()
+                .map(section)
+                .collect(),
+            symbols: Vec::new().into(),
+            reloc_referenced: Vec::new(),
+        };
+        let positions = file.section_positions();
+        for shndx in (0..12).chain([usize::MAX - 1, usize::MAX]) {
+            assert_eq!(
+                positions.get(&file, shndx),
+                file.section_position(shndx),
+                "index {shndx}"
+            );
+        }
+        assert_eq!(positions.get(&file, usize::MAX - 1), Some(5));
+    }
+}

@@ -379,3 +379,54 @@ fn cached_layout_matches_full_tables() {
         );
     }
 }
+
+/// A map one symbol apart from a cached one takes the cache's resumed compression (when the
+/// rounds allow it); its layout must still be the full tool's.
+#[test]
+fn cached_layout_one_symbol_apart_matches_full_tables() {
+    use ldcheck::kallsyms::{CompressCache, PtrWidth, rodata_layout_cached};
+    for version in [Version::V6_12, Version::V6_1] {
+        let mut rng = Rng(0x0a9a + version as u64);
+        let mut compared = 0;
+        for case in 0..40 {
+            let text = random_map(&mut rng, version);
+            let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+            if lines.len() < 2 {
+                continue;
+            }
+            let gone = rng.below(lines.len() as u64) as usize;
+            let fewer: Vec<u8> = lines
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != gone)
+                .flat_map(|(_, l)| l.iter().copied())
+                .collect();
+            let options = Options {
+                version,
+                all_symbols: rng.chance(50),
+                ..Options::default()
+            };
+            // Both directions: one symbol removed from the cached set, and one added.
+            for (first, second) in [(&text, &fewer), (&fewer, &text)] {
+                let mut cache = CompressCache::default();
+                let (Ok(a), Ok(b)) = (
+                    parse_symbol_map(first, version),
+                    parse_symbol_map(second, version),
+                ) else {
+                    continue;
+                };
+                let _ = rodata_layout_cached(&a, &options, PtrWidth::Bits64, &mut cache);
+                let expected =
+                    build_tables(&b, &options).map(|t| t.rodata_layout(PtrWidth::Bits64));
+                let cached = rodata_layout_cached(&b, &options, PtrWidth::Bits64, &mut cache);
+                match (&expected, &cached) {
+                    (Ok(x), Ok(y)) => assert_eq!(x, y, "{version} case {case}"),
+                    (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string()),
+                    _ => panic!("{version} case {case}: {expected:?} against {cached:?}"),
+                }
+                compared += 1;
+            }
+        }
+        assert!(compared > 40, "{compared}");
+    }
+}

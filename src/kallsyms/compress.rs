@@ -9,6 +9,12 @@
 //! (what the kernel does) this keeps, per pair, the list of strings that may contain it, and
 //! touches only those. Every pair created by a replacement contains the new code, so the lists
 //! stay complete if each affected string is added to the lists of its new pairs.
+//!
+//! A compression can also be recorded ([`Rounds`]): each round's choice with every pair whose
+//! count came within one name's reach of it, and the strings at a few early rounds. The same
+//! strings plus or minus one (a margin probe moving one symbol across a range boundary) then
+//! need no compression when no round would choose otherwise, and otherwise restart from the
+//! last recorded state before the first round that does.
 //! This module knows nothing about output formats.
 
 use rayon::prelude::*;
@@ -298,28 +304,42 @@ struct Shard {
     later: Later,
     /// The last round (code) each string was visited in.
     seen_round: Vec<u32>,
-    /// Byte values the shard's strings use.
-    used: [bool; 256],
+    /// Occurrences of each byte value in the shard's strings.
+    bytes: [u64; 256],
 }
 
 impl Shard {
     fn new(syms: &[TableSymbol<'_>]) -> Shard {
         let total: usize = syms.iter().map(|s| s.name.len() + 1).sum();
+        let mut buf = Vec::with_capacity(total);
+        let mut lens = Vec::with_capacity(syms.len());
+        for s in syms {
+            lens.push(s.name.len() as u32 + 1);
+            buf.push(s.kind);
+            buf.extend_from_slice(s.name);
+        }
+        Shard::with_strings(buf, lens)
+    }
+
+    /// A shard of the strings in `buf`, one after another, `lens` long each; they may hold
+    /// codes already (a compression resumed part way).
+    fn with_strings(buf: Vec<u8>, lens: Vec<u32>) -> Shard {
+        let mut starts = Vec::with_capacity(lens.len());
+        let mut at = 0u32;
+        for &len in &lens {
+            starts.push(at);
+            at += len;
+        }
+        let count = lens.len();
         let mut work = Work {
-            buf: Vec::with_capacity(total),
-            starts: Vec::with_capacity(syms.len()),
-            lens: Vec::with_capacity(syms.len()),
+            buf,
+            starts,
+            lens,
             counts: vec![0; PAIRS],
         };
-        for s in syms {
-            work.starts.push(work.buf.len() as u32);
-            work.lens.push(s.name.len() as u32 + 1);
-            work.buf.push(s.kind);
-            work.buf.extend_from_slice(s.name);
-        }
-        let mut used = [false; 256];
+        let mut bytes = [0u64; 256];
         for &c in &work.buf {
-            used[usize::from(c)] = true;
+            bytes[usize::from(c)] += 1;
         }
         let (initial, active) = Initial::build(&mut work);
         Shard {
@@ -330,8 +350,8 @@ impl Shard {
                 slot: vec![0; PAIRS],
                 lists: Vec::new(),
             },
-            seen_round: vec![u32::MAX; syms.len()],
-            used,
+            seen_round: vec![u32::MAX; count],
+            bytes,
         }
     }
 
@@ -368,13 +388,32 @@ impl Shard {
     }
 }
 
-/// The kernel's choice over all shards: highest total count, ties to the lowest pair value;
-/// `None` once every count is zero.
-fn best_pair(shards: &mut [Shard]) -> Option<usize> {
+/// The kernel's choice over all shards: highest total count, ties to the lowest pair value,
+/// with that count; `None` once every count is zero. With `near`, also collects every other
+/// pair whose count is at least the best's minus [`REACH`].
+fn best_pair(shards: &mut [Shard], near: Option<&mut Vec<(u16, i64)>>) -> Option<(usize, i64)> {
     for shard in shards.iter_mut() {
         shard.active.prune(&shard.work.counts);
     }
     let mut best: Option<(i64, usize)> = None;
+    for_each_total(shards, |p, c| {
+        if best.is_none_or(|(bc, bp)| c > bc || (c == bc && p < bp)) {
+            best = Some((c, p));
+        }
+    });
+    let (count, pair) = best?;
+    if let Some(near) = near {
+        for_each_total(shards, |p, c| {
+            if p != pair && c >= count - REACH {
+                near.push((p as u16, c));
+            }
+        });
+    }
+    Some((pair, count))
+}
+
+/// Calls `f` once for every pair with a count in some shard, with its count over all shards.
+fn for_each_total(shards: &[Shard], mut f: impl FnMut(usize, i64)) {
     for (k, shard) in shards.iter().enumerate() {
         for &p in &shard.active.pairs {
             let p = usize::from(p);
@@ -386,12 +425,9 @@ fn best_pair(shards: &mut [Shard]) -> Option<usize> {
                 .iter()
                 .map(|s| i64::from(s.work.counts[p]))
                 .sum();
-            if best.is_none_or(|(bc, bp)| c > bc || (c == bc && p < bp)) {
-                best = Some((c, p));
-            }
+            f(p, c);
         }
     }
-    best.map(|(_, p)| p)
 }
 
 /// Name bytes per shard below which splitting costs more than it saves.
@@ -399,42 +435,107 @@ const MIN_SHARD_BYTES: usize = 1 << 17;
 
 /// Compresses the names of `syms` ("type + name" each) exactly as the kernel tool does.
 pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {
+    compress_in_shards(syms, shard_count(syms), None)
+}
+
+/// [`compress`], also recording what [`Rounds::resume`] needs.
+pub(super) fn compress_recording(syms: &[TableSymbol<'_>]) -> (Compressed, Rounds) {
+    let mut rounds = Rounds::default();
+    let compressed = compress_in_shards(syms, shard_count(syms), Some(&mut rounds));
+    (compressed, rounds)
+}
+
+fn shard_count(syms: &[TableSymbol<'_>]) -> usize {
     let total: usize = syms.iter().map(|s| s.name.len() + 1).sum();
-    let shard_count = rayon::current_num_threads().min(total / MIN_SHARD_BYTES);
-    compress_in_shards(syms, shard_count)
+    rayon::current_num_threads().min(total / MIN_SHARD_BYTES)
 }
 
 /// [`compress`] with the strings split into `shard_count` shards (at least one).
-fn compress_in_shards(syms: &[TableSymbol<'_>], shard_count: usize) -> Compressed {
-    let total: usize = syms.iter().map(|s| s.name.len() + 1).sum();
-    let shard_count = shard_count.max(1);
-    let per_shard = syms.len().div_ceil(shard_count).max(1);
+fn compress_in_shards(
+    syms: &[TableSymbol<'_>],
+    shard_count: usize,
+    mut record: Option<&mut Rounds>,
+) -> Compressed {
+    let per_shard = syms.len().div_ceil(shard_count.max(1)).max(1);
     let mut shards: Vec<Shard> = syms.par_chunks(per_shard).map(Shard::new).collect();
-    let mut used = [false; 256];
+    let mut bytes = [0u64; 256];
     for shard in &shards {
-        for (u, &s) in used.iter_mut().zip(&shard.used) {
-            *u |= s;
+        for (total, &n) in bytes.iter_mut().zip(&shard.bytes) {
+            *total += n;
         }
     }
-    let mut table = [[0u8; 2]; 256];
-    let mut lens = [0u8; 256];
-    for c in 0..256 {
-        if used[c] {
-            table[c] = [c as u8, 0];
-            lens[c] = 1;
+    let mut tokens = Tokens::new(&bytes);
+    if let Some(rounds) = record.as_deref_mut() {
+        rounds.bytes = bytes;
+    }
+    run_rounds(&mut shards, &mut tokens, 0, record);
+    finish(&shards, &tokens)
+}
+
+/// The token table being built: what each code stands for so far, and the codes the rounds
+/// assign, in order (every code no string uses, from 255 down).
+struct Tokens {
+    table: [[u8; 2]; 256],
+    lens: [u8; 256],
+    codes: Vec<u8>,
+}
+
+impl Tokens {
+    fn new(bytes: &[u64; 256]) -> Tokens {
+        let mut table = [[0u8; 2]; 256];
+        let mut lens = [0u8; 256];
+        for c in 0..256 {
+            if bytes[c] > 0 {
+                table[c] = [c as u8, 0];
+                lens[c] = 1;
+            }
         }
+        let codes = (0..=255u8)
+            .rev()
+            .filter(|&c| bytes[usize::from(c)] == 0)
+            .collect();
+        Tokens { table, lens, codes }
     }
 
-    for code in (0..=255u8).rev() {
-        if used[usize::from(code)] {
-            continue;
+    fn assign(&mut self, code: u8, pair: usize) {
+        self.table[usize::from(code)] = [(pair & 0xff) as u8, (pair >> 8) as u8];
+        self.lens[usize::from(code)] = 2;
+    }
+}
+
+/// Runs the rounds from round `first` (an index into the codes) to the end.
+fn run_rounds(
+    shards: &mut [Shard],
+    tokens: &mut Tokens,
+    first: usize,
+    mut record: Option<&mut Rounds>,
+) {
+    for k in first..tokens.codes.len() {
+        let code = tokens.codes[k];
+        let recording = record.as_deref().is_some_and(Rounds::complete);
+        if let Some(rounds) = record.as_deref_mut()
+            && recording
+            && CHECKPOINTS.contains(&k)
+        {
+            rounds.checkpoints.push(Checkpoint::of(k, shards));
         }
-        let Some(best) = best_pair(&mut shards) else {
+        let mut near = Vec::new();
+        let Some((best, count)) = best_pair(shards, recording.then_some(&mut near)) else {
+            if let Some(rounds) = record.as_deref_mut() {
+                rounds.exhausted = true;
+            }
             break;
         };
-        table[usize::from(code)] = [(best & 0xff) as u8, (best >> 8) as u8];
-        lens[usize::from(code)] = 2;
-        if let [shard] = shards.as_mut_slice() {
+        if let Some(rounds) = record.as_deref_mut() {
+            rounds.push(Round {
+                pair: best as u16,
+                count,
+                near,
+                complete: recording,
+            });
+        }
+        tokens.assign(code, best);
+        if let [shard] = shards {
             shard.replace_all(best, code);
         } else {
             shards
@@ -442,10 +543,14 @@ fn compress_in_shards(syms: &[TableSymbol<'_>], shard_count: usize) -> Compresse
                 .for_each(|shard| shard.replace_all(best, code));
         }
     }
+}
 
+fn finish(shards: &[Shard], tokens: &Tokens) -> Compressed {
+    let total: usize = shards.iter().map(|s| s.work.buf.len()).sum();
+    let count: usize = shards.iter().map(|s| s.work.starts.len()).sum();
     let mut data = Vec::with_capacity(total);
-    let mut name_ends = Vec::with_capacity(syms.len());
-    for shard in &shards {
+    let mut name_ends = Vec::with_capacity(count);
+    for shard in shards {
         for i in 0..shard.work.starts.len() {
             data.extend_from_slice(shard.work.string(i));
             name_ends.push(data.len() as u32);
@@ -454,8 +559,264 @@ fn compress_in_shards(syms: &[TableSymbol<'_>], shard_count: usize) -> Compresse
     Compressed {
         data,
         name_ends,
-        tokens: expand_tokens(&table, &lens),
+        tokens: expand_tokens(&tokens.table, &tokens.lens),
     }
+}
+
+/// How far one name ("type + name") can move a pair's count: it holds at most its length
+/// minus one pairs. A set differing by a longer name is compressed from the start.
+const REACH: i64 = 128;
+
+/// Near pairs a recording keeps at most over all rounds; past this it stops being usable.
+const MAX_NEAR_ENTRIES: usize = 1 << 20;
+
+/// Rounds before which a recording keeps every string: a compression of the same strings
+/// plus or minus one resumes from the last of these before the first round it changes.
+/// The early rounds touch most strings and cost the most.
+const CHECKPOINTS: [usize; 4] = [16, 32, 48, 64];
+
+/// One round of a recorded compression.
+#[derive(Debug)]
+struct Round {
+    pair: u16,
+    /// The chosen pair's count over all strings.
+    count: i64,
+    /// Every other pair whose count was within [`REACH`] of `count`, with its count.
+    near: Vec<(u16, i64)>,
+    /// `near` holds every such pair (the recording had not reached its limit).
+    complete: bool,
+}
+
+/// Every string of a compression before a given round.
+#[derive(Debug)]
+struct Checkpoint {
+    round: usize,
+    /// The strings, one after another, in input order.
+    data: Vec<u8>,
+    lens: Vec<u32>,
+}
+
+impl Checkpoint {
+    fn of(round: usize, shards: &[Shard]) -> Checkpoint {
+        let bytes: usize = shards.iter().map(|s| s.work.buf.len()).sum();
+        let count: usize = shards.iter().map(|s| s.work.lens.len()).sum();
+        let mut data = Vec::with_capacity(bytes);
+        let mut lens = Vec::with_capacity(count);
+        for shard in shards {
+            for i in 0..shard.work.starts.len() {
+                data.extend_from_slice(shard.work.string(i));
+                lens.push(shard.work.lens[i]);
+            }
+        }
+        Checkpoint { round, data, lens }
+    }
+}
+
+/// A compression's rounds, the byte counts of its strings and some of its intermediate
+/// states: enough to compress the same strings plus or minus one without starting over.
+#[derive(Debug)]
+pub(super) struct Rounds {
+    rounds: Vec<Round>,
+    bytes: [u64; 256],
+    /// The compression stopped because no pair was left (codes remained).
+    exhausted: bool,
+    near_entries: usize,
+    checkpoints: Vec<Checkpoint>,
+}
+
+impl Default for Rounds {
+    fn default() -> Self {
+        Rounds {
+            rounds: Vec::new(),
+            bytes: [0; 256],
+            exhausted: false,
+            near_entries: 0,
+            checkpoints: Vec::new(),
+        }
+    }
+}
+
+/// One string more or less than a recorded compression's, by position in its input.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Change<'t> {
+    /// `text` ("type + name") inserted before input `at`.
+    Added { at: usize, text: &'t [u8] },
+    /// Input `at`, whose text is `text`, left out.
+    Removed { at: usize, text: &'t [u8] },
+}
+
+/// What [`Rounds::resume`] found.
+pub(super) enum Resumed {
+    /// Every round chooses as recorded: the other strings and the token table are those of
+    /// the recorded compression, and the changed string compresses to this many bytes.
+    Unchanged { len: usize },
+    /// A round chooses differently; the compression, rerun from a checkpoint before it.
+    Rerun(Box<Compressed>),
+}
+
+impl Rounds {
+    fn complete(&self) -> bool {
+        self.near_entries < MAX_NEAR_ENTRIES
+    }
+
+    fn push(&mut self, round: Round) {
+        self.near_entries = self.near_entries.saturating_add(round.near.len());
+        self.rounds.push(round);
+    }
+
+    /// The compression of the recorded strings with `change`, from the recording: None when
+    /// it cannot tell (the change touches the set of bytes used, is too long, or changes a
+    /// round before the first checkpoint), and the caller compresses from the start.
+    pub fn resume(&self, change: Change<'_>) -> Option<Resumed> {
+        let (text, sign) = match change {
+            Change::Added { text, .. } => (text, 1),
+            Change::Removed { text, .. } => (text, -1),
+        };
+        if text.len() as i64 - 1 > REACH {
+            return None;
+        }
+        let mut own_bytes = [0u64; 256];
+        for &b in text {
+            own_bytes[usize::from(b)] += 1;
+        }
+        // The set of bytes in use decides which codes the rounds assign.
+        let same_bytes = (0..256).all(|b| {
+            own_bytes[b] == 0
+                || if sign > 0 {
+                    self.bytes[b] > 0
+                } else {
+                    self.bytes[b] > own_bytes[b]
+                }
+        });
+        if !same_bytes {
+            return None;
+        }
+        let codes = Tokens::new(&self.bytes).codes;
+        let mut s = text.to_vec();
+        let mut at_checkpoint: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut diverges = None;
+        for (k, round) in self.rounds.iter().enumerate() {
+            if self.checkpoints.iter().any(|c| c.round == k) {
+                at_checkpoint.push((k, s.clone()));
+            }
+            if !round.holds(&s, sign) {
+                diverges = Some(k);
+                break;
+            }
+            let (a, b) = ((round.pair & 0xff) as u8, (round.pair >> 8) as u8);
+            s = replace_pair(&s, a, b, *codes.get(k)?);
+        }
+        let diverges = match diverges {
+            None if !(self.exhausted && sign > 0) => {
+                return Some(Resumed::Unchanged { len: s.len() });
+            }
+            None => self.rounds.len(),
+            Some(k) => k,
+        };
+        let (round, own) = at_checkpoint
+            .into_iter()
+            .rev()
+            .find(|(k, _)| *k <= diverges)?;
+        let checkpoint = self.checkpoints.iter().find(|c| c.round == round)?;
+        Some(Resumed::Rerun(Box::new(
+            self.rerun(checkpoint, change, &own)?,
+        )))
+    }
+
+    /// The compression continued from `checkpoint` with `change` applied to its strings
+    /// (`own`: the changed string as it stood there).
+    fn rerun(&self, checkpoint: &Checkpoint, change: Change<'_>, own: &[u8]) -> Option<Compressed> {
+        let mut strings: Vec<&[u8]> = Vec::with_capacity(checkpoint.lens.len() + 1);
+        let mut start = 0usize;
+        for &len in &checkpoint.lens {
+            strings.push(&checkpoint.data[start..start + len as usize]);
+            start += len as usize;
+        }
+        match change {
+            Change::Added { at, .. } if at <= strings.len() => strings.insert(at, own),
+            Change::Removed { at, .. } if strings.get(at) == Some(&own) => {
+                strings.remove(at);
+            }
+            _ => return None,
+        }
+        let total: usize = strings.iter().map(|s| s.len()).sum();
+        let count = rayon::current_num_threads()
+            .min(total / MIN_SHARD_BYTES)
+            .max(1);
+        let per_shard = strings.len().div_ceil(count).max(1);
+        let mut shards: Vec<Shard> = strings
+            .par_chunks(per_shard)
+            .map(|part| {
+                let lens = part.iter().map(|s| s.len() as u32).collect();
+                Shard::with_strings(part.concat(), lens)
+            })
+            .collect();
+        let mut tokens = Tokens::new(&self.bytes);
+        for (k, round) in self.rounds[..checkpoint.round].iter().enumerate() {
+            tokens.assign(tokens.codes[k], usize::from(round.pair));
+        }
+        run_rounds(&mut shards, &mut tokens, checkpoint.round, None);
+        Some(finish(&shards, &tokens))
+    }
+}
+
+impl Round {
+    /// Whether this round chooses as recorded when a string now `s` is added (`sign` 1) to
+    /// the strings or taken from them (-1).
+    fn holds(&self, s: &[u8], sign: i64) -> bool {
+        if !self.complete {
+            return false;
+        }
+        let mut own: Vec<(usize, i64)> = Vec::new();
+        for w in s.windows(2) {
+            let p = pair(w[0], w[1]);
+            match own.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, n)) => *n += 1,
+                None => own.push((p, 1)),
+            }
+        }
+        let own_count = |p: usize| own.iter().find(|(q, _)| *q == p).map_or(0, |&(_, n)| n);
+        let best = usize::from(self.pair);
+        let best_count = self.count + sign * own_count(best);
+        if best_count <= 0 {
+            return false;
+        }
+        let beats = |p: usize, c: i64| c > best_count || (c == best_count && p < best);
+        if self
+            .near
+            .iter()
+            .any(|&(p, c)| beats(usize::from(p), c + sign * own_count(usize::from(p))))
+        {
+            return false;
+        }
+        // A pair of `s` not listed had a count below the best's minus REACH, which `s` cannot
+        // make up; or, when that bound is not positive, every pair with a count is listed and
+        // an unlisted one had none.
+        if self.count <= REACH {
+            let listed =
+                |p: usize| p == best || self.near.iter().any(|&(q, _)| usize::from(q) == p);
+            if own.iter().any(|&(p, n)| !listed(p) && beats(p, sign * n)) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// `s` with every `(a, b)` replaced by `code`, left to right, without overlap.
+fn replace_pair(s: &[u8], a: u8, b: u8, code: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut r = 0;
+    while r < s.len() {
+        if r + 1 < s.len() && s[r] == a && s[r + 1] == b {
+            out.push(code);
+            r += 2;
+        } else {
+            out.push(s[r]);
+            r += 1;
+        }
+    }
+    out
 }
 
 /// Expands every code to the text it stands for (`expand_symbol` on each table entry).
@@ -624,7 +985,7 @@ mod reference {
                 line: 0,
             })
             .collect();
-        let got = compress_in_shards(&syms, 1 + names.len() % 3);
+        let got = compress_in_shards(&syms, 1 + names.len() % 3, None);
         let (want, table, lens) = naive(names);
         assert_eq!(
             got.tokens,
@@ -637,6 +998,131 @@ mod reference {
             assert_eq!(&got.data[start..end], &w[..], "string {i}");
             start = end;
         }
+    }
+
+    fn table_syms(names: &[Vec<u8>]) -> Vec<TableSymbol<'_>> {
+        names
+            .iter()
+            .map(|n| TableSymbol {
+                addr: 0,
+                kind: n[0],
+                name: &n[1..],
+                absolute: false,
+                line: 0,
+            })
+            .collect()
+    }
+
+    fn lengths(c: &Compressed) -> Vec<u32> {
+        let mut prev = 0;
+        c.name_ends
+            .iter()
+            .map(|&end| {
+                let len = end - prev;
+                prev = end;
+                len
+            })
+            .collect()
+    }
+
+    /// Checks a resumed compression of `names` with `change` against compressing `changed`
+    /// (`names` with the change made) from the start; returns how it was resumed.
+    fn check_resumed(
+        base: &Compressed,
+        rounds: &Rounds,
+        change: Change<'_>,
+        changed: &[Vec<u8>],
+        case: usize,
+    ) -> Option<bool> {
+        let resumed = rounds.resume(change)?;
+        let full = compress_in_shards(&table_syms(changed), 1 + case % 3, None);
+        match resumed {
+            Resumed::Unchanged { len } => {
+                assert_eq!(full.tokens, base.tokens, "case {case}: tokens");
+                let (mut want, got) = (lengths(base), lengths(&full));
+                match change {
+                    Change::Added { at, .. } => want.insert(at, len as u32),
+                    Change::Removed { at, .. } => {
+                        assert_eq!(want.remove(at), len as u32, "case {case}: removed");
+                    }
+                }
+                assert_eq!(got, want, "case {case}: lengths");
+                Some(true)
+            }
+            Resumed::Rerun(rerun) => {
+                assert_eq!(rerun.tokens, full.tokens, "case {case}: tokens");
+                assert_eq!(rerun.data, full.data, "case {case}: strings");
+                assert_eq!(rerun.name_ends, full.name_ends, "case {case}: ends");
+                Some(false)
+            }
+        }
+    }
+
+    #[test]
+    fn resumed_compressions_match_full_ones() {
+        const CASES: usize = 150;
+        let mut state = 0x0bad_cafe_1234_5678u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut unchanged, mut reruns) = (0, 0);
+        for case in 0..CASES {
+            // Kernel-like names: a few words of a small vocabulary joined by underscores.
+            let words: Vec<Vec<u8>> = (0..8 + next() % 40)
+                .map(|_| {
+                    (0..2 + next() % 6)
+                        .map(|_| b'a' + (next() % 26) as u8)
+                        .collect()
+                })
+                .collect();
+            let count = 200 + next() % 2500;
+            let names: Vec<Vec<u8>> = (0..count)
+                .map(|_| {
+                    let mut name = vec![if next() % 3 == 0 { b'T' } else { b't' }];
+                    for w in 0..1 + next() % 4 {
+                        if w > 0 {
+                            name.push(b'_');
+                        }
+                        name.extend_from_slice(&words[(next() % words.len() as u64) as usize]);
+                    }
+                    name
+                })
+                .collect();
+            let at = (next() % count) as usize;
+            let mut rounds = Rounds::default();
+            let whole = compress_in_shards(&table_syms(&names), 1 + case % 3, Some(&mut rounds));
+            let mut rest = names.clone();
+            let gone = rest.remove(at);
+            let removed = Change::Removed { at, text: &gone };
+            let mut rest_rounds = Rounds::default();
+            let base = compress_in_shards(&table_syms(&rest), 1 + case % 2, Some(&mut rest_rounds));
+            let added = Change::Added { at, text: &gone };
+            for outcome in [
+                check_resumed(&whole, &rounds, removed, &rest, case),
+                check_resumed(&base, &rest_rounds, added, &names, case),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if outcome {
+                    unchanged += 1;
+                } else {
+                    reruns += 1;
+                }
+            }
+        }
+        println!(
+            "{unchanged} unchanged, {reruns} reruns of {} changes",
+            2 * CASES
+        );
+        // Both ways of resuming must have been taken often enough to be tested.
+        assert!(
+            unchanged >= 10 && reruns >= 50,
+            "{unchanged} unchanged, {reruns} reruns"
+        );
     }
 
     #[test]

@@ -310,6 +310,8 @@ struct CacheEntry {
     key: Vec<u8>,
     /// `kallsyms_names` bytes and token table bytes.
     sizes: (u64, u64),
+    /// The compression's record, when it ran from the start.
+    rounds: Option<compress::Rounds>,
 }
 
 /// Symbol sets kept; a margin search needs two (before and after a flip), passes up to three.
@@ -349,6 +351,55 @@ fn key_matches(key: &[u8], syms: &[TableSymbol<'_>]) -> bool {
     rest.is_empty()
 }
 
+/// `kallsyms_names` bytes and token table bytes of a compression.
+fn sizes_of(compressed: &compress::Compressed) -> (u64, u64) {
+    (
+        size::names_bytes(&compressed.name_ends),
+        compressed.tokens.table_bytes(),
+    )
+}
+
+/// How a symbol list differs from the list a cache key was made from, by exactly one entry.
+#[derive(Clone, Copy)]
+enum OneApart<'k> {
+    /// The list has its symbol `at` more.
+    Added(usize),
+    /// The list lacks the key's entry `at` (type, name).
+    Removed(usize, u8, &'k [u8]),
+}
+
+/// The one entry by which `syms` and the list `key` was made from differ (in the same
+/// order otherwise), if that is all that differs.
+fn one_apart<'k>(key: &'k [u8], syms: &[TableSymbol<'_>]) -> Option<OneApart<'k>> {
+    let mut rest = key;
+    let mut at = 0;
+    while let Some(s) = syms.get(at) {
+        if let Some(ahead) = syms.get(at + prefetch::DISTANCE) {
+            prefetch::prefetch(ahead.name);
+        }
+        match key_entry(rest) {
+            Some((kind, name, after)) if kind == s.kind && name == s.name => {
+                rest = after;
+                at += 1;
+            }
+            _ => break,
+        }
+    }
+    if at < syms.len() && key_matches(rest, &syms[at + 1..]) {
+        return Some(OneApart::Added(at));
+    }
+    let (kind, name, after) = key_entry(rest)?;
+    key_matches(after, &syms[at..]).then_some(OneApart::Removed(at, kind, name))
+}
+
+/// The first entry of a key: type, name, and the rest of the key.
+fn key_entry(key: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (len, after) = key.split_first_chunk::<8>()?;
+    let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+    let (&kind, after) = after.split_first()?;
+    (after.len() >= len).then(|| (kind, &after[..len], &after[len..]))
+}
+
 impl CompressCache {
     /// The entry for `syms`, taken out of the cache; [`CompressCache::keep`] puts it back.
     fn take(&mut self, syms: &[TableSymbol<'_>]) -> Option<CacheEntry> {
@@ -367,19 +418,55 @@ impl CompressCache {
     /// What the compression of `syms` contributes to the tables' sizes: `kallsyms_names`
     /// bytes and token table bytes. Keeps only those, and orders no names.
     fn compressed_sizes(&mut self, syms: &[TableSymbol<'_>]) -> (u64, u64) {
-        let entry = self.take(syms).unwrap_or_else(|| {
-            let compressed = compress::compress(syms);
-            CacheEntry {
-                key: cache_key(syms),
-                sizes: (
-                    size::names_bytes(&compressed.name_ends),
-                    compressed.tokens.table_bytes(),
-                ),
-            }
-        });
+        let entry = self
+            .take(syms)
+            .or_else(|| self.resume(syms))
+            .unwrap_or_else(|| {
+                let (compressed, rounds) = compress::compress_recording(syms);
+                CacheEntry {
+                    key: cache_key(syms),
+                    sizes: sizes_of(&compressed),
+                    rounds: Some(rounds),
+                }
+            });
         let sizes = entry.sizes;
         self.keep(entry);
         sizes
+    }
+
+    /// The sizes for `syms` from a recorded compression of the same symbols but one (a
+    /// margin probe that moves one symbol across a range boundary): unchanged rounds cost
+    /// nothing, and a changed one reruns the rest from the last checkpoint before it.
+    fn resume(&self, syms: &[TableSymbol<'_>]) -> Option<CacheEntry> {
+        self.entries.iter().find_map(|entry| {
+            let rounds = entry.rounds.as_ref()?;
+            let (names, tokens) = entry.sizes;
+            let text;
+            let change = match one_apart(&entry.key, syms)? {
+                OneApart::Added(at) => {
+                    text = [&[syms[at].kind][..], syms[at].name].concat();
+                    compress::Change::Added { at, text: &text }
+                }
+                OneApart::Removed(at, kind, name) => {
+                    text = [&[kind][..], name].concat();
+                    compress::Change::Removed { at, text: &text }
+                }
+            };
+            let sizes = match rounds.resume(change)? {
+                compress::Resumed::Unchanged { len } => match change {
+                    compress::Change::Added { .. } => (names + size::entry_bytes(len), tokens),
+                    compress::Change::Removed { .. } => {
+                        (names.checked_sub(size::entry_bytes(len))?, tokens)
+                    }
+                },
+                compress::Resumed::Rerun(compressed) => sizes_of(&compressed),
+            };
+            Some(CacheEntry {
+                key: cache_key(syms),
+                sizes,
+                rounds: None,
+            })
+        })
     }
 }
 

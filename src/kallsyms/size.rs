@@ -129,11 +129,15 @@ pub(super) fn names_bytes(name_ends: &[u32]) -> u64 {
     let mut prev = 0u32;
     let mut total = 0u64;
     for &end in name_ends {
-        let len = end - prev;
-        total += u64::from(len) + if len <= 0x7f { 1 } else { 2 };
+        total += entry_bytes((end - prev) as usize);
         prev = end;
     }
     total
+}
+
+/// Bytes of one `kallsyms_names` entry whose compressed name is `len` bytes long.
+pub(super) fn entry_bytes(len: usize) -> u64 {
+    len as u64 + if len <= 0x7f { 1 } else { 2 }
 }
 
 fn round_up(value: u64, to: u64) -> u64 {

@@ -545,17 +545,31 @@ fn run_rounds(
     }
 }
 
-fn finish(shards: &[Shard], tokens: &Tokens) -> Compressed {
-    let total: usize = shards.iter().map(|s| s.work.buf.len()).sum();
-    let count: usize = shards.iter().map(|s| s.work.starts.len()).sum();
-    let mut data = Vec::with_capacity(total);
-    let mut name_ends = Vec::with_capacity(count);
+/// Every string of the shards as it stands, one after another in input order, and their
+/// lengths.
+fn all_strings(shards: &[Shard]) -> (Vec<u8>, Vec<u32>) {
+    let bytes: usize = shards.iter().map(|s| s.work.buf.len()).sum();
+    let count: usize = shards.iter().map(|s| s.work.lens.len()).sum();
+    let mut data = Vec::with_capacity(bytes);
+    let mut lens = Vec::with_capacity(count);
     for shard in shards {
         for i in 0..shard.work.starts.len() {
             data.extend_from_slice(shard.work.string(i));
-            name_ends.push(data.len() as u32);
+            lens.push(shard.work.lens[i]);
         }
     }
+    (data, lens)
+}
+
+fn finish(shards: &[Shard], tokens: &Tokens) -> Compressed {
+    let (data, lens) = all_strings(shards);
+    let name_ends = lens
+        .iter()
+        .scan(0u32, |end, &len| {
+            *end += len;
+            Some(*end)
+        })
+        .collect();
     Compressed {
         data,
         name_ends,
@@ -598,16 +612,7 @@ struct Checkpoint {
 
 impl Checkpoint {
     fn of(round: usize, shards: &[Shard]) -> Checkpoint {
-        let bytes: usize = shards.iter().map(|s| s.work.buf.len()).sum();
-        let count: usize = shards.iter().map(|s| s.work.lens.len()).sum();
-        let mut data = Vec::with_capacity(bytes);
-        let mut lens = Vec::with_capacity(count);
-        for shard in shards {
-            for i in 0..shard.work.starts.len() {
-                data.extend_from_slice(shard.work.string(i));
-                lens.push(shard.work.lens[i]);
-            }
-        }
+        let (data, lens) = all_strings(shards);
         Checkpoint { round, data, lens }
     }
 }
@@ -954,18 +959,7 @@ mod reference {
                 for w in s.windows(2) {
                     *counts.entry(pair(w[0], w[1])).or_default() -= 1;
                 }
-                let mut out = Vec::new();
-                let mut r = 0;
-                while r < s.len() {
-                    if r + 1 < s.len() && s[r] == a && s[r + 1] == b {
-                        out.push(code);
-                        r += 2;
-                    } else {
-                        out.push(s[r]);
-                        r += 1;
-                    }
-                }
-                *s = out;
+                *s = replace_pair(s, a, b, code);
                 for w in s.windows(2) {
                     *counts.entry(pair(w[0], w[1])).or_default() += 1;
                 }
@@ -975,17 +969,7 @@ mod reference {
     }
 
     fn check(names: &[Vec<u8>]) {
-        let syms: Vec<TableSymbol<'_>> = names
-            .iter()
-            .map(|n| TableSymbol {
-                addr: 0,
-                kind: n[0],
-                name: &n[1..],
-                absolute: false,
-                line: 0,
-            })
-            .collect();
-        let got = compress_in_shards(&syms, 1 + names.len() % 3, None);
+        let got = compress_in_shards(&table_syms(names), 1 + names.len() % 3, None);
         let (want, table, lens) = naive(names);
         assert_eq!(
             got.tokens,

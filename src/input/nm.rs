@@ -191,12 +191,7 @@ pub fn sort_numeric_from<'n>(symbols: &[NmSymbol<'n>], order: &mut Vec<u32>) -> 
         .collect();
     // Stable and run-adaptive (each thread's part too); the position in the key makes the
     // order total, so splitting the sort across threads cannot change it.
-    keys.par_sort_by(|a, b| {
-        (a.0, a.1)
-            .cmp(&(b.0, b.1))
-            .then_with(|| symbols[a.2 as usize].name.cmp(symbols[b.2 as usize].name))
-            .then(a.2.cmp(&b.2))
-    });
+    keys.par_sort_by(|a, b| key_order(a, b, |i| symbols[i as usize].name));
     order.clear();
     order.extend(keys.iter().map(|k| k.2));
     keys.iter().map(|k| symbols[k.2 as usize]).collect()
@@ -207,6 +202,19 @@ pub fn sort_numeric_from<'n>(symbols: &[NmSymbol<'n>], order: &mut Vec<u32>) -> 
 fn sort_class(s: &NmSymbol<'_>) -> (bool, u64) {
     let undefined = s.is_undefined();
     (!undefined, if undefined { 0 } else { s.value })
+}
+
+/// nm's `-n` order of two (class, value, position) keys: class, value, then the names
+/// (`name` of a position; read only on equal values), then the position.
+fn key_order<'n, P: Ord + Copy>(
+    a: &(bool, u64, P),
+    b: &(bool, u64, P),
+    name: impl Fn(P) -> &'n [u8],
+) -> std::cmp::Ordering {
+    (a.0, a.1)
+        .cmp(&(b.0, b.1))
+        .then_with(|| name(a.2).cmp(name(b.2)))
+        .then(a.2.cmp(&b.2))
 }
 
 /// Whether `order` holds each of `0..n` exactly once.
@@ -236,12 +244,7 @@ fn sort_numeric_by<'n, T: Clone>(items: &mut [T], symbol: impl Fn(&T) -> &NmSymb
             (defined, value, i)
         })
         .collect();
-    keys.sort_unstable_by(|a, b| {
-        (a.0, a.1)
-            .cmp(&(b.0, b.1))
-            .then_with(|| symbol(&items[a.2]).name.cmp(symbol(&items[b.2]).name))
-            .then(a.2.cmp(&b.2))
-    });
+    keys.sort_unstable_by(|a, b| key_order(a, b, |i| symbol(&items[i]).name));
     let sorted: Vec<T> = keys.iter().map(|k| items[k.2].clone()).collect();
     items.clone_from_slice(&sorted);
 }

@@ -310,8 +310,7 @@ struct Shard {
 
 impl Shard {
     fn new(syms: &[TableSymbol<'_>]) -> Shard {
-        let total: usize = syms.iter().map(|s| s.name.len() + 1).sum();
-        let mut buf = Vec::with_capacity(total);
+        let mut buf = Vec::with_capacity(string_bytes(syms));
         let mut lens = Vec::with_capacity(syms.len());
         for s in syms {
             lens.push(s.name.len() as u32 + 1);
@@ -435,19 +434,24 @@ const MIN_SHARD_BYTES: usize = 1 << 17;
 
 /// Compresses the names of `syms` ("type + name" each) exactly as the kernel tool does.
 pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {
-    compress_in_shards(syms, shard_count(syms), None)
+    compress_in_shards(syms, shard_count(string_bytes(syms)), None)
 }
 
 /// [`compress`], also recording what [`Rounds::resume`] needs.
 pub(super) fn compress_recording(syms: &[TableSymbol<'_>]) -> (Compressed, Rounds) {
     let mut rounds = Rounds::default();
-    let compressed = compress_in_shards(syms, shard_count(syms), Some(&mut rounds));
+    let compressed = compress_in_shards(syms, shard_count(string_bytes(syms)), Some(&mut rounds));
     (compressed, rounds)
 }
 
-fn shard_count(syms: &[TableSymbol<'_>]) -> usize {
-    let total: usize = syms.iter().map(|s| s.name.len() + 1).sum();
-    rayon::current_num_threads().min(total / MIN_SHARD_BYTES)
+/// Shards for strings of `bytes` bytes in all: one per thread, none below [`MIN_SHARD_BYTES`].
+fn shard_count(bytes: usize) -> usize {
+    rayon::current_num_threads().min(bytes / MIN_SHARD_BYTES)
+}
+
+/// Bytes of the "type + name" strings of `syms`.
+fn string_bytes(syms: &[TableSymbol<'_>]) -> usize {
+    syms.iter().map(|s| s.name.len() + 1).sum()
 }
 
 /// [`compress`] with the strings split into `shard_count` shards (at least one).
@@ -745,10 +749,7 @@ impl Rounds {
             _ => return None,
         }
         let total: usize = strings.iter().map(|s| s.len()).sum();
-        let count = rayon::current_num_threads()
-            .min(total / MIN_SHARD_BYTES)
-            .max(1);
-        let per_shard = strings.len().div_ceil(count).max(1);
+        let per_shard = strings.len().div_ceil(shard_count(total).max(1)).max(1);
         let mut shards: Vec<Shard> = strings
             .par_chunks(per_shard)
             .map(|part| {

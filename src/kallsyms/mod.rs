@@ -330,25 +330,23 @@ fn cache_key(syms: &[TableSymbol<'_>]) -> Vec<u8> {
 
 /// Whether `key` is [`cache_key`] of `syms`, without building it.
 fn key_matches(key: &[u8], syms: &[TableSymbol<'_>]) -> bool {
+    let (matched, rest) = matching_head(key, syms);
+    matched == syms.len() && rest.is_empty()
+}
+
+/// How many of `syms`, from the first, `key` starts with, and the rest of the key.
+fn matching_head<'k>(key: &'k [u8], syms: &[TableSymbol<'_>]) -> (usize, &'k [u8]) {
     let mut rest = key;
     for (i, s) in syms.iter().enumerate() {
         if let Some(ahead) = syms.get(i + prefetch::DISTANCE) {
             prefetch::prefetch(ahead.name);
         }
-        let Some((len, after)) = rest.split_first_chunk::<8>() else {
-            return false;
-        };
-        let entry_len = 9 + s.name.len();
-        if u64::from_le_bytes(*len) != s.name.len() as u64
-            || rest.len() < entry_len
-            || after[0] != s.kind
-            || &after[1..entry_len - 8] != s.name
-        {
-            return false;
+        match key_entry(rest) {
+            Some((kind, name, after)) if kind == s.kind && name == s.name => rest = after,
+            _ => return (i, rest),
         }
-        rest = &rest[entry_len..];
     }
-    rest.is_empty()
+    (syms.len(), rest)
 }
 
 /// `kallsyms_names` bytes and token table bytes of a compression.
@@ -371,20 +369,7 @@ enum OneApart<'k> {
 /// The one entry by which `syms` and the list `key` was made from differ (in the same
 /// order otherwise), if that is all that differs.
 fn one_apart<'k>(key: &'k [u8], syms: &[TableSymbol<'_>]) -> Option<OneApart<'k>> {
-    let mut rest = key;
-    let mut at = 0;
-    while let Some(s) = syms.get(at) {
-        if let Some(ahead) = syms.get(at + prefetch::DISTANCE) {
-            prefetch::prefetch(ahead.name);
-        }
-        match key_entry(rest) {
-            Some((kind, name, after)) if kind == s.kind && name == s.name => {
-                rest = after;
-                at += 1;
-            }
-            _ => break,
-        }
-    }
+    let (at, rest) = matching_head(key, syms);
     if at < syms.len() && key_matches(rest, &syms[at + 1..]) {
         return Some(OneApart::Added(at));
     }

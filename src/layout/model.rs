@@ -16,18 +16,19 @@ use crate::target::{ElfClass, Endian};
 pub type FileId = usize;
 
 /// Section positions of one [`InputFile`] by ELF index (see [`InputFile::section_positions`]).
-pub struct SectionPositions {
+pub struct SectionPositions<'f, 'a> {
+    file: &'f InputFile<'a>,
     /// Position by index; `u32::MAX` where the file keeps no section of that index.
     by_index: Vec<u32>,
 }
 
-impl SectionPositions {
-    /// The position in `file` (the file the table was built from) of section `shndx`.
-    pub fn get(&self, file: &InputFile<'_>, shndx: usize) -> Option<usize> {
+impl SectionPositions<'_, '_> {
+    /// [`InputFile::section_position`] of section `shndx`.
+    pub fn get(&self, shndx: usize) -> Option<usize> {
         match self.by_index.get(shndx) {
             Some(&pos) if pos != u32::MAX => Some(pos as usize),
             Some(_) => None,
-            None => file.section_position(shndx),
+            None => self.file.section_position(shndx),
         }
     }
 }
@@ -55,7 +56,7 @@ impl InputFile<'_> {
     }
 
     /// [`InputFile::section_position`] for many lookups: a table by ELF index, built once.
-    pub fn section_positions(&self) -> SectionPositions {
+    pub fn section_positions(&self) -> SectionPositions<'_, '_> {
         let mut by_index = Vec::new();
         for (pos, s) in self.sections.iter().enumerate() {
             // Linker-made sections have indices far past the ELF table: binary search finds them.
@@ -66,7 +67,10 @@ impl InputFile<'_> {
                 by_index[s.index] = pos as u32;
             }
         }
-        SectionPositions { by_index }
+        SectionPositions {
+            file: self,
+            by_index,
+        }
     }
 
     /// Whether `other` differs from this file at most in its name, section sizes and symbol
@@ -411,11 +415,11 @@ mod tests {
         let positions = file.section_positions();
         for shndx in (0..12).chain([usize::MAX - 1, usize::MAX]) {
             assert_eq!(
-                positions.get(&file, shndx),
+                positions.get(shndx),
                 file.section_position(shndx),
                 "index {shndx}"
             );
         }
-        assert_eq!(positions.get(&file, usize::MAX - 1), Some(5));
+        assert_eq!(positions.get(usize::MAX - 1), Some(5));
     }
 }

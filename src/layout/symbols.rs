@@ -177,7 +177,7 @@ impl<'n> SymbolTable<'n> {
                     continue;
                 }
                 let placed = |shndx: usize| -> Option<SectionRef> {
-                    let pos = positions.get(file, shndx)?;
+                    let pos = positions.get(shndx)?;
                     match disposition[file_id][pos] {
                         Disposition::Dropped => None,
                         _ => Some(SectionRef {

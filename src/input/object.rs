@@ -6,6 +6,7 @@ use object::read::elf::{FileHeader, SectionHeader, Sym};
 use object::{Endianness, SectionIndex, SymbolIndex};
 
 use super::{InputError, Origin};
+use crate::prefetch;
 use crate::target::{ElfClass, Endian, Target};
 
 /// One input section, as the linker script's input section descriptions see it.
@@ -295,6 +296,12 @@ impl<'a> StrTab<'a> {
         }
     }
 
+    fn prefetch(&self, offset: u32) {
+        if let Some(rest) = self.bytes.get(offset as usize..) {
+            prefetch::prefetch(rest);
+        }
+    }
+
     fn name(&self, offset: u32) -> Option<&'a str> {
         let start = offset as usize;
         let len = memchr::memchr(0, self.bytes.get(start..)?)?;
@@ -400,7 +407,13 @@ fn parse_elf<'a, Elf: FileHeader<Endian = Endianness>>(
     }
 
     let mut symbols = Vec::with_capacity(symtab.len());
+    let all_symbols = symtab.symbols();
     for (index, sym) in symtab.iter().enumerate() {
+        // Assemblers write names in symbol order, other writers (merging common suffixes)
+        // in any: start loading a name some symbols ahead.
+        if let Some(ahead) = all_symbols.get(index + prefetch::DISTANCE) {
+            symbol_names.prefetch(ahead.st_name(endian));
+        }
         let name = match symbol_names.name(sym.st_name(endian)) {
             Some(name) => name,
             None => {

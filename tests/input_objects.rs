@@ -243,9 +243,19 @@ fn archive_selection_matches_ld() {
             .map(|(r, o)| map_name(&set, r, o, d))
             .collect();
         assert_eq!(ours, expected, "ld {line}");
-        assert!(set.undefined.is_empty(), "{:?}", set.undefined);
+        assert!(set.undefined().is_empty(), "{:?}", set.undefined());
         assert!(items.iter().any(|i| matches!(i, LoadedItem::File(_))));
     }
+
+    // Without the archives: `-u` names and strong references nothing defines stay undefined
+    // (b1's weak `maybe` does not count, main's common `shared` is provided).
+    let words = ["-u", "nowhere", "main.o", "b1.o", "-o", "out"];
+    let req = LinkRequest::parse(&words).unwrap();
+    let mut store = FileStore::new();
+    let items = store.load_items(&req.inputs, d, |_| None).unwrap();
+    let undefined: Vec<&str> = req.undefined.iter().map(String::as_str).collect();
+    let set = LinkSet::resolve(&store, &items, None, &undefined).unwrap();
+    assert_eq!(set.undefined(), ["nowhere", "x1", "x2"]);
 }
 
 /// How ld's map names an archive member: `archive(member)`, or the member's own path for

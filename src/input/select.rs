@@ -41,8 +41,8 @@ pub struct LinkSet<'a> {
     pub files: Vec<InputFile<'a>>,
     /// The objects ld links, in load order (= input section order).
     pub order: Vec<ObjectRef>,
-    /// Global symbols still undefined after all archives were searched (strong ones only).
-    pub undefined: Vec<&'a str>,
+    /// Symbols undefined before any input (`-u`, and `ENTRY` when ld adds it).
+    pub initially_undefined: Vec<&'a str>,
 }
 
 impl FileStore {
@@ -79,15 +79,21 @@ impl FileStore {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
+    /// No loaded object mentions the name yet.
+    Unseen,
     Undefined,
     UndefWeak,
     Common,
     Defined,
 }
 
+/// ld's archive search, tracking only the names some searched archive's index offers: no
+/// other name can pull a member, and a kernel link's objects define hundreds of thousands of
+/// names its libraries never mention.
 struct Resolver<'a> {
-    symbols: FastMap<&'a str, State>,
-    /// Count of symbols that ever entered the undefined list (ld's `undefs` chain).
+    watched: FastMap<&'a str, State>,
+    /// Count of watched symbols that ever entered the undefined list (ld's `undefs` chain;
+    /// other names entering it cannot make a group's rescan pull anything).
     undefs_added: usize,
     order: Vec<ObjectRef>,
     loaded: FastSet<ObjectRef>,
@@ -100,13 +106,13 @@ impl<'a> Resolver<'a> {
         } else {
             State::Undefined
         };
-        match self.symbols.get_mut(name) {
-            None => {
-                self.symbols.insert(name, new);
+        match self.watched.get_mut(name) {
+            Some(s @ State::Unseen) => {
+                *s = new;
                 self.undefs_added += 1;
             }
             Some(s @ State::UndefWeak) if !weak => *s = State::Undefined,
-            Some(_) => {}
+            _ => {}
         }
     }
 
@@ -122,13 +128,16 @@ impl<'a> Resolver<'a> {
                     self.add_undefined(sym.name, sym.binding == super::Binding::Weak)
                 }
                 SymbolSection::Common => {
-                    let s = self.symbols.entry(sym.name).or_insert(State::Common);
-                    if *s != State::Defined {
+                    if let Some(s) = self.watched.get_mut(sym.name)
+                        && *s != State::Defined
+                    {
                         *s = State::Common;
                     }
                 }
                 _ => {
-                    self.symbols.insert(sym.name, State::Defined);
+                    if let Some(s) = self.watched.get_mut(sym.name) {
+                        *s = State::Defined;
+                    }
                 }
             }
         }
@@ -153,7 +162,7 @@ impl<'a> Resolver<'a> {
                     continue;
                 }
                 let member = &archive.members[entry.member];
-                let wanted = match self.symbols.get(entry.name) {
+                let wanted = match self.watched.get(entry.name) {
                     Some(State::Undefined) => true,
                     Some(State::Common) => defines_for_real(member, entry.name),
                     _ => false,
@@ -202,15 +211,8 @@ impl<'a> LinkSet<'a> {
                 file_of_item.push(None);
             }
         }
-        let symbols_hint: usize = files
-            .iter()
-            .map(|f| match f {
-                InputFile::Object(o) => o.symbols.len(),
-                InputFile::Archive(a) => a.index.as_ref().map_or(0, Vec::len),
-            })
-            .sum();
         let mut res = Resolver {
-            symbols: FastMap::with_capacity_and_hasher(symbols_hint, Default::default()),
+            watched: searched_index_names(items, &file_of_item, &files),
             undefs_added: 0,
             order: Vec::new(),
             loaded: FastSet::default(),
@@ -271,18 +273,38 @@ impl<'a> LinkSet<'a> {
                 }
             }
         }
-        let mut undefined: Vec<&'a str> = res
-            .symbols
-            .iter()
-            .filter(|(_, s)| **s == State::Undefined)
-            .map(|(n, _)| *n)
-            .collect();
-        undefined.sort_unstable();
         Ok(LinkSet {
             files,
             order: res.order,
-            undefined,
+            initially_undefined: undefined.to_vec(),
         })
+    }
+
+    /// Global symbols still undefined after all archives were searched (strong ones only),
+    /// sorted: referenced strongly (or by `-u`) and neither defined nor common in any linked
+    /// object, whatever the order.
+    pub fn undefined(&self) -> Vec<&'a str> {
+        let mut referenced: FastSet<&'a str> = self.initially_undefined.iter().copied().collect();
+        let mut provided: FastSet<&'a str> = FastSet::default();
+        for (_, obj) in self.objects() {
+            for sym in obj.symbols.iter().skip(1) {
+                if sym.binding == super::Binding::Local || sym.name.is_empty() {
+                    continue;
+                }
+                match sym.section {
+                    SymbolSection::Undefined if sym.binding == super::Binding::Weak => {}
+                    SymbolSection::Undefined => {
+                        referenced.insert(sym.name);
+                    }
+                    _ => {
+                        provided.insert(sym.name);
+                    }
+                }
+            }
+        }
+        let mut undefined: Vec<&'a str> = referenced.difference(&provided).copied().collect();
+        undefined.sort_unstable();
+        undefined
     }
 
     /// The object an [`ObjectRef`] names.
@@ -329,6 +351,26 @@ impl<'a> LinkSet<'a> {
 }
 
 /// Whether item `j` falls under `--whole-archive`.
+/// Every name in the index of an archive the link searches (one not under `--whole-archive`),
+/// none of them seen yet.
+fn searched_index_names<'a>(
+    items: &[LoadedItem],
+    file_of_item: &[Option<usize>],
+    files: &[InputFile<'a>],
+) -> FastMap<&'a str, State> {
+    let mut watched = FastMap::default();
+    for (i, file) in file_of_item.iter().enumerate() {
+        if let Some(InputFile::Archive(a)) = file.map(|f| &files[f])
+            && !is_whole(items, i)
+        {
+            for entry in a.index.iter().flatten() {
+                watched.insert(entry.name, State::Unseen);
+            }
+        }
+    }
+    watched
+}
+
 fn is_whole(items: &[LoadedItem], j: usize) -> bool {
     items[..j]
         .iter()

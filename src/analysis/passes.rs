@@ -432,7 +432,7 @@ impl Simulator<'_, '_> {
         PassOutcome {
             link: link.to_string(),
             kallsyms_object: object.map(str::to_string),
-            map_lines: step.map.iter().filter(|&&b| b == b'\n').count(),
+            map_lines: memchr::memchr_iter(b'\n', &step.map).count(),
             tables: tables.map(|t| self.summary(t)),
             joined,
             left,
@@ -666,24 +666,12 @@ pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile
 fn map_delta(old: &[u8], new: &[u8]) -> (Vec<String>, Vec<String>) {
     // Usually only addresses moved, and where lines did change they change in one stretch
     // (labels that swapped places): only what lies between the common head and tail is counted.
-    let old_keys: Vec<&[u8]> = map_keys(old).collect();
-    let new_keys: Vec<&[u8]> = map_keys(new).collect();
-    let head = old_keys
-        .iter()
-        .zip(&new_keys)
-        .take_while(|(a, b)| a == b)
-        .count();
-    let tail = old_keys[head..]
-        .iter()
-        .rev()
-        .zip(new_keys[head..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
+    let (old, new) = changed_stretch(old, new);
     let mut counts: FastMap<&[u8], i64> = FastMap::default();
-    for k in &old_keys[head..old_keys.len() - tail] {
+    for k in map_keys(old) {
         *counts.entry(k).or_default() += 1;
     }
-    for k in &new_keys[head..new_keys.len() - tail] {
+    for k in map_keys(new) {
         *counts.entry(k).or_default() -= 1;
     }
     let text = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
@@ -702,6 +690,62 @@ fn map_delta(old: &[u8], new: &[u8]) -> (Vec<String>, Vec<String>) {
     (joined, left)
 }
 
+/// What lies between the longest common head and the longest common tail of two maps, line
+/// by line with the address dropped: the rest holds the same keys in the same order.
+fn changed_stretch<'m>(old: &'m [u8], new: &'m [u8]) -> (&'m [u8], &'m [u8]) {
+    let line_end = |map: &[u8], from: usize| {
+        memchr::memchr(b'\n', &map[from..]).map_or(map.len(), |i| from + i)
+    };
+    // Lines before the first differing byte are equal; only the rest is compared by key.
+    let same = common_prefix(old, new);
+    let start = memchr::memrchr(b'\n', &old[..same]).map_or(0, |i| i + 1);
+    let (mut o, mut n) = (start, start);
+    while o < old.len() && n < new.len() {
+        let (oe, ne) = (line_end(old, o), line_end(new, n));
+        if line_key(&old[o..oe]) != line_key(&new[n..ne]) {
+            break;
+        }
+        o = (oe + 1).min(old.len());
+        n = (ne + 1).min(new.len());
+    }
+    // Backwards: a line runs from just after the newline before its end (or the head's end).
+    let line_start = |map: &[u8], floor: usize, end: usize| {
+        memchr::memrchr(b'\n', &map[floor..end]).map_or(floor, |i| floor + i + 1)
+    };
+    let (mut oe, mut ne) = (old.len(), new.len());
+    while oe > o && ne > n {
+        let (os, ns) = (line_start(old, o, oe), line_start(new, n, ne));
+        if line_key(&old[os..oe]) != line_key(&new[ns..ne]) {
+            break;
+        }
+        // Step over the newline before the line too, unless the line began at the head's end.
+        oe = if os > o { os - 1 } else { os };
+        ne = if ns > n { ns - 1 } else { ns };
+    }
+    (&old[o..oe], &new[n..ne])
+}
+
+/// Length of the longest common prefix of `a` and `b`, compared a block at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const BLOCK: usize = 64;
+    let blocks = a
+        .chunks_exact(BLOCK)
+        .zip(b.chunks_exact(BLOCK))
+        .take_while(|(x, y)| x == y)
+        .count();
+    let from = blocks * BLOCK;
+    from + a[from..]
+        .iter()
+        .zip(&b[from..])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// A line's type and name: what follows its first space.
+fn line_key(line: &[u8]) -> &[u8] {
+    memchr::memchr(b' ', line).map_or(line, |space| &line[space + 1..])
+}
+
 /// A map's lines as type and name (the address and its space dropped).
 fn map_keys(map: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut start = 0;
@@ -713,7 +757,7 @@ fn map_keys(map: &[u8]) -> impl Iterator<Item = &[u8]> {
             line
         })
         .filter(|l| !l.is_empty())
-        .map(|l| memchr::memchr(b' ', l).map_or(l, |space| &l[space + 1..]))
+        .map(line_key)
 }
 
 fn first_difference(a: &[u8], b: &[u8]) -> String {
@@ -752,5 +796,69 @@ mod tests {
         assert_eq!(joined, ["t d"]);
         assert_eq!(left, ["t b"]);
         assert_eq!(map_delta(old, old), (Vec::new(), Vec::new()));
+    }
+
+    /// Keys only in one of two maps, counted over the whole maps.
+    fn naive_delta(old: &[u8], new: &[u8]) -> (Vec<String>, Vec<String>) {
+        let mut counts: std::collections::BTreeMap<&[u8], i64> = Default::default();
+        map_keys(old).for_each(|k| *counts.entry(k).or_default() += 1);
+        map_keys(new).for_each(|k| *counts.entry(k).or_default() -= 1);
+        let side = |keep: fn(i64) -> bool| {
+            counts
+                .iter()
+                .filter(|(_, c)| keep(**c))
+                .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+                .collect()
+        };
+        (side(|c| c < 0), side(|c| c > 0))
+    }
+
+    #[test]
+    fn map_delta_matches_counting_whole_maps() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let map = |next: &mut dyn FnMut(u64) -> u64| {
+            let mut text = Vec::new();
+            for _ in 0..next(12) {
+                match next(10) {
+                    0 => text.push(b'\n'),
+                    k => text.extend(format!("{:04x} t s{}\n", next(4), k % 5).bytes()),
+                }
+            }
+            if next(3) == 0 {
+                text.pop();
+            }
+            text
+        };
+        for _ in 0..5000 {
+            let old = map(&mut next);
+            let new = match next(3) {
+                0 => old.clone(),
+                1 => map(&mut next),
+                _ => {
+                    // The same lines at other addresses, one of them replaced.
+                    let mut lines: Vec<Vec<u8>> =
+                        old.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+                    for line in lines.iter_mut().filter(|l| l.len() > 4) {
+                        line[0] = b"0123"[next(4) as usize];
+                    }
+                    let at = next(lines.len() as u64) as usize;
+                    lines[at] = format!("0000 t s{}", next(5)).into_bytes();
+                    lines.join(&b'\n')
+                }
+            };
+            assert_eq!(
+                map_delta(&old, &new),
+                naive_delta(&old, &new),
+                "{:?} -> {:?}",
+                String::from_utf8_lossy(&old),
+                String::from_utf8_lossy(&new)
+            );
+        }
     }
 }

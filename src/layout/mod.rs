@@ -30,7 +30,7 @@ use map::{MapOptions, SortMode};
 use model::InputFile;
 
 pub use arm::ArmOptions;
-pub use symbols::{LinkedSymbol, SymbolSection};
+pub use symbols::{LinkedSymbol, SymbolName, SymbolSection};
 
 /// A layout failure ld would also report, with the script span where there is one.
 #[derive(Debug, Error, Diagnostic, Clone, PartialEq, Eq)]

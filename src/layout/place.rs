@@ -15,7 +15,9 @@ use super::ir::{AddrSpec, LmaSpec, OsId, OsStmt, Program, SecStmt, SectionType, 
 use super::map::{Disposition, Mapping, SectionRef};
 use super::merge::{MergeInput, Merged, Outcome, merge};
 use super::model::{Binding, InputFile, SymbolKind, SymbolSection as Place, elf};
-use super::symbols::{LinkedSymbol, SymBase, SymState, SymbolSection, SymbolTable};
+use super::symbols::{
+    LinkedSymbol, SymBase, SymState, SymbolName, SymbolNames, SymbolSection, SymbolTable,
+};
 use super::{
     Layout, LayoutError, LayoutOptions, OutState, OutputSection, RemovedReason, RemovedSection,
 };
@@ -138,13 +140,13 @@ pub(crate) struct Engine<'s, 'a, 'f> {
     shared_names: Arc<SharedNames>,
 }
 
-/// Symbol names as the output's symbol table lists them, allocated once per prepared link.
+/// Symbol names as the output's symbol table lists them, gathered once per prepared link.
 #[derive(Debug, Default)]
 pub(crate) struct SharedNames {
     /// By symbol table id.
-    globals: Vec<Arc<str>>,
+    globals: SymbolNames,
     /// By position in [`SymbolTable::locals`].
-    locals: Vec<Arc<str>>,
+    locals: SymbolNames,
 }
 
 impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
@@ -240,14 +242,16 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         self.create_sections();
         self.place_orphans();
         self.merge_sections();
+        let files = self.files;
         self.shared_names = Arc::new(SharedNames {
-            globals: self.syms.all().iter().map(|s| s.name.into()).collect(),
-            locals: self
-                .syms
-                .locals
-                .iter()
-                .map(|l| self.files[l.file].symbols[l.index].name.into())
-                .collect(),
+            globals: SymbolNames::new(self.syms.all().iter().map(|s| s.name)).unwrap_or_default(),
+            locals: SymbolNames::new(
+                self.syms
+                    .locals
+                    .iter()
+                    .map(|l| files[l.file].symbols[l.index].name),
+            )
+            .unwrap_or_default(),
         });
         Ok(())
     }
@@ -1831,12 +1835,8 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 .or_insert_with(|| self.letter(sec, binding, kind))
         };
         let shared = &self.shared_names;
-        let global_name = |id: usize, name: &str| -> Arc<str> {
-            shared
-                .globals
-                .get(id)
-                .cloned()
-                .unwrap_or_else(|| name.into())
+        let global_name = |id: usize, name: &str| -> SymbolName {
+            shared.globals.get(id).unwrap_or_else(|| name.into())
         };
         for (id, s) in self.syms.all().iter().enumerate() {
             match &s.state {
@@ -1916,11 +1916,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 _ => continue,
             };
             out.push(LinkedSymbol {
-                name: shared
-                    .locals
-                    .get(k)
-                    .cloned()
-                    .unwrap_or_else(|| sym.name.into()),
+                name: shared.locals.get(k).unwrap_or_else(|| sym.name.into()),
                 value: self.mask(addr),
                 section: section(sec),
                 nm: letter(sec, Binding::Local, sym.kind),

@@ -17,6 +17,7 @@ use crate::input::select::LinkSet;
 use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
 use crate::kallsyms::{
     self, CompressCache, KallsymsError, Options, PtrWidth, RodataLayout, SymbolMap, Version,
+    parse_symbol_map,
 };
 use crate::layout::ir::Program;
 use crate::layout::map::file_names_equivalent;
@@ -264,10 +265,19 @@ impl Simulator<'_, '_> {
             None => self.session.layout_files(self.script, self.base.clone())?,
         };
         let symbols = self.nm_symbols(&layout);
-        let map = system_map::predict(&symbols, nm_width(&layout), self.version());
-        let tables = map.with_input(|read| self.build(read.ok()?));
+        let (width, version) = (nm_width(&layout), self.version());
+        // The map's text on another thread while the tables are built from the symbols.
+        let mut map = Vec::new();
+        let direct = rayon::in_place_scope(|scope| {
+            scope.spawn(|_| map = system_map::print(&symbols, width, version));
+            system_map::read_directly(&symbols, version).map(|read| self.build(&read))
+        });
+        let tables = direct.unwrap_or_else(|| {
+            let read = parse_symbol_map(&map, version).ok()?;
+            self.build(&read)
+        });
         Ok(Step {
-            map: Arc::new(map.text),
+            map: Arc::new(map),
             image_end: image_end(&layout),
             tables,
         })
@@ -345,8 +355,8 @@ impl Simulator<'_, '_> {
         let tables = match direct {
             Some(tables) => tables,
             None => {
-                let map = system_map::predict(&symbols, nm_width(&layout), self.version());
-                self.tables(&map.text, 0)?
+                let map = system_map::print(&symbols, nm_width(&layout), self.version());
+                self.tables(&map, 0)?
             }
         };
         self.probes.borrow_mut().push((size, tables.clone()));

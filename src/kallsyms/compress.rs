@@ -265,31 +265,101 @@ impl Initial {
     }
 }
 
-/// Pair → strings that gained it through a replacement (such pairs contain a new code).
+/// Pair → strings that gained it through a replacement. The round of code `c` creates only
+/// pairs holding `c`, and a pair is created in one round only (that of its later code: the
+/// other one did not exist before), so each round appends (pair, string) to a list of its
+/// own, which costs no lookup per new pair, and the list is grouped by pair the first time
+/// one of its pairs is chosen.
 struct Later {
-    slot: Vec<u32>,
-    lists: Vec<Vec<u32>>,
+    /// By code.
+    rounds: Vec<RoundPairs>,
 }
 
-impl Later {
-    /// Notes that string `i` now contains pair `p`.
-    fn push(&mut self, p: usize, i: u32) {
-        if self.slot[p] == 0 {
-            self.lists.push(Vec::new());
-            self.slot[p] = self.lists.len() as u32;
-        }
-        let list = &mut self.lists[self.slot[p] as usize - 1];
-        if list.last() != Some(&i) {
-            list.push(i);
+#[derive(Default)]
+struct RoundPairs {
+    /// (pair, string) in the order the round created them; emptied when grouped.
+    created: Vec<(u16, u32)>,
+    /// After grouping, the strings of bucket `k` (see [`RoundPairs::bucket`]) are
+    /// `strings[start[k]..start[k + 1]]`; `start` is empty before.
+    strings: Vec<u32>,
+    start: Vec<u32>,
+}
+
+impl RoundPairs {
+    /// Where pair `p`, which holds `code`, goes: `(code, y)` to `y`, `(x, code)` to `256 + x`.
+    fn bucket(code: u8, p: u16) -> usize {
+        let [first, second] = p.to_le_bytes();
+        if first == code {
+            usize::from(second)
+        } else {
+            256 + usize::from(first)
         }
     }
 
-    /// Takes the strings noted for `p`.
-    fn take(&mut self, p: usize) -> Vec<u32> {
-        match self.slot[p] {
-            0 => Vec::new(),
-            k => std::mem::take(&mut self.lists[k as usize - 1]),
+    fn group(&mut self, code: u8) {
+        if !self.start.is_empty() {
+            return;
         }
+        let mut start = vec![0u32; 513];
+        for &(p, _) in &self.created {
+            start[Self::bucket(code, p) + 1] += 1;
+        }
+        for k in 1..start.len() {
+            start[k] += start[k - 1];
+        }
+        let mut fill = start.clone();
+        let mut strings = vec![0u32; self.created.len()];
+        for &(p, i) in &self.created {
+            let slot = &mut fill[Self::bucket(code, p)];
+            strings[*slot as usize] = i;
+            *slot += 1;
+        }
+        self.created = Vec::new();
+        self.strings = strings;
+        self.start = start;
+    }
+}
+
+impl Later {
+    fn new() -> Later {
+        Later {
+            rounds: (0..256).map(|_| RoundPairs::default()).collect(),
+        }
+    }
+
+    /// Makes room for the pairs the round of `code` can create: two per replacement at most.
+    fn reserve(&mut self, code: u8, replacements: usize) {
+        self.rounds[usize::from(code)]
+            .created
+            .reserve_exact(2 * replacements);
+    }
+
+    /// Notes that string `i` now contains pair `p`, created in the round of `code`.
+    fn push(&mut self, code: u8, p: usize, i: u32) {
+        self.rounds[usize::from(code)].created.push((p as u16, i));
+    }
+
+    /// The strings noted for `p` (a string may appear more than once).
+    fn take(&mut self, p: usize) -> Vec<u32> {
+        let [first, second] = (p as u16).to_le_bytes();
+        let mut out = Vec::new();
+        let codes: &[u8] = if first == second {
+            &[first]
+        } else {
+            &[first, second]
+        };
+        for &code in codes {
+            let round = &mut self.rounds[usize::from(code)];
+            if round.created.is_empty() && round.start.is_empty() {
+                continue;
+            }
+            round.group(code);
+            let k = RoundPairs::bucket(code, p as u16);
+            out.extend_from_slice(
+                &round.strings[round.start[k] as usize..round.start[k + 1] as usize],
+            );
+        }
+        out
     }
 }
 
@@ -345,10 +415,7 @@ impl Shard {
             work,
             initial,
             active,
-            later: Later {
-                slot: vec![0; PAIRS],
-                lists: Vec::new(),
-            },
+            later: Later::new(),
             seen_round: vec![u32::MAX; count],
             bytes,
         }
@@ -358,6 +425,8 @@ impl Shard {
     fn replace_all(&mut self, best: usize, code: u8) {
         let (a, b) = ((best & 0xff) as u8, (best >> 8) as u8);
         let added = self.later.take(best);
+        let occurrences = usize::try_from(self.work.counts[best]).unwrap_or(0);
+        self.later.reserve(code, occurrences);
         let round = u32::from(code);
         let Shard {
             work,
@@ -380,7 +449,7 @@ impl Shard {
                 seen_round[i] = round;
                 work.replace(i, a, b, code, |p| {
                     active.add(p);
-                    later.push(p, i as u32);
+                    later.push(code, p, i as u32);
                 });
             }
         }

@@ -260,15 +260,21 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
             });
         }
         let program = Program::build(script);
-        let mapping = map::map_inputs(
-            &program,
-            files,
-            MapOptions {
-                strip_debug: options.strip_debug,
-                sort_section: options.sort_section,
+        // Interning the inputs' names needs no placement: it runs while sections are mapped.
+        let (mapping, names) = rayon::join(
+            || {
+                map::map_inputs(
+                    &program,
+                    files,
+                    MapOptions {
+                        strip_debug: options.strip_debug,
+                        sort_section: options.sort_section,
+                    },
+                )
             },
+            || symbols::SymbolTable::with_input_names(files),
         );
-        let mut engine = place::Engine::new(program, files, mapping, options);
+        let mut engine = place::Engine::new(program, files, mapping, names, options);
         if options.machine == object::elf::EM_ARM {
             engine.hooks = Some(Box::new(arm::ArmBackend::new(options.arm)));
         }

@@ -16,7 +16,8 @@ use super::map::{Disposition, Mapping, SectionRef};
 use super::merge::{MergeInput, Merged, Outcome, merge};
 use super::model::{Binding, InputFile, SymbolKind, SymbolSection as Place, elf};
 use super::symbols::{
-    LinkedSymbol, SymBase, SymState, SymbolName, SymbolNames, SymbolSection, SymbolTable,
+    InputSymbolIds, LinkedSymbol, SymBase, SymState, SymbolName, SymbolNames, SymbolSection,
+    SymbolTable,
 };
 use super::{
     Layout, LayoutError, LayoutOptions, OutState, OutputSection, RemovedReason, RemovedSection,
@@ -135,6 +136,8 @@ pub(crate) struct Engine<'s, 'a, 'f> {
     pub linker_sections: Vec<LinkerSection>,
     /// Linker sections by the input section they follow.
     after_input: FastMap<SectionRef, Vec<usize>>,
+    /// Each input symbol's id in `syms`, until [`Engine::prepare`] resolves them.
+    input_ids: InputSymbolIds,
     /// Output names of the symbols known when [`Engine::prepare`] ended, shared by every layout
     /// of a prepared link.
     shared_names: Arc<SharedNames>,
@@ -150,12 +153,15 @@ pub(crate) struct SharedNames {
 }
 
 impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
+    /// `names` is [`SymbolTable::with_input_names`] of `files`.
     pub fn new(
         prog: Program<'s, 'a>,
         files: &'f [InputFile<'a>],
         mapping: Mapping,
+        names: (SymbolTable<'f>, InputSymbolIds),
         opts: &'f LayoutOptions,
     ) -> Self {
+        let (syms, input_ids) = names;
         let n = prog.sections.len();
         let mut regions = vec![Region {
             name: "*default*".to_string(),
@@ -189,7 +195,8 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 .iter()
                 .map(|f| f.sections.iter().map(|s| s.align.max(1)).collect())
                 .collect(),
-            syms: SymbolTable::default(),
+            syms,
+            input_ids,
             phase: Phase::Mark,
             iteration: 0,
             regions,
@@ -227,8 +234,13 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
     /// placement and merging. None of them reads an input section's size or a symbol's value,
     /// so their result can be reused for inputs that differ only in those.
     pub fn prepare(&mut self) -> Result<(), LayoutError> {
-        self.syms
-            .add_inputs(self.files, &self.mapping.disposition, self.opts.discard);
+        let input_ids = std::mem::take(&mut self.input_ids);
+        self.syms.add_inputs(
+            self.files,
+            &input_ids,
+            &self.mapping.disposition,
+            self.opts.discard,
+        );
         self.init_regions()?;
         for (name, value) in &self.opts.defsyms {
             let id = self.syms.intern(name);

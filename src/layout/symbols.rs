@@ -75,6 +75,11 @@ pub(crate) struct SymbolTable<'n> {
     pub locals: Vec<KeptLocal>,
 }
 
+/// Each input symbol's id in a [`SymbolTable`], by file and position; None for symbols not
+/// resolved by name (locals, section and file symbols, unnamed ones).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct InputSymbolIds(Vec<Vec<Option<u32>>>);
+
 /// A local symbol the output keeps.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KeptLocal {
@@ -150,13 +155,11 @@ impl<'n> SymbolTable<'n> {
         }
     }
 
-    /// Adds every input file's symbols in link order, resolving as bfd's ELF linker does.
-    pub fn add_inputs(
-        &mut self,
-        files: &[InputFile<'n>],
-        disposition: &[Vec<Disposition>],
-        discard: Discard,
-    ) {
+    /// A table of every global name of `files`, in link order, and each input symbol's id in
+    /// it (None for the symbols [`SymbolTable::add_inputs`] does not resolve by name). The
+    /// interning needs no section placement, so it runs while the sections are mapped.
+    pub fn with_input_names(files: &[InputFile<'n>]) -> (SymbolTable<'n>, InputSymbolIds) {
+        let mut table = SymbolTable::default();
         // Most global names are distinct: size the table once instead of regrowing it.
         let globals: usize = files
             .iter()
@@ -167,8 +170,35 @@ impl<'n> SymbolTable<'n> {
                     .count()
             })
             .sum();
-        self.index.reserve(globals);
-        self.syms.reserve(globals);
+        table.index.reserve(globals);
+        table.syms.reserve(globals);
+        let ids = files
+            .iter()
+            .map(|file| {
+                file.symbols
+                    .iter()
+                    .map(|sym| {
+                        let by_name = !matches!(sym.kind, SymbolKind::Section | SymbolKind::File)
+                            && !sym.name.is_empty()
+                            && sym.binding != Binding::Local;
+                        by_name.then(|| table.intern(sym.name) as u32)
+                    })
+                    .collect()
+            })
+            .collect();
+        (table, InputSymbolIds(ids))
+    }
+
+    /// Adds every input file's symbols in link order, resolving as bfd's ELF linker does.
+    /// The table holds the inputs' names already, and `ids` says where (see
+    /// [`SymbolTable::with_input_names`]).
+    pub fn add_inputs(
+        &mut self,
+        files: &[InputFile<'n>],
+        ids: &InputSymbolIds,
+        disposition: &[Vec<Disposition>],
+        discard: Discard,
+    ) {
         for (file_id, file) in files.iter().enumerate() {
             let positions = file.section_positions();
             for (sym_idx, sym) in file.symbols.iter().enumerate() {
@@ -210,7 +240,10 @@ impl<'n> SymbolTable<'n> {
                     });
                     continue;
                 }
-                let id = self.intern(sym.name);
+                let Some(id) = ids.0[file_id][sym_idx] else {
+                    continue;
+                };
+                let id = id as usize;
                 let weak = sym.binding == Binding::Weak;
                 let definition = match sym.section {
                     Place::Undefined | Place::Reserved(_) => None,

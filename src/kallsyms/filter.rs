@@ -191,24 +191,25 @@ pub(super) fn select<'a>(
         ranges.record(sym.name, sym.addr);
         read.push(sym);
     }
-    let mut symbols: Vec<TableSymbol<'a>> = read
-        .into_iter()
-        .filter(|sym| valid(sym, &ranges, options))
-        .map(|sym| {
-            let absolute = options.absolute_percpu && percpu(sym, &ranges, options);
-            TableSymbol {
-                addr: sym.addr,
-                kind: if absolute { b'A' } else { sym.kind },
-                name: sym.name,
-                absolute,
-                line: sym.line,
-            }
-        })
-        .collect();
+    // Sized for all that were read: a filtered collect would regrow the list many times.
+    let mut symbols: Vec<TableSymbol<'a>> = Vec::with_capacity(read.len());
+    symbols.extend(
+        read.into_iter()
+            .filter(|sym| valid(sym, &ranges, options))
+            .map(|sym| {
+                let absolute = options.absolute_percpu && percpu(sym, &ranges, options);
+                TableSymbol {
+                    addr: sym.addr,
+                    kind: if absolute { b'A' } else { sym.kind },
+                    name: sym.name,
+                    absolute,
+                    line: sym.line,
+                }
+            }),
+    );
     if symbols.is_empty() && options.version == Version::V6_1 {
         return Err(KallsymsError::NoValidSymbol);
     }
-    symbols.shrink_to_fit();
     Ok(Selection {
         symbols,
         text_addr,

@@ -302,35 +302,39 @@ pub fn from_link_set<'a>(set: &'a LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>
                     });
                 }
             }
-            let sections = obj
-                .sections
-                .iter()
-                .filter(|s| {
-                    !matches!(
-                        s.sh_type,
-                        elf::SHT_NULL
-                            | elf::SHT_SYMTAB
-                            | elf::SHT_REL
-                            | elf::SHT_RELA
-                            | elf::SHT_SYMTAB_SHNDX
-                    ) && !(s.sh_type == elf::SHT_STRTAB
-                        && (symtab_strtabs.contains(&(s.index as u32)) || s.name == ".shstrtab"))
-                })
-                .map(|s| InputSection {
-                    name: s.name,
-                    index: s.index,
-                    size: s.size,
-                    align: s.align.max(1),
-                    sh_type: s.sh_type,
-                    sh_flags: s.sh_flags,
-                    entsize: s.sh_entsize,
-                    data: s.data,
-                    duplicate: dropped.contains(&(r, s.index)),
-                    linker_created: false,
-                    link: s.sh_link as usize,
-                    relocs: relocated[s.index].unwrap_or_default(),
-                })
-                .collect();
+            // Sized up front: a filtered collect would regrow (and copy) the list a dozen
+            // times for an object of 50k sections.
+            let mut sections = Vec::with_capacity(obj.sections.len());
+            sections.extend(
+                obj.sections
+                    .iter()
+                    .filter(|s| {
+                        !matches!(
+                            s.sh_type,
+                            elf::SHT_NULL
+                                | elf::SHT_SYMTAB
+                                | elf::SHT_REL
+                                | elf::SHT_RELA
+                                | elf::SHT_SYMTAB_SHNDX
+                        ) && !(s.sh_type == elf::SHT_STRTAB
+                            && (symtab_strtabs.contains(&(s.index as u32))
+                                || s.name == ".shstrtab"))
+                    })
+                    .map(|s| InputSection {
+                        name: s.name,
+                        index: s.index,
+                        size: s.size,
+                        align: s.align.max(1),
+                        sh_type: s.sh_type,
+                        sh_flags: s.sh_flags,
+                        entsize: s.sh_entsize,
+                        data: s.data,
+                        duplicate: dropped.contains(&(r, s.index)),
+                        linker_created: false,
+                        link: s.sh_link as usize,
+                        relocs: relocated[s.index].unwrap_or_default(),
+                    }),
+            );
             let mut reloc_referenced = vec![false; obj.symbols.len()];
             for (target, relocs) in relocated.iter().enumerate() {
                 let Some(relocs) = relocs else {

@@ -254,6 +254,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         self.create_sections();
         self.place_orphans();
         self.merge_sections();
+        self.syms.share_names();
         let files = self.files;
         self.shared_names = Arc::new(SharedNames {
             globals: SymbolNames::new(self.syms.all().iter().map(|s| s.name)).unwrap_or_default(),

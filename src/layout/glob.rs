@@ -7,6 +7,19 @@ pub fn is_wildcard(pattern: &str) -> bool {
     pattern.bytes().any(|b| matches!(b, b'*' | b'?' | b'['))
 }
 
+/// The start every name `pattern` matches begins with: the bytes before its first wildcard or
+/// escape (all of it when it has no wildcard, since then it is compared as is).
+pub fn literal_prefix(pattern: &str) -> &str {
+    if !is_wildcard(pattern) {
+        return pattern;
+    }
+    let end = pattern
+        .bytes()
+        .position(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'))
+        .unwrap_or(pattern.len());
+    &pattern[..end]
+}
+
 /// Matches `name` against `pattern`, or compares them when the pattern has no wildcard.
 pub fn name_matches(pattern: &str, name: &str) -> bool {
     if is_wildcard(pattern) {
@@ -138,5 +151,38 @@ mod tests {
         assert!(name_matches("a*b*c", "aXXbYYbc"));
         assert!(!name_matches("a*b*c", "aXXbYYbd"));
         assert!(name_matches("\\*", "*"));
+    }
+
+    #[test]
+    fn every_match_starts_with_the_literal_prefix() {
+        assert_eq!(literal_prefix(".text.*"), ".text.");
+        assert_eq!(literal_prefix(".text"), ".text");
+        assert_eq!(literal_prefix("*crt?.o"), "");
+        assert_eq!(literal_prefix(".a\\*b*"), ".a");
+        assert_eq!(literal_prefix("x\\y"), "x\\y");
+        let patterns = [
+            ".t*",
+            ".text.?",
+            "[.]text",
+            ".te[a-z]t",
+            "\\.text",
+            ".text",
+            "*",
+            "a\\*",
+            "?",
+        ];
+        let names = [
+            ".text", ".text.a", "text", ".tbss", "a*", "a", "", ".t", "\\.text",
+        ];
+        for pattern in patterns {
+            for name in names {
+                if name_matches(pattern, name) {
+                    assert!(
+                        name.starts_with(literal_prefix(pattern)),
+                        "{pattern} {name}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! rules). Addresses are not computed here.
 
 use super::flags::SecFlags;
-use super::glob::name_matches;
+use super::glob::{literal_prefix, name_matches};
 use super::ir::{OsId, Program, WildId};
 use super::model::{FileId, InputFile, elf};
 use crate::hash::FastMap;
@@ -119,21 +119,31 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
     // built with -ffunction-sections have tens of thousands); file patterns per section.
     let mut by_name: FastMap<&str, usize> = FastMap::default();
     let mut names: Vec<&str> = Vec::new();
-    for sec in files.iter().flat_map(|f| &f.sections) {
-        by_name.entry(sec.name).or_insert_with(|| {
-            names.push(sec.name);
-            names.len() - 1
-        });
-    }
+    // Each section's name, by position in `names`, in file and section order.
+    let name_ids: Vec<usize> = files
+        .iter()
+        .flat_map(|f| &f.sections)
+        .map(|sec| {
+            *by_name.entry(sec.name).or_insert_with(|| {
+                names.push(sec.name);
+                names.len() - 1
+            })
+        })
+        .collect();
+    let patterns = PatternIndex::new(program);
     let name_matches: Vec<NameMatches> = names
         .par_iter()
         .with_min_len(NAMES_PER_TASK)
-        .map(|name| name_matches_of(program, name))
+        .map(|name| patterns.matches(name))
         .collect();
     let mut wild_sections: Vec<Vec<SectionRef>> = vec![Vec::new(); program.wilds.len()];
+    let mut name_id = name_ids.into_iter();
     for (file_id, file) in files.iter().enumerate() {
         for (sec_idx, sec) in file.sections.iter().enumerate() {
-            let matches = &name_matches[by_name[sec.name]];
+            let Some(id) = name_id.next() else {
+                continue;
+            };
+            let matches = &name_matches[id];
             kept[file_id][sec_idx] = matches
                 .keeps
                 .iter()
@@ -222,23 +232,75 @@ fn drop_unplaceable(
     }
 }
 
-fn name_matches_of(program: &Program<'_, '_>, name: &str) -> NameMatches {
-    let mut claims = Vec::new();
-    let mut keeps = Vec::new();
-    for (i, w) in program.wilds.iter().enumerate() {
-        let named = w
-            .desc
-            .sections
-            .iter()
-            .any(|s| name_matches(s.pattern.text, name));
-        if named {
-            claims.push(i);
+/// The section patterns of a script's descriptions, filed by the first bytes every name they
+/// match starts with: a name is tried only against the patterns it could match (a kernel
+/// script has hundreds, and a `-ffunction-sections` build tens of thousands of names).
+struct PatternIndex<'p> {
+    /// Patterns whose literal prefix has two bytes or more, by those two.
+    by_two: FastMap<[u8; 2], Vec<(WildId, &'p str)>>,
+    /// Patterns with a one-byte literal prefix, by that byte.
+    by_one: FastMap<u8, Vec<(WildId, &'p str)>>,
+    /// Patterns that start with a wildcard.
+    any: Vec<(WildId, &'p str)>,
+    /// Whether each description is a KEEP one.
+    keep: Vec<bool>,
+    /// KEEP descriptions that name no sections: they keep every name.
+    keep_all: Vec<WildId>,
+}
+
+impl<'p> PatternIndex<'p> {
+    fn new(program: &Program<'_, 'p>) -> Self {
+        let mut index = PatternIndex {
+            by_two: FastMap::default(),
+            by_one: FastMap::default(),
+            any: Vec::new(),
+            keep: program.wilds.iter().map(|w| w.desc.keep).collect(),
+            keep_all: Vec::new(),
+        };
+        for (i, w) in program.wilds.iter().enumerate() {
+            if w.desc.keep && w.desc.sections.is_empty() {
+                index.keep_all.push(i);
+            }
+            for spec in &w.desc.sections {
+                let pattern = spec.pattern.text;
+                match literal_prefix(pattern).as_bytes() {
+                    [a, b, ..] => index.by_two.entry([*a, *b]).or_default().push((i, pattern)),
+                    [a] => index.by_one.entry(*a).or_default().push((i, pattern)),
+                    [] => index.any.push((i, pattern)),
+                }
+            }
         }
-        if w.desc.keep && (named || w.desc.sections.is_empty()) {
-            keeps.push(i);
-        }
+        index
     }
-    NameMatches { claims, keeps }
+
+    fn matches(&self, name: &str) -> NameMatches {
+        let bytes = name.as_bytes();
+        let candidates = [
+            bytes
+                .first_chunk::<2>()
+                .and_then(|two| self.by_two.get(two)),
+            bytes.first().and_then(|one| self.by_one.get(one)),
+            Some(&self.any),
+        ];
+        let mut claims: Vec<WildId> = candidates
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|(_, pattern)| name_matches(pattern, name))
+            .map(|&(w, _)| w)
+            .collect();
+        claims.sort_unstable();
+        claims.dedup();
+        let mut keeps: Vec<WildId> = claims
+            .iter()
+            .copied()
+            .filter(|&w| self.keep[w])
+            .chain(self.keep_all.iter().copied())
+            .collect();
+        keeps.sort_unstable();
+        keeps.dedup();
+        NameMatches { claims, keeps }
+    }
 }
 
 /// Whether a description claims section `name` of `file` (file pattern, both EXCLUDE_FILE
@@ -436,5 +498,71 @@ fn init_priority(name: &str) -> u64 {
         65535u64.saturating_sub(value)
     } else {
         value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::parse_script;
+
+    /// Every description's patterns tried in turn, as ld does.
+    fn brute_force(program: &Program<'_, '_>, name: &str) -> (Vec<WildId>, Vec<WildId>) {
+        let mut claims = Vec::new();
+        let mut keeps = Vec::new();
+        for (i, w) in program.wilds.iter().enumerate() {
+            let named = w
+                .desc
+                .sections
+                .iter()
+                .any(|s| name_matches(s.pattern.text, name));
+            if named {
+                claims.push(i);
+            }
+            if w.desc.keep && (named || w.desc.sections.is_empty()) {
+                keeps.push(i);
+            }
+        }
+        (claims, keeps)
+    }
+
+    #[test]
+    fn pattern_index_matches_trying_every_pattern() {
+        let script = parse_script(
+            "SECTIONS {
+               .text : { *(.text .text.*) KEEP(*(.text.keep*)) *(.t?xt) *(*.cold) }
+               .data : { *(.data) *(.data.[a-c]*) KEEP(*(.init_array)) *(\\.esc*) KEEP(*.o) }
+               .other : { *(*) *(x) *(.d) }
+             }",
+        )
+        .expect("script parses");
+        let program = Program::build(&script);
+        let index = PatternIndex::new(&program);
+        let names = [
+            ".text",
+            ".text.hot",
+            ".text.keep1",
+            ".txt",
+            ".t",
+            "",
+            "x",
+            ".d",
+            ".data",
+            ".data.b1",
+            ".data.d",
+            ".init_array",
+            ".esc",
+            "\\.esc",
+            "f.cold",
+            ".tbss",
+        ];
+        for name in names {
+            let found = index.matches(name);
+            assert_eq!(
+                (found.claims, found.keeps),
+                brute_force(&program, name),
+                "{name:?}"
+            );
+        }
     }
 }

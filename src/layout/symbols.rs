@@ -14,6 +14,7 @@ use super::ir::OsId;
 use super::map::{Disposition, SectionRef};
 use super::model::{Binding, FileId, InputFile, SymbolKind, SymbolSection as Place};
 use crate::link_args::Discard;
+use crate::prefetch;
 
 /// What a definition is relative to before addresses are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +205,12 @@ impl<'n> SymbolTable<'n> {
             .map(|file| {
                 file.symbols
                     .iter()
-                    .map(|sym| {
+                    .enumerate()
+                    .map(|(k, sym)| {
+                        // Hashing reads each name: start loading one some symbols ahead.
+                        if let Some(ahead) = file.symbols.get(k + prefetch::DISTANCE) {
+                            prefetch::prefetch(ahead.name.as_bytes());
+                        }
                         let by_name = !matches!(sym.kind, SymbolKind::Section | SymbolKind::File)
                             && !sym.name.is_empty()
                             && sym.binding != Binding::Local;

@@ -666,7 +666,7 @@ pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile
     InputFile {
         name: name.to_string(),
         archive: None,
-        sections,
+        sections: sections.into(),
         symbols: symbols.into(),
         reloc_referenced,
     }

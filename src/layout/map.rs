@@ -122,7 +122,7 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
     // Each section's name, by position in `names`, in file and section order.
     let name_ids: Vec<usize> = files
         .iter()
-        .flat_map(|f| &f.sections)
+        .flat_map(|f| f.sections.iter())
         .map(|sec| {
             *by_name.entry(sec.name).or_insert_with(|| {
                 names.push(sec.name);
@@ -343,7 +343,7 @@ pub fn file_names_equivalent(program: &Program<'_, '_>, a: &str, b: &str) -> boo
     let file = |name: &str| InputFile {
         name: name.to_string(),
         archive: None,
-        sections: Vec::new(),
+        sections: Default::default(),
         symbols: Default::default(),
         reloc_referenced: Vec::new(),
     };

@@ -18,6 +18,7 @@ mod place;
 mod symbols;
 
 use crate::hash::FastMap;
+use std::sync::Arc;
 
 use miette::Diagnostic;
 use serde::Serialize;
@@ -233,7 +234,7 @@ pub fn link(
 /// sections. [`PreparedLink::new`] expects inputs that went through this.
 pub fn prepare_inputs(files: &mut [InputFile<'_>], options: &LayoutOptions) {
     if let (Some(hash), Some(first)) = (options.build_id_size, files.first_mut()) {
-        first.sections.push(build_id_section(hash));
+        Arc::make_mut(&mut first.sections).push(build_id_section(hash));
     }
     allocate_commons(files);
 }
@@ -405,7 +406,7 @@ fn allocate_commons(files: &mut [InputFile<'_>]) {
             table[i].value = offset;
         }
         files[f].symbols = table.into();
-        files[f].sections.push(model::InputSection {
+        Arc::make_mut(&mut files[f].sections).push(model::InputSection {
             name: "COMMON",
             index: COMMON_INDEX,
             size: *size,

@@ -7,6 +7,7 @@
 
 use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::input::select::LinkSet;
 pub use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
@@ -40,7 +41,8 @@ pub struct InputFile<'a> {
     pub name: String,
     /// The archive this object was a member of, if any (EXCLUDE_FILE and `archive:member` match it).
     pub archive: Option<String>,
-    pub sections: Vec<InputSection<'a>>,
+    /// Shared by copies of the file: a layout with one input replaced copies the list of files.
+    pub sections: Arc<Vec<InputSection<'a>>>,
     /// The whole symbol table, index 0 included; borrowed from the parsed object when there is one.
     pub symbols: InputSymbols<'a>,
     /// For each symbol (by position in `symbols`): named by a relocation of a kept section.
@@ -107,7 +109,7 @@ impl InputFile<'_> {
             && self
                 .sections
                 .iter()
-                .zip(&other.sections)
+                .zip(other.sections.iter())
                 .all(|(a, b)| same_section(a, b))
             && self.symbols.len() == other.symbols.len()
             && self
@@ -352,7 +354,7 @@ pub fn from_link_set<'a>(set: &'a LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>
             InputFile {
                 name,
                 archive,
-                sections,
+                sections: sections.into(),
                 symbols: InputSymbols::Borrowed(&obj.symbols),
                 reloc_referenced,
             }
@@ -409,10 +411,12 @@ mod tests {
         let file = InputFile {
             name: "a.o".into(),
             archive: None,
-            sections: [1, 3, 5, 6, 9, usize::MAX - 1]
-                .into_iter()
-                .map(section)
-                .collect(),
+            sections: Arc::new(
+                [1, 3, 5, 6, 9, usize::MAX - 1]
+                    .into_iter()
+                    .map(section)
+                    .collect(),
+            ),
             symbols: Vec::new().into(),
             reloc_referenced: Vec::new(),
         };

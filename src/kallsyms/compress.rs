@@ -277,8 +277,9 @@ struct Later {
 
 #[derive(Default)]
 struct RoundPairs {
-    /// (pair, string) in the order the round created them; emptied when grouped.
-    created: Vec<(u16, u32)>,
+    /// Each new pair's bucket (see [`RoundPairs::bucket`]) and string, packed by
+    /// [`RoundPairs::pack`], in the order the round created them; emptied when grouped.
+    created: Vec<u32>,
     /// After grouping, the strings of bucket `k` (see [`RoundPairs::bucket`]) are
     /// `strings[start[k]..start[k + 1]]`; `start` is empty before.
     strings: Vec<u32>,
@@ -296,21 +297,34 @@ impl RoundPairs {
         }
     }
 
-    fn group(&mut self, code: u8) {
+    /// A bucket (below 512) and a string of a shard (below [`MAX_SHARD_STRINGS`]) in 32 bits.
+    fn pack(bucket: usize, string: u32) -> u32 {
+        (bucket as u32) << STRING_BITS | string
+    }
+
+    fn unpack(packed: u32) -> (usize, u32) {
+        (
+            (packed >> STRING_BITS) as usize,
+            packed & (MAX_SHARD_STRINGS as u32 - 1),
+        )
+    }
+
+    fn group(&mut self) {
         if !self.start.is_empty() {
             return;
         }
         let mut start = vec![0u32; 513];
-        for &(p, _) in &self.created {
-            start[Self::bucket(code, p) + 1] += 1;
+        for &packed in &self.created {
+            start[Self::unpack(packed).0 + 1] += 1;
         }
         for k in 1..start.len() {
             start[k] += start[k - 1];
         }
         let mut fill = start.clone();
         let mut strings = vec![0u32; self.created.len()];
-        for &(p, i) in &self.created {
-            let slot = &mut fill[Self::bucket(code, p)];
+        for &packed in &self.created {
+            let (bucket, i) = Self::unpack(packed);
+            let slot = &mut fill[bucket];
             strings[*slot as usize] = i;
             *slot += 1;
         }
@@ -336,7 +350,10 @@ impl Later {
 
     /// Notes that string `i` now contains pair `p`, created in the round of `code`.
     fn push(&mut self, code: u8, p: usize, i: u32) {
-        self.rounds[usize::from(code)].created.push((p as u16, i));
+        let bucket = RoundPairs::bucket(code, p as u16);
+        self.rounds[usize::from(code)]
+            .created
+            .push(RoundPairs::pack(bucket, i));
     }
 
     /// The strings noted for `p` (a string may appear more than once).
@@ -353,7 +370,7 @@ impl Later {
             if round.created.is_empty() && round.start.is_empty() {
                 continue;
             }
-            round.group(code);
+            round.group();
             let k = RoundPairs::bucket(code, p as u16);
             out.extend_from_slice(
                 &round.strings[round.start[k] as usize..round.start[k + 1] as usize],
@@ -498,6 +515,17 @@ fn for_each_total(shards: &[Shard], mut f: impl FnMut(usize, i64)) {
     }
 }
 
+/// Bits of a string's position in a shard: [`RoundPairs::pack`] keeps a pair's bucket in the
+/// others, so a shard holds fewer than 8M strings (a kernel has well under 1M symbols; a
+/// bigger input only gets more shards).
+const STRING_BITS: u32 = 23;
+const MAX_SHARD_STRINGS: usize = 1 << STRING_BITS;
+
+/// Strings per shard for `strings` strings in `shards` shards (at least one each).
+fn strings_per_shard(strings: usize, shards: usize) -> usize {
+    strings.div_ceil(shards.max(1)).clamp(1, MAX_SHARD_STRINGS)
+}
+
 /// Name bytes per shard below which splitting costs more than it saves.
 const MIN_SHARD_BYTES: usize = 1 << 17;
 
@@ -529,7 +557,7 @@ fn compress_in_shards(
     shard_count: usize,
     mut record: Option<&mut Rounds>,
 ) -> Compressed {
-    let per_shard = syms.len().div_ceil(shard_count.max(1)).max(1);
+    let per_shard = strings_per_shard(syms.len(), shard_count);
     let mut shards: Vec<Shard> = syms.par_chunks(per_shard).map(Shard::new).collect();
     let mut bytes = [0u64; 256];
     for shard in &shards {
@@ -818,7 +846,7 @@ impl Rounds {
             _ => return None,
         }
         let total: usize = strings.iter().map(|s| s.len()).sum();
-        let per_shard = strings.len().div_ceil(shard_count(total).max(1)).max(1);
+        let per_shard = strings_per_shard(strings.len(), shard_count(total));
         let mut shards: Vec<Shard> = strings
             .par_chunks(per_shard)
             .map(|part| {
@@ -968,6 +996,23 @@ mod tests {
         // "tab" and "tba": every pair occurs once; "ba" = 'b' + 256 * 'a' is the lowest.
         let c = compress(&[sym("ab"), sym("ba")]);
         assert_eq!(c.tokens.token(255), b"ba");
+    }
+
+    #[test]
+    fn shards_hold_no_more_strings_than_a_packed_position_names() {
+        assert_eq!(strings_per_shard(10, 0), 10);
+        assert_eq!(strings_per_shard(0, 2), 1);
+        assert_eq!(strings_per_shard(7, 2), 4);
+        assert_eq!(
+            strings_per_shard(3 * MAX_SHARD_STRINGS, 2),
+            MAX_SHARD_STRINGS
+        );
+        for (bucket, string) in [(0, 0), (511, MAX_SHARD_STRINGS as u32 - 1), (256, 12345)] {
+            assert_eq!(
+                RoundPairs::unpack(RoundPairs::pack(bucket, string)),
+                (bucket, string)
+            );
+        }
     }
 
     #[test]

@@ -58,42 +58,13 @@ pub fn strip_program_name(args: &[String]) -> &[String] {
     }
 }
 
-/// Opens the link `ld_args` describes, relative to `directory`, reporting failures. A link of
-/// [`NO_HUGE_PAGES_FROM`] bytes of inputs or more also turns transparent huge pages off for
-/// the rest of the process.
+/// Opens the link `ld_args` describes, relative to `directory`, reporting failures.
 pub fn open_session(
     directory: &Option<PathBuf>,
     ld_args: &[String],
 ) -> Result<LinkSession, ExitCode> {
     let base = directory.clone().unwrap_or_else(|| PathBuf::from("."));
-    let session = LinkSession::open(strip_program_name(ld_args), &base)
-        .map_err(|e| super::report_error(e.into()))?;
-    if session.store().total_bytes() >= NO_HUGE_PAGES_FROM {
-        no_transparent_huge_pages();
-    }
-    Ok(session)
-}
-
-/// Link inputs from which this process stops using transparent huge pages (a tinyconfig
-/// kernel links 6 MB, a defconfig one hundreds of MB).
-const NO_HUGE_PAGES_FROM: u64 = 16 << 20;
-
-/// Stops transparent huge pages for this process. On a busy host, faulting in a 2 MiB page
-/// can stall for memory compaction: single sizing passes of a 200k-symbol check took 150 ms
-/// instead of 3. Without huge pages that check's median over 12-16 interleaved runs fell from
-/// 1.13-1.34 s to 0.72-0.98 s and its worst run from 2.0-2.8 s to 1.0-1.3 s, at 17 MiB less
-/// peak RSS. Small links keep them: a tinyconfig layout was 15% slower without.
-fn no_transparent_huge_pages() {
-    #[cfg(target_os = "linux")]
-    {
-        let (on, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
-        // SAFETY: PR_SET_THP_DISABLE takes integer arguments and touches no memory of ours;
-        // a kernel without it returns an error, which changes nothing. It applies to the
-        // pages faulted in from now on.
-        unsafe {
-            libc::prctl(libc::PR_SET_THP_DISABLE, on, unused, unused, unused);
-        }
-    }
+    LinkSession::open(strip_program_name(ld_args), &base).map_err(|e| super::report_error(e.into()))
 }
 
 pub fn run_layout(args: LayoutArgs) -> ExitCode {

@@ -214,14 +214,6 @@ impl FileStore {
         self.files[id.0].map.as_deref().unwrap_or(&[])
     }
 
-    /// Bytes of every mapped file together: how large a link is before anything is parsed.
-    pub fn total_bytes(&self) -> u64 {
-        self.files
-            .iter()
-            .map(|f| f.map.as_deref().map_or(0, |m| m.len() as u64))
-            .sum()
-    }
-
     /// The path a file was loaded from.
     pub fn path(&self, id: FileId) -> &Path {
         &self.files[id.0].path

@@ -29,7 +29,7 @@ pub fn print(symbols: &[NmSymbol<'_>], width: usize, version: Version) -> Vec<u8
 }
 
 /// What the kallsyms tool reads from the System.map of `symbols`, without printing the map;
-/// None when only reading the text can tell (then parse what [`print`] gives).
+/// None when only reading the text can tell (then parse what [`print()`] gives).
 pub fn read_directly<'l>(symbols: &[NmSymbol<'l>], version: Version) -> Option<SymbolMap<'l>> {
     let mut map = SymbolMap {
         symbols: Vec::with_capacity(symbols.len()),

@@ -267,9 +267,10 @@ impl Initial {
 
 /// Pair → strings that gained it through a replacement. The round of code `c` creates only
 /// pairs holding `c`, and a pair is created in one round only (that of its later code: the
-/// other one did not exist before), so each round appends (pair, string) to a list of its
-/// own, which costs no lookup per new pair, and the list is grouped by pair the first time
-/// one of its pairs is chosen.
+/// other one did not exist before), so each round appends the new pair (as its bucket in that
+/// round, see [`RoundPairs::bucket`]) and the string to a list of its own, which costs no
+/// lookup per new pair, and the list is grouped by pair the first time one of its pairs is
+/// chosen.
 struct Later {
     /// By code.
     rounds: Vec<RoundPairs>,

@@ -387,7 +387,7 @@ pub enum SymbolSection {
 /// layout, and as many allocations when preparing).
 #[derive(Clone)]
 pub struct SymbolName {
-    text: Arc<str>,
+    text: Arc<String>,
     start: u32,
     len: u32,
 }
@@ -402,7 +402,7 @@ impl SymbolName {
 /// The names of many symbols in one text; [`SymbolNames::get`] hands them out.
 #[derive(Debug, Default)]
 pub(crate) struct SymbolNames {
-    text: Arc<str>,
+    text: Arc<String>,
     /// Start and length of each name in `text`.
     spans: Vec<(u32, u32)>,
 }
@@ -413,15 +413,20 @@ impl SymbolNames {
         let bytes: usize = names.clone().map(str::len).sum();
         u32::try_from(bytes).ok()?;
         let mut text = String::with_capacity(bytes);
+        // The names lie wherever their string tables put them: start loading some ahead.
+        let mut ahead = names.clone().skip(prefetch::DISTANCE);
         let spans = names
             .map(|name| {
+                if let Some(next) = ahead.next() {
+                    prefetch::prefetch(next.as_bytes());
+                }
                 let start = text.len() as u32;
                 text.push_str(name);
                 (start, name.len() as u32)
             })
             .collect();
         Some(SymbolNames {
-            text: text.into(),
+            text: Arc::new(text),
             spans,
         })
     }
@@ -440,7 +445,7 @@ impl SymbolNames {
 impl From<&str> for SymbolName {
     fn from(name: &str) -> Self {
         SymbolName {
-            text: name.into(),
+            text: Arc::new(name.to_string()),
             start: 0,
             len: name.len() as u32,
         }

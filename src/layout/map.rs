@@ -9,6 +9,7 @@ use super::glob::{literal_prefix, name_matches};
 use super::ir::{OsId, Program, WildId};
 use super::model::{FileId, InputFile, elf};
 use crate::hash::FastMap;
+use crate::prefetch;
 use crate::script::ast::{Constraint, InputSectionDesc, SortKey};
 use rayon::prelude::*;
 
@@ -120,10 +121,15 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
     let mut by_name: FastMap<&str, usize> = FastMap::default();
     let mut names: Vec<&str> = Vec::new();
     // Each section's name, by position in `names`, in file and section order.
-    let name_ids: Vec<usize> = files
-        .iter()
-        .flat_map(|f| f.sections.iter())
+    // Section names are hashed in file order, which is not the order a string table need
+    // keep them in: start loading some ahead.
+    let all_sections = files.iter().flat_map(|f| f.sections.iter());
+    let mut ahead = all_sections.clone().skip(prefetch::DISTANCE);
+    let name_ids: Vec<usize> = all_sections
         .map(|sec| {
+            if let Some(next) = ahead.next() {
+                prefetch::prefetch(next.name.as_bytes());
+            }
             *by_name.entry(sec.name).or_insert_with(|| {
                 names.push(sec.name);
                 names.len() - 1

@@ -15,4 +15,6 @@ pub mod report;
 pub mod script;
 pub mod simulate;
 pub mod target;
+#[cfg(test)]
+mod test_rng;
 pub mod verify;

@@ -825,13 +825,8 @@ mod tests {
 
     #[test]
     fn map_delta_matches_counting_whole_maps() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut random = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1d);
+        let mut next = move |n: u64| random() % n;
         let map = |next: &mut dyn FnMut(u64) -> u64| {
             let mut text = Vec::new();
             for _ in 0..next(12) {

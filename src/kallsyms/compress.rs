@@ -1029,6 +1029,7 @@ mod reference {
     //! The kernel's algorithm written plainly (rescan everything each round), to check the
     //! indexed compressor against.
     use super::*;
+    use crate::test_rng::xorshift;
 
     fn naive(strings: &[Vec<u8>]) -> (Vec<Vec<u8>>, [[u8; 2]; 256], [u8; 256]) {
         use std::collections::BTreeMap;
@@ -1161,13 +1162,7 @@ mod reference {
     #[test]
     fn resumed_compressions_match_full_ones() {
         const CASES: usize = 150;
-        let mut state = 0x0bad_cafe_1234_5678u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x0bad_cafe_1234_5678);
         let (mut unchanged, mut reruns) = (0, 0);
         for case in 0..CASES {
             // Kernel-like names: a few words of a small vocabulary joined by underscores.
@@ -1181,7 +1176,7 @@ mod reference {
             let count = 200 + next() % 2500;
             let names: Vec<Vec<u8>> = (0..count)
                 .map(|_| {
-                    let mut name = vec![if next() % 3 == 0 { b'T' } else { b't' }];
+                    let mut name = vec![if next().is_multiple_of(3) { b'T' } else { b't' }];
                     for w in 0..1 + next() % 4 {
                         if w > 0 {
                             name.push(b'_');
@@ -1227,13 +1222,7 @@ mod reference {
 
     #[test]
     fn indexed_compressor_matches_the_plain_one() {
-        let mut state = 0x1234_5678_9abc_def0u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x1234_5678_9abc_def0);
         for case in 0..300 {
             let alphabet = 2 + next() % if case % 2 == 0 { 6 } else { 250 };
             let count = 1 + next() % 40;

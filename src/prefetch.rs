@@ -18,3 +18,17 @@ pub fn prefetch(bytes: &[u8]) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = bytes;
 }
+
+/// `items` as they are, except that before each one the bytes `bytes_of` gives for the item
+/// [`DISTANCE`] places further on are asked for: a loop over names scattered in memory.
+pub fn ahead<I>(items: I, bytes_of: impl Fn(&I::Item) -> &[u8]) -> impl Iterator<Item = I::Item>
+where
+    I: Iterator + Clone,
+{
+    let mut further = items.clone().skip(DISTANCE);
+    items.inspect(move |_| {
+        if let Some(next) = further.next() {
+            prefetch(bytes_of(&next));
+        }
+    })
+}

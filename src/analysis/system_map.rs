@@ -53,10 +53,7 @@ fn kept_lines<'s, 'l>(
     symbols: &'s [NmSymbol<'l>],
     version: Version,
 ) -> impl Iterator<Item = Option<(&'s NmSymbol<'l>, u8)>> {
-    symbols.iter().enumerate().filter_map(move |(i, s)| {
-        if let Some(ahead) = symbols.get(i + prefetch::DISTANCE) {
-            prefetch::prefetch(ahead.name);
-        }
+    prefetch::ahead(symbols.iter(), |s| s.name).filter_map(move |s| {
         let Some(letter) = u8::try_from(s.letter)
             .ok()
             .filter(|&l| is_plain_line(l, s.name))

@@ -124,12 +124,8 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
     // Section names are hashed in file order, which is not the order a string table need
     // keep them in: start loading some ahead.
     let all_sections = files.iter().flat_map(|f| f.sections.iter());
-    let mut ahead = all_sections.clone().skip(prefetch::DISTANCE);
-    let name_ids: Vec<usize> = all_sections
+    let name_ids: Vec<usize> = prefetch::ahead(all_sections, |sec| sec.name.as_bytes())
         .map(|sec| {
-            if let Some(next) = ahead.next() {
-                prefetch::prefetch(next.name.as_bytes());
-            }
             *by_name.entry(sec.name).or_insert_with(|| {
                 names.push(sec.name);
                 names.len() - 1

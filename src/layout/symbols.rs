@@ -203,14 +203,9 @@ impl<'n> SymbolTable<'n> {
         let ids = files
             .iter()
             .map(|file| {
-                file.symbols
-                    .iter()
-                    .enumerate()
-                    .map(|(k, sym)| {
-                        // Hashing reads each name: start loading one some symbols ahead.
-                        if let Some(ahead) = file.symbols.get(k + prefetch::DISTANCE) {
-                            prefetch::prefetch(ahead.name.as_bytes());
-                        }
+                // Hashing reads each name: start loading some ahead.
+                prefetch::ahead(file.symbols.iter(), |sym| sym.name.as_bytes())
+                    .map(|sym| {
                         let by_name = !matches!(sym.kind, SymbolKind::Section | SymbolKind::File)
                             && !sym.name.is_empty()
                             && sym.binding != Binding::Local;
@@ -414,12 +409,8 @@ impl SymbolNames {
         u32::try_from(bytes).ok()?;
         let mut text = String::with_capacity(bytes);
         // The names lie wherever their string tables put them: start loading some ahead.
-        let mut ahead = names.clone().skip(prefetch::DISTANCE);
-        let spans = names
+        let spans = prefetch::ahead(names, |name| name.as_bytes())
             .map(|name| {
-                if let Some(next) = ahead.next() {
-                    prefetch::prefetch(next.as_bytes());
-                }
                 let start = text.len() as u32;
                 text.push_str(name);
                 (start, name.len() as u32)

@@ -262,7 +262,7 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
         }
         let program = Program::build(script);
         // Interning the inputs' names needs no placement: it runs while sections are mapped.
-        let (mapping, names) = rayon::join(
+        let (mapping, (syms, input_ids)) = rayon::join(
             || {
                 map::map_inputs(
                     &program,
@@ -275,11 +275,11 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
             },
             || symbols::SymbolTable::with_input_names(files),
         );
-        let mut engine = place::Engine::new(program, files, mapping, names, options);
+        let mut engine = place::Engine::new(program, files, mapping, syms, options);
         if options.machine == object::elf::EM_ARM {
             engine.hooks = Some(Box::new(arm::ArmBackend::new(options.arm)));
         }
-        engine.prepare()?;
+        engine.prepare(&input_ids)?;
         Ok(PreparedLink { engine })
     }
 

@@ -136,8 +136,6 @@ pub(crate) struct Engine<'s, 'a, 'f> {
     pub linker_sections: Vec<LinkerSection>,
     /// Linker sections by the input section they follow.
     after_input: FastMap<SectionRef, Vec<usize>>,
-    /// Each input symbol's id in `syms`, until [`Engine::prepare`] resolves them.
-    input_ids: InputSymbolIds,
     /// Output names of the symbols known when [`Engine::prepare`] ended, shared by every layout
     /// of a prepared link.
     shared_names: Arc<SharedNames>,
@@ -153,15 +151,14 @@ pub(crate) struct SharedNames {
 }
 
 impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
-    /// `names` is [`SymbolTable::with_input_names`] of `files`.
+    /// `syms` holds the names of `files` ([`SymbolTable::with_input_names`]).
     pub fn new(
         prog: Program<'s, 'a>,
         files: &'f [InputFile<'a>],
         mapping: Mapping,
-        names: (SymbolTable<'f>, InputSymbolIds),
+        syms: SymbolTable<'f>,
         opts: &'f LayoutOptions,
     ) -> Self {
-        let (syms, input_ids) = names;
         let n = prog.sections.len();
         let mut regions = vec![Region {
             name: "*default*".to_string(),
@@ -196,7 +193,6 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 .map(|f| f.sections.iter().map(|s| s.align.max(1)).collect())
                 .collect(),
             syms,
-            input_ids,
             phase: Phase::Mark,
             iteration: 0,
             regions,
@@ -232,12 +228,12 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
 
     /// ld's steps before the first sizing pass: symbol resolution, section creation, orphan
     /// placement and merging. None of them reads an input section's size or a symbol's value,
-    /// so their result can be reused for inputs that differ only in those.
-    pub fn prepare(&mut self) -> Result<(), LayoutError> {
-        let input_ids = std::mem::take(&mut self.input_ids);
+    /// so their result can be reused for inputs that differ only in those. `input_ids` says
+    /// where each input symbol's name is in the table ([`SymbolTable::with_input_names`]).
+    pub fn prepare(&mut self, input_ids: &InputSymbolIds) -> Result<(), LayoutError> {
         self.syms.add_inputs(
             self.files,
-            &input_ids,
+            input_ids,
             &self.mapping.disposition,
             self.opts.discard,
         );

@@ -85,7 +85,7 @@ pub(crate) struct SymbolTable<'n> {
 
 /// Each input symbol's id in a [`SymbolTable`], by file and position; None for symbols not
 /// resolved by name (locals, section and file symbols, unnamed ones).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug)]
 pub(crate) struct InputSymbolIds(Vec<Vec<Option<u32>>>);
 
 /// A local symbol the output keeps.

@@ -69,6 +69,11 @@ fn pair(a: u8, b: u8) -> usize {
     usize::from(a) | usize::from(b) << 8
 }
 
+/// The two bytes of a [`pair`], first one first.
+fn pair_bytes(p: usize) -> [u8; 2] {
+    [(p & 0xff) as u8, (p >> 8) as u8]
+}
+
 /// The working state: strings compressed in place inside one buffer.
 struct Work {
     buf: Vec<u8>,
@@ -290,7 +295,7 @@ struct RoundPairs {
 impl RoundPairs {
     /// Where pair `p`, which holds `code`, goes: `(code, y)` to `y`, `(x, code)` to `256 + x`.
     fn bucket(code: u8, p: u16) -> usize {
-        let [first, second] = p.to_le_bytes();
+        let [first, second] = pair_bytes(usize::from(p));
         if first == code {
             usize::from(second)
         } else {
@@ -359,7 +364,7 @@ impl Later {
 
     /// The strings noted for `p` (a string may appear more than once).
     fn take(&mut self, p: usize) -> Vec<u32> {
-        let [first, second] = (p as u16).to_le_bytes();
+        let [first, second] = pair_bytes(p);
         let mut out = Vec::new();
         let codes: &[u8] = if first == second {
             &[first]
@@ -441,7 +446,7 @@ impl Shard {
 
     /// Replaces pair `best` by `code` in every string of the shard that holds it.
     fn replace_all(&mut self, best: usize, code: u8) {
-        let (a, b) = ((best & 0xff) as u8, (best >> 8) as u8);
+        let [a, b] = pair_bytes(best);
         let added = self.later.take(best);
         let occurrences = usize::try_from(self.work.counts[best]).unwrap_or(0);
         self.later.reserve(code, occurrences);
@@ -600,7 +605,7 @@ impl Tokens {
     }
 
     fn assign(&mut self, code: u8, pair: usize) {
-        self.table[usize::from(code)] = [(pair & 0xff) as u8, (pair >> 8) as u8];
+        self.table[usize::from(code)] = pair_bytes(pair);
         self.lens[usize::from(code)] = 2;
     }
 }
@@ -810,7 +815,7 @@ impl Rounds {
                 diverges = Some(k);
                 break;
             }
-            let (a, b) = ((round.pair & 0xff) as u8, (round.pair >> 8) as u8);
+            let [a, b] = pair_bytes(usize::from(round.pair));
             s = replace_pair(&s, a, b, *codes.get(k)?);
         }
         let diverges = match diverges {

@@ -17,6 +17,8 @@
 //! last recorded state before the first round that does.
 //! This module knows nothing about output formats.
 
+use std::collections::BinaryHeap;
+
 use rayon::prelude::*;
 
 use super::TableSymbol;
@@ -190,32 +192,17 @@ fn find_pair(s: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
     (i..len - 1).find(|&k| s[k] == a && s[k + 1] == b)
 }
 
-/// The pairs whose count may be non-zero, so that finding the best pair does not scan all
-/// 65536 counts each round.
-struct Active {
-    pairs: Vec<u16>,
-    member: Vec<bool>,
+/// The pairs a shard has seen, and those it saw first since the ranking last took them.
+struct NewPairs {
+    seen: Vec<bool>,
+    fresh: Vec<u16>,
 }
 
-impl Active {
+impl NewPairs {
     fn add(&mut self, p: usize) {
-        if !self.member[p] {
-            self.member[p] = true;
-            self.pairs.push(p as u16);
-        }
-    }
-
-    /// Drops pairs whose count reached zero (counts of existing pairs only fall).
-    fn prune(&mut self, counts: &[i32]) {
-        let mut k = 0;
-        while k < self.pairs.len() {
-            let p = usize::from(self.pairs[k]);
-            if counts[p] == 0 {
-                self.member[p] = false;
-                self.pairs.swap_remove(k);
-            } else {
-                k += 1;
-            }
+        if !self.seen[p] {
+            self.seen[p] = true;
+            self.fresh.push(p as u16);
         }
     }
 }
@@ -230,25 +217,25 @@ struct Initial {
 }
 
 impl Initial {
-    /// Counts all pairs into `work.counts`, lists the pairs that occur, and builds the lists.
-    fn build(work: &mut Work) -> (Initial, Active) {
+    /// Counts all pairs into `work.counts`, notes the pairs that occur, and builds the lists.
+    fn build(work: &mut Work) -> (Initial, NewPairs) {
         let n = work.starts.len();
-        let mut active = Active {
-            pairs: Vec::new(),
-            member: vec![false; PAIRS],
+        let mut pairs = NewPairs {
+            seen: vec![false; PAIRS],
+            fresh: Vec::new(),
         };
         for i in 0..n {
             let s = work.starts[i] as usize;
             for w in work.buf[s..s + work.lens[i] as usize].windows(2) {
                 let p = pair(w[0], w[1]);
                 work.counts[p] += 1;
-                active.add(p);
+                pairs.add(p);
             }
         }
         let mut start = vec![0u32; PAIRS];
         let mut end = vec![0u32; PAIRS];
         let mut total = 0;
-        for &p in &active.pairs {
+        for &p in &pairs.fresh {
             let p = usize::from(p);
             start[p] = total;
             end[p] = total;
@@ -262,7 +249,7 @@ impl Initial {
                 end[p] += 1;
             }
         }
-        (Initial { start, end, items }, active)
+        (Initial { start, end, items }, pairs)
     }
 
     fn list(&self, p: usize) -> &[u32] {
@@ -393,7 +380,7 @@ impl Later {
 struct Shard {
     work: Work,
     initial: Initial,
-    active: Active,
+    pairs: NewPairs,
     later: Later,
     /// The last round (code) each string was visited in.
     seen_round: Vec<u32>,
@@ -433,11 +420,11 @@ impl Shard {
         for &c in &work.buf {
             bytes[usize::from(c)] += 1;
         }
-        let (initial, active) = Initial::build(&mut work);
+        let (initial, pairs) = Initial::build(&mut work);
         Shard {
             work,
             initial,
-            active,
+            pairs,
             later: Later::new(),
             seen_round: vec![u32::MAX; count],
             bytes,
@@ -454,7 +441,7 @@ impl Shard {
         let Shard {
             work,
             initial,
-            active,
+            pairs,
             later,
             seen_round,
             ..
@@ -471,7 +458,7 @@ impl Shard {
                 }
                 seen_round[i] = round;
                 work.replace(i, a, b, code, |p| {
-                    active.add(p);
+                    pairs.add(p);
                     later.push(code, p, i as u32);
                 });
             }
@@ -479,46 +466,104 @@ impl Shard {
     }
 }
 
-/// The kernel's choice over all shards: highest total count, ties to the lowest pair value,
-/// with that count; `None` once every count is zero. With `near`, also collects every other
-/// pair whose count is at least the best's minus [`REACH`].
-fn best_pair(shards: &mut [Shard], near: Option<&mut Vec<(u16, i64)>>) -> Option<(usize, i64)> {
-    for shard in shards.iter_mut() {
-        shard.active.prune(&shard.work.counts);
-    }
-    let mut best: Option<(i64, usize)> = None;
-    for_each_total(shards, |p, c| {
-        if best.is_none_or(|(bc, bp)| c > bc || (c == bc && p < bp)) {
-            best = Some((c, p));
-        }
-    });
-    let (count, pair) = best?;
-    if let Some(near) = near {
-        for_each_total(shards, |p, c| {
-            if p != pair && c >= count - REACH {
-                near.push((p as u16, c));
-            }
-        });
-    }
-    Some((pair, count))
+/// Every pair with a count, ranked the kernel's way (highest total count over all shards,
+/// ties to the lowest pair value), so that a round does not scan every pair. A pair's count
+/// rises only in the round that creates it (the round of its later code) and only falls
+/// afterwards, so the ranking is lazy: each pair with a count has exactly one entry, which
+/// may overstate the count but never understates it, and is corrected when it comes to the
+/// top.
+struct Ranking {
+    /// Entries packed by [`Ranking::entry`]: the heap's maximum is the kernel's choice when
+    /// its count is current.
+    heap: BinaryHeap<u64>,
 }
 
-/// Calls `f` once for every pair with a count in some shard, with its count over all shards.
-fn for_each_total(shards: &[Shard], mut f: impl FnMut(usize, i64)) {
-    for (k, shard) in shards.iter().enumerate() {
-        for &p in &shard.active.pairs {
-            let p = usize::from(p);
-            // A pair with a count in an earlier shard is on that shard's list: seen already.
-            if shards[..k].iter().any(|e| e.work.counts[p] > 0) {
-                continue;
-            }
-            let c: i64 = shards[k..]
-                .iter()
-                .map(|s| i64::from(s.work.counts[p]))
-                .sum();
-            f(p, c);
-        }
+impl Ranking {
+    /// The ranking of every pair the shards hold.
+    fn new(shards: &mut [Shard]) -> Ranking {
+        let mut ranking = Ranking {
+            heap: BinaryHeap::new(),
+        };
+        ranking.take_fresh(shards);
+        ranking
     }
+
+    /// A count and a pair, ordered as the kernel prefers them.
+    fn entry(count: i64, p: usize) -> u64 {
+        (count as u64) << 16 | (0xffff - p) as u64
+    }
+
+    fn unpack(entry: u64) -> (i64, usize) {
+        ((entry >> 16) as i64, 0xffff - (entry & 0xffff) as usize)
+    }
+
+    /// Ranks the pairs the shards saw first since the last call, at their counts now.
+    fn take_fresh(&mut self, shards: &mut [Shard]) {
+        let mut fresh = Vec::new();
+        for shard in shards.iter_mut() {
+            fresh.append(&mut shard.pairs.fresh);
+        }
+        if shards.len() > 1 {
+            fresh.sort_unstable();
+            fresh.dedup();
+        }
+        let entries: Vec<u64> = fresh
+            .into_iter()
+            .filter_map(|p| {
+                let p = usize::from(p);
+                let count = total_count(shards, p);
+                (count > 0).then(|| Ranking::entry(count, p))
+            })
+            .collect();
+        self.heap.append(&mut BinaryHeap::from(entries));
+    }
+
+    /// Takes out the kernel's choice, with its count; `None` once every count is zero.
+    fn take_best(&mut self, shards: &[Shard]) -> Option<(usize, i64)> {
+        while let Some(top) = self.heap.pop() {
+            let (ranked, p) = Ranking::unpack(top);
+            let count = total_count(shards, p);
+            debug_assert!(count <= ranked, "a ranking entry understates its pair");
+            if count == ranked {
+                return Some((p, count));
+            }
+            if count > 0 {
+                self.heap.push(Ranking::entry(count, p));
+            }
+        }
+        None
+    }
+
+    /// Every pair still ranked whose count is at least `count` minus [`REACH`] (and not
+    /// zero), with its count.
+    fn near(&self, shards: &[Shard], count: i64) -> Vec<(u16, i64)> {
+        let floor = count - REACH;
+        self.heap
+            .iter()
+            .filter_map(|&e| {
+                let (ranked, p) = Ranking::unpack(e);
+                if ranked < floor {
+                    return None;
+                }
+                let c = total_count(shards, p);
+                (c > 0 && c >= floor).then_some((p as u16, c))
+            })
+            .collect()
+    }
+
+    /// Brings the ranking up to date after the round that chose `best`.
+    fn after_round(&mut self, shards: &mut [Shard], best: usize) {
+        let left = total_count(shards, best);
+        if left > 0 {
+            self.heap.push(Ranking::entry(left, best));
+        }
+        self.take_fresh(shards);
+    }
+}
+
+/// Pair `p`'s count over all shards.
+fn total_count(shards: &[Shard], p: usize) -> i64 {
+    shards.iter().map(|s| i64::from(s.work.counts[p])).sum()
 }
 
 /// Bits of a string's position in a shard: [`RoundPairs::pack`] keeps a pair's bucket in the
@@ -617,6 +662,7 @@ fn run_rounds(
     first: usize,
     mut record: Option<&mut Rounds>,
 ) {
+    let mut ranking = Ranking::new(shards);
     for k in first..tokens.codes.len() {
         let code = tokens.codes[k];
         let recording = record.as_deref().is_some_and(Rounds::complete);
@@ -626,8 +672,7 @@ fn run_rounds(
         {
             rounds.checkpoints.push(Checkpoint::of(k, shards));
         }
-        let mut near = Vec::new();
-        let Some((best, count)) = best_pair(shards, recording.then_some(&mut near)) else {
+        let Some((best, count)) = ranking.take_best(shards) else {
             if let Some(rounds) = record.as_deref_mut() {
                 rounds.exhausted = true;
             }
@@ -637,7 +682,11 @@ fn run_rounds(
             rounds.push(Round {
                 pair: best as u16,
                 count,
-                near,
+                near: if recording {
+                    ranking.near(shards, count)
+                } else {
+                    Vec::new()
+                },
                 complete: recording,
             });
         }
@@ -649,6 +698,7 @@ fn run_rounds(
                 .par_iter_mut()
                 .for_each(|shard| shard.replace_all(best, code));
         }
+        ranking.after_round(shards, best);
     }
 }
 

@@ -298,7 +298,7 @@ fn kallsyms_ratio(
     };
     let report = simulate(&session, &options).ok()?;
     let map: PathBuf = dir.join("System.map");
-    fs::write(&map, &report.system_map).ok()?;
+    fs::write(&map, report.system_map.as_slice()).ok()?;
     let map_arg = vec!["kallsyms".to_string(), map.display().to_string()];
     let ours = common::median_of(runs, || {
         common::run_quiet(common::ldcheck_bin(), &map_arg, dir, &[])

@@ -56,7 +56,7 @@ fn predicted_system_map_matches_real_builds() {
         .expect("simulate");
         let real = std::fs::read(build.join("System.map")).expect("System.map");
         assert!(
-            report.system_map == real,
+            *report.system_map == real,
             "{}: predicted System.map differs from the real one",
             build.display()
         );

@@ -81,9 +81,10 @@ pub struct PassReport {
     pub version: String,
     pub passes: Vec<PassOutcome>,
     pub verdict: Verdict,
-    /// The predicted System.map (mksysmap of the final vmlinux).
+    /// The predicted System.map (mksysmap of the final vmlinux), shared with the simulator's
+    /// cache of links (a copy would be another map-sized allocation at the peak).
     #[serde(skip)]
-    pub system_map: Vec<u8>,
+    pub system_map: Arc<Vec<u8>>,
     /// End address of the final image's last allocated section.
     pub image_end: u64,
 }
@@ -494,7 +495,7 @@ impl Simulator<'_, '_> {
             version: self.version().as_str().to_string(),
             passes,
             verdict,
-            system_map: Arc::unwrap_or_clone(final_link.map),
+            system_map: final_link.map,
             image_end: final_link.image_end,
         })
     }

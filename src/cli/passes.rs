@@ -48,7 +48,7 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return super::report_error(e.into()),
     };
     if let Some(path) = &args.system_map
-        && let Err(e) = std::fs::write(path, &report.system_map)
+        && let Err(e) = std::fs::write(path, report.system_map.as_slice())
     {
         return super::report_error(miette::miette!("cannot write {}: {e}", path.display()));
     }

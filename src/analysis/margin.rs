@@ -68,11 +68,12 @@ impl Margins {
             code: "margin".into(),
             breaks_build: false,
             message: format!(
-                "the kallsyms tables ({:#x} bytes) may {}, and {} ({} layouts searched){}",
+                "the kallsyms tables ({:#x} bytes) may {}, and {} ({} layout{} searched){}",
                 self.tables_size,
                 describe("grow", self.grow, self.grow_flip.as_ref()),
                 describe("shrink", self.shrink, self.shrink_flip.as_ref()),
                 self.probes,
+                if self.probes == 1 { "" } else { "s" },
                 if fragile {
                     "; a flip within reach makes consecutive passes disagree"
                 } else {

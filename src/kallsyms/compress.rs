@@ -17,8 +17,6 @@
 //! last recorded state before the first round that does.
 //! This module knows nothing about output formats.
 
-use std::collections::BinaryHeap;
-
 use rayon::prelude::*;
 
 use super::TableSymbol;
@@ -475,14 +473,14 @@ impl Shard {
 struct Ranking {
     /// Entries packed by [`Ranking::entry`]: the heap's maximum is the kernel's choice when
     /// its count is current.
-    heap: BinaryHeap<u64>,
+    heap: MaxHeap,
 }
 
 impl Ranking {
     /// The ranking of every pair the shards hold.
     fn new(shards: &mut [Shard]) -> Ranking {
         let mut ranking = Ranking {
-            heap: BinaryHeap::new(),
+            heap: MaxHeap::default(),
         };
         ranking.take_fresh(shards);
         ranking
@@ -507,15 +505,13 @@ impl Ranking {
             fresh.sort_unstable();
             fresh.dedup();
         }
-        let entries: Vec<u64> = fresh
-            .into_iter()
-            .filter_map(|p| {
-                let p = usize::from(p);
-                let count = total_count(shards, p);
-                (count > 0).then(|| Ranking::entry(count, p))
-            })
-            .collect();
-        self.heap.append(&mut BinaryHeap::from(entries));
+        for p in fresh {
+            let p = usize::from(p);
+            let count = total_count(shards, p);
+            if count > 0 {
+                self.heap.push(Ranking::entry(count, p));
+            }
+        }
     }
 
     /// Takes out the kernel's choice, with its count; `None` once every count is zero.
@@ -538,17 +534,17 @@ impl Ranking {
     /// zero), with its count.
     fn near(&self, shards: &[Shard], count: i64) -> Vec<(u16, i64)> {
         let floor = count - REACH;
+        let mut near = Vec::new();
+        // Entries overstate counts: one ranked at least `floor` may have less now.
         self.heap
-            .iter()
-            .filter_map(|&e| {
-                let (ranked, p) = Ranking::unpack(e);
-                if ranked < floor {
-                    return None;
-                }
+            .for_each_at_least(Ranking::entry(floor.max(0), 0xffff), |e| {
+                let p = Ranking::unpack(e).1;
                 let c = total_count(shards, p);
-                (c > 0 && c >= floor).then_some((p as u16, c))
-            })
-            .collect()
+                if c > 0 && c >= floor {
+                    near.push((p as u16, c));
+                }
+            });
+        near
     }
 
     /// Brings the ranking up to date after the round that chose `best`.
@@ -558,6 +554,73 @@ impl Ranking {
             self.heap.push(Ranking::entry(left, best));
         }
         self.take_fresh(shards);
+    }
+}
+
+/// A binary max-heap in a vector (the children of entry `i` at `2i + 1` and `2i + 2`),
+/// written out so that the entries at or above a bound can be visited without looking at
+/// the others: below an entry under the bound, every entry is under it too.
+#[derive(Default)]
+struct MaxHeap(Vec<u64>);
+
+impl MaxHeap {
+    fn push(&mut self, entry: u64) {
+        let heap = &mut self.0;
+        let mut i = heap.len();
+        heap.push(entry);
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if heap[parent] >= entry {
+                break;
+            }
+            heap[i] = heap[parent];
+            i = parent;
+        }
+        heap[i] = entry;
+    }
+
+    fn pop(&mut self) -> Option<u64> {
+        let heap = &mut self.0;
+        let last = heap.pop()?;
+        let Some(&top) = heap.first() else {
+            return Some(last);
+        };
+        let n = heap.len();
+        let mut i = 0;
+        loop {
+            let left = 2 * i + 1;
+            if left >= n {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < n && heap[right] > heap[left] {
+                right
+            } else {
+                left
+            };
+            if heap[child] <= last {
+                break;
+            }
+            heap[i] = heap[child];
+            i = child;
+        }
+        heap[i] = last;
+        Some(top)
+    }
+
+    /// Calls `f` with every entry at least `bound`, in no particular order.
+    fn for_each_at_least(&self, bound: u64, mut f: impl FnMut(u64)) {
+        let heap = &self.0;
+        let mut stack = vec![0usize];
+        while let Some(i) = stack.pop() {
+            match heap.get(i) {
+                Some(&entry) if entry >= bound => {
+                    f(entry);
+                    stack.extend([2 * i + 1, 2 * i + 2]);
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -1069,6 +1132,37 @@ mod tests {
                 (bucket, string)
             );
         }
+    }
+
+    #[test]
+    fn max_heap_pops_in_order_and_visits_what_reaches_a_bound() {
+        let mut next = crate::test_rng::xorshift(0x5eed_0f4e_a9b1);
+        let mut heap = MaxHeap::default();
+        let mut model: Vec<u64> = Vec::new();
+        for step in 0..4000 {
+            if step % 3 == 2 {
+                model.sort_unstable();
+                assert_eq!(heap.pop(), model.pop(), "step {step}");
+            } else {
+                let entry = next() % 500;
+                heap.push(entry);
+                model.push(entry);
+            }
+            if step % 97 == 0 {
+                let bound = next() % 520;
+                let mut seen = Vec::new();
+                heap.for_each_at_least(bound, |e| seen.push(e));
+                seen.sort_unstable();
+                let mut want: Vec<u64> = model.iter().copied().filter(|&e| e >= bound).collect();
+                want.sort_unstable();
+                assert_eq!(seen, want, "step {step}, bound {bound}");
+            }
+        }
+        model.sort_unstable();
+        while let Some(top) = heap.pop() {
+            assert_eq!(Some(top), model.pop());
+        }
+        assert!(model.is_empty());
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub fn run(args: Args) -> ExitCode {
             kallsyms,
             extra_pass: false,
         };
-        let (report, margins) = match simulate_with_margins(&session, &pass_options, &hazards) {
+        let (report, margins) = match simulate_with_margins(session, &pass_options, &hazards) {
             Ok(done) => done,
             Err(e) => return super::report_error(e.into()),
         };

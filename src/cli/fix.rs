@@ -66,7 +66,7 @@ pub fn run(args: Args) -> ExitCode {
             Err(code) => return code,
         };
         match simulate(
-            &s,
+            s,
             &PassOptions {
                 kallsyms,
                 extra_pass: false,

@@ -58,13 +58,20 @@ pub fn strip_program_name(args: &[String]) -> &[String] {
     }
 }
 
-/// Opens the link `ld_args` describes, relative to `directory`, reporting failures.
+/// Opens the link `ld_args` describes, relative to `directory`, reporting failures. The
+/// session lives until the process exits and is never dropped: unmapping every thin-archive
+/// member one by one (hundreds of `munmap` calls, each stopping the pool's other threads to
+/// flush their TLBs) took 3 ms of a 45 ms tinyconfig check, and the exit tears the address
+/// space down at once.
 pub fn open_session(
     directory: &Option<PathBuf>,
     ld_args: &[String],
-) -> Result<LinkSession, ExitCode> {
+) -> Result<&'static mut LinkSession, ExitCode> {
     let base = directory.clone().unwrap_or_else(|| PathBuf::from("."));
-    LinkSession::open(strip_program_name(ld_args), &base).map_err(|e| super::report_error(e.into()))
+    match LinkSession::open(strip_program_name(ld_args), &base) {
+        Ok(session) => Ok(Box::leak(Box::new(session))),
+        Err(e) => Err(super::report_error(e.into())),
+    }
 }
 
 pub fn run_layout(args: LayoutArgs) -> ExitCode {

@@ -38,7 +38,7 @@ pub fn run(args: Args) -> ExitCode {
         Err(code) => return code,
     };
     let report = match simulate(
-        &session,
+        session,
         &PassOptions {
             kallsyms,
             extra_pass: args.extra_pass,

@@ -14,13 +14,14 @@
 //! stub hash table's order: sizes are exact, the symbol of each such stub may not be.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::LayoutError;
 use super::flags::SecFlags;
 use super::map::SectionRef;
 use super::model::{SymbolKind, SymbolSection as Place, elf};
 use super::place::{Engine, TargetHooks};
-use super::symbols::{LinkedSymbol, SymBase, SymState, SymbolSection};
+use super::symbols::{InputSymbolIds, LinkedSymbol, SymBase, SymState, SymbolSection};
 use crate::input::Binding;
 
 /// ARM options of the command line that change layout.
@@ -313,21 +314,23 @@ impl StubType {
     }
 }
 
-/// What a branch relocation resolves to.
+/// What a branch relocation resolves to. Borrowed: a scan resolves every branch of every
+/// layout, and only a branch that needs a stub keeps its target's name.
 #[derive(Debug, Clone)]
-struct Target {
+struct Target<'n> {
     destination: u64,
     branch: Branch,
     /// The symbol is absolute (a Thumb-only target then assumes Thumb).
     absolute: bool,
-    name: String,
-    /// Identifies the target in the stub's key: a global name or (file, symbol index).
+    name: &'n str,
+    /// Identifies the target in the stub's key: a global symbol or (file, symbol index).
     key: TargetKey,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum TargetKey {
-    Global(String),
+    /// A global symbol, by its id in the symbol table (one per name).
+    Global(usize),
     /// (file, symbol index, the symbol's section).
     Local(usize, usize, Option<SectionRef>),
 }
@@ -350,6 +353,15 @@ struct Stub {
     section: usize,
     /// The local symbol bfd gives it (`__f_veneer`, `__f_from_thumb`, `__f_from_arm`).
     name: String,
+}
+
+/// A branch relocation that needs a stub, and the stub's type and branch.
+#[derive(Debug, Clone, Copy)]
+struct StubRequest {
+    r_type: u32,
+    addend: i64,
+    kind: StubType,
+    branch: Branch,
 }
 
 /// A Cortex-A8 erratum fix: a 32-bit Thumb-2 branch whose first half ends a 4 KiB page.
@@ -389,13 +401,17 @@ pub(crate) struct ArmBackend {
     stubs: Vec<Stub>,
     stub_index: HashMap<StubKey, usize>,
     a8_fixes: Vec<A8Fix>,
+    /// Each input symbol's id in the prepared symbol table: a branch's target is found
+    /// without hashing its name, in every scan of every layout.
+    input_ids: Arc<InputSymbolIds>,
 }
 
 type Eng<'e, 's, 'a, 'f> = &'e mut Engine<'s, 'a, 'f>;
 
 impl ArmBackend {
-    pub(crate) fn new(opts: ArmOptions) -> Self {
+    pub(crate) fn new(opts: ArmOptions, input_ids: Arc<InputSymbolIds>) -> Self {
         ArmBackend {
+            input_ids,
             opts,
             attrs: Attributes::default(),
             fix_a8: false,
@@ -590,7 +606,13 @@ impl ArmBackend {
     // ----- stub selection -----------------------------------------------------------------------
 
     /// The target of relocation symbol `sym` of file `f`, None when ld skips it (undefined).
-    fn resolve(&self, e: &Engine<'_, '_, '_>, f: usize, sym: usize, addend: i64) -> Option<Target> {
+    fn resolve<'e>(
+        &self,
+        e: &'e Engine<'_, '_, '_>,
+        f: usize,
+        sym: usize,
+        addend: i64,
+    ) -> Option<Target<'e>> {
         let file = &e.files[f];
         let s = file.symbols.get(sym)?;
         if s.binding == Binding::Local {
@@ -612,11 +634,14 @@ impl ArmBackend {
                 destination: base.wrapping_add(value).wrapping_add_signed(addend),
                 branch: branch_of(s.kind, s.value),
                 absolute,
-                name: s.name.to_string(),
+                name: s.name,
                 key: TargetKey::Local(f, sym, sym_sec),
             });
         }
-        let id = e.syms.lookup(s.name)?;
+        let id = match self.input_ids.get(f, sym) {
+            Some(id) => id,
+            None => e.syms.lookup(s.name)?,
+        };
         let g = e.syms.get(id);
         let SymState::Defined { base, value } = g.state.clone() else {
             return None;
@@ -641,8 +666,8 @@ impl ArmBackend {
             destination: addr.wrapping_add_signed(addend),
             branch,
             absolute: base == SymBase::Abs,
-            name: g.name.to_string(),
-            key: TargetKey::Global(g.name.to_string()),
+            name: g.name,
+            key: TargetKey::Global(id),
         })
     }
 
@@ -767,6 +792,7 @@ impl ArmBackend {
                         continue;
                     };
                     let location = base.wrapping_add(rel.offset);
+                    let destination = target.destination;
                     let mut branch = target.branch;
                     let mut has_stub = false;
                     if let Some((kind, b)) =
@@ -774,7 +800,14 @@ impl ArmBackend {
                     {
                         branch = b;
                         has_stub = true;
-                        if self.add_stub(e, r, &target, rel.r_type, rel.addend, kind, branch) {
+                        let (key, name) = (target.key, target.name.to_string());
+                        let stub = StubRequest {
+                            r_type: rel.r_type,
+                            addend: rel.addend,
+                            kind,
+                            branch,
+                        };
+                        if self.add_stub(e, r, key, &name, stub) {
                             changed = true;
                         }
                     }
@@ -787,7 +820,7 @@ impl ArmBackend {
                     {
                         a8_relocs.push(A8Reloc {
                             from: location,
-                            destination: target.destination,
+                            destination,
                             r_type: rel.r_type,
                             branch,
                             has_stub,
@@ -818,18 +851,22 @@ impl ArmBackend {
         &mut self,
         e: Eng<'_, '_, '_, '_>,
         section: SectionRef,
-        target: &Target,
-        r_type: u32,
-        addend: i64,
-        kind: StubType,
-        branch: Branch,
+        target: TargetKey,
+        target_name: &str,
+        stub: StubRequest,
     ) -> bool {
+        let StubRequest {
+            r_type,
+            addend,
+            kind,
+            branch,
+        } = stub;
         let Some(&group) = self.group.get(&section) else {
             return false;
         };
         let key = StubKey {
             group,
-            target: target.key.clone(),
+            target,
             addend,
             kind,
         };
@@ -841,15 +878,15 @@ impl ArmBackend {
         };
         let thumb_reloc = matches!(r_type, R_ARM_THM_CALL | R_ARM_THM_JUMP24 | R_ARM_THM_JUMP19);
         let name = if thumb_reloc && branch == Branch::ToArm {
-            format!("__{}_from_thumb", target.name)
+            format!("__{target_name}_from_thumb")
         } else if matches!(r_type, R_ARM_CALL | R_ARM_JUMP24) && branch == Branch::ToThumb {
-            format!("__{}_from_arm", target.name)
+            format!("__{target_name}_from_arm")
         } else {
-            format!("__{}_veneer", target.name)
+            format!("__{target_name}_veneer")
         };
-        let hash_name = match &key.target {
-            TargetKey::Global(sym) => format!(
-                "{:08x}_{sym}+{:x}_{}",
+        let hash_name = match key.target {
+            TargetKey::Global(_) => format!(
+                "{:08x}_{target_name}+{:x}_{}",
                 e_section_id(e, group),
                 addend as i32,
                 kind.number()

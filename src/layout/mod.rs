@@ -275,9 +275,13 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
             },
             || symbols::SymbolTable::with_input_names(files),
         );
+        let input_ids = Arc::new(input_ids);
         let mut engine = place::Engine::new(program, files, mapping, syms, options);
         if options.machine == object::elf::EM_ARM {
-            engine.hooks = Some(Box::new(arm::ArmBackend::new(options.arm)));
+            engine.hooks = Some(Box::new(arm::ArmBackend::new(
+                options.arm,
+                Arc::clone(&input_ids),
+            )));
         }
         engine.prepare(&input_ids)?;
         Ok(PreparedLink { engine })

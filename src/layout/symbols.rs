@@ -88,6 +88,14 @@ pub(crate) struct SymbolTable<'n> {
 #[derive(Debug)]
 pub(crate) struct InputSymbolIds(Vec<Vec<Option<u32>>>);
 
+impl InputSymbolIds {
+    /// The id of symbol `index` of file `file`, if it is resolved by name.
+    pub fn get(&self, file: usize, index: usize) -> Option<usize> {
+        let id = *self.0.get(file)?.get(index)?;
+        id.map(|id| id as usize)
+    }
+}
+
 /// A local symbol the output keeps.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KeptLocal {

@@ -19,9 +19,10 @@ use std::sync::Arc;
 use super::LayoutError;
 use super::flags::SecFlags;
 use super::map::SectionRef;
-use super::model::{SymbolKind, SymbolSection as Place, elf};
+use super::model::{InputFile, SymbolKind, SymbolSection as Place, elf};
 use super::place::{Engine, TargetHooks};
 use super::symbols::{InputSymbolIds, LinkedSymbol, SymBase, SymState, SymbolSection};
+use crate::hash::FastMap;
 use crate::input::Binding;
 
 /// ARM options of the command line that change layout.
@@ -404,14 +405,62 @@ pub(crate) struct ArmBackend {
     /// Each input symbol's id in the prepared symbol table: a branch's target is found
     /// without hashing its name, in every scan of every layout.
     input_ids: Arc<InputSymbolIds>,
+    /// Where the erratum scan looks, found once per prepared link (see [`ThumbMaps`]).
+    thumb_maps: Arc<ThumbMaps>,
+}
+
+/// By file, each section that holds Thumb code (a `$t` mapping symbol) with the indices of
+/// its mapping symbols (`$a`, `$t`, `$d`), in symbol-table order. The Cortex-A8 erratum scan
+/// reads only Thumb stretches, which these bound; symbol names and sections do not change
+/// between layouts of a prepared link (values may, so they are read at each scan).
+type ThumbMaps = Vec<Vec<(usize, Vec<usize>)>>;
+
+fn thumb_maps(files: &[InputFile<'_>]) -> ThumbMaps {
+    files
+        .iter()
+        .map(|file| {
+            let mut by_section: Vec<(usize, Vec<usize>)> = Vec::new();
+            let mut slot: FastMap<usize, usize> = FastMap::default();
+            for (k, s) in file.symbols.iter().enumerate() {
+                let b = s.name.as_bytes();
+                if s.binding == Binding::Local
+                    && b.len() >= 2
+                    && b[0] == b'$'
+                    && matches!(b[1], b'a' | b't' | b'd')
+                    && (b.len() == 2 || b[2] == b'.')
+                    && let Place::Section(shndx) = s.section
+                    && let Some(pos) = file.section_position(shndx)
+                {
+                    let at = *slot.entry(pos).or_insert_with(|| {
+                        by_section.push((pos, Vec::new()));
+                        by_section.len() - 1
+                    });
+                    by_section[at].1.push(k);
+                }
+            }
+            by_section.retain(|(_, symbols)| {
+                symbols
+                    .iter()
+                    .any(|&k| file.symbols[k].name.as_bytes()[1] == b't')
+            });
+            // The scan goes through a file's sections in order.
+            by_section.sort_unstable_by_key(|&(pos, _)| pos);
+            by_section
+        })
+        .collect()
 }
 
 type Eng<'e, 's, 'a, 'f> = &'e mut Engine<'s, 'a, 'f>;
 
 impl ArmBackend {
-    pub(crate) fn new(opts: ArmOptions, input_ids: Arc<InputSymbolIds>) -> Self {
+    pub(crate) fn new(
+        opts: ArmOptions,
+        files: &[InputFile<'_>],
+        input_ids: Arc<InputSymbolIds>,
+    ) -> Self {
         ArmBackend {
             input_ids,
+            thumb_maps: Arc::new(thumb_maps(files)),
             opts,
             attrs: Attributes::default(),
             fix_a8: false,
@@ -919,21 +968,11 @@ impl ArmBackend {
         fixes: &mut Vec<A8Fix>,
     ) {
         let file = &e.files[f];
-        let mut maps: HashMap<usize, Vec<(u64, u8)>> = HashMap::new();
-        for s in file.symbols.iter() {
-            let b = s.name.as_bytes();
-            if s.binding == Binding::Local
-                && b.len() >= 2
-                && b[0] == b'$'
-                && matches!(b[1], b'a' | b't' | b'd')
-                && (b.len() == 2 || b[2] == b'.')
-                && let Place::Section(shndx) = s.section
-                && let Some(pos) = file.section_position(shndx)
-            {
-                maps.entry(pos).or_default().push((s.value, b[1]));
-            }
-        }
-        for (i, sec) in file.sections.iter().enumerate() {
+        let Some(sections) = self.thumb_maps.get(f) else {
+            return;
+        };
+        for (i, symbols) in sections {
+            let (i, sec) = (*i, &file.sections[*i]);
             if sec.sh_type != elf::SHT_PROGBITS || sec.sh_flags & elf::SHF_EXECINSTR == 0 {
                 continue;
             }
@@ -941,7 +980,10 @@ impl ArmBackend {
             let Some(base) = e.input_address(r) else {
                 continue;
             };
-            let Some(map) = maps.get(&i) else { continue };
+            let map: Vec<(u64, u8)> = symbols
+                .iter()
+                .map(|&k| (file.symbols[k].value, file.symbols[k].name.as_bytes()[1]))
+                .collect();
             let data = sec.data;
             let half = |at: u64| -> Option<u32> {
                 let at = usize::try_from(at).ok()?;

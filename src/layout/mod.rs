@@ -280,6 +280,7 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
         if options.machine == object::elf::EM_ARM {
             engine.hooks = Some(Box::new(arm::ArmBackend::new(
                 options.arm,
+                files,
                 Arc::clone(&input_ids),
             )));
         }

@@ -13,7 +13,6 @@
 //! veneers. Stubs sharing one stub section are laid out in creation order, where bfd uses its
 //! stub hash table's order: sizes are exact, the symbol of each such stub may not be.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::LayoutError;
@@ -168,8 +167,8 @@ fn skip_string(data: &[u8], pos: &mut usize) -> Option<()> {
 }
 
 /// The integer file-scope `aeabi` attributes of one `.ARM.attributes` section.
-fn parse_attributes(data: &[u8], big_endian: bool) -> Option<HashMap<u64, u64>> {
-    let mut out = HashMap::new();
+fn parse_attributes(data: &[u8], big_endian: bool) -> Option<FastMap<u64, u64>> {
+    let mut out = FastMap::default();
     if data.first() != Some(&b'A') {
         return None;
     }
@@ -396,11 +395,11 @@ pub(crate) struct ArmBackend {
     attrs: Attributes,
     fix_a8: bool,
     /// Each code input section's stub group (`stub_group[id].link_sec`).
-    group: HashMap<SectionRef, SectionRef>,
+    group: FastMap<SectionRef, SectionRef>,
     stub_sections: Vec<StubSection>,
-    by_link: HashMap<SectionRef, usize>,
+    by_link: FastMap<SectionRef, usize>,
     stubs: Vec<Stub>,
-    stub_index: HashMap<StubKey, usize>,
+    stub_index: FastMap<StubKey, usize>,
     a8_fixes: Vec<A8Fix>,
     /// Each input symbol's id in the prepared symbol table: a branch's target is found
     /// without hashing its name, in every scan of every layout.
@@ -464,11 +463,11 @@ impl ArmBackend {
             opts,
             attrs: Attributes::default(),
             fix_a8: false,
-            group: HashMap::new(),
+            group: FastMap::default(),
             stub_sections: Vec::new(),
-            by_link: HashMap::new(),
+            by_link: FastMap::default(),
             stubs: Vec::new(),
-            stub_index: HashMap::new(),
+            stub_index: FastMap::default(),
             a8_fixes: Vec::new(),
         }
     }
@@ -513,7 +512,7 @@ impl ArmBackend {
 
     /// `elf32_arm_fix_exidx_coverage` over the executable inputs sorted by address.
     fn fix_exidx_coverage(&self, e: Eng<'_, '_, '_, '_>) {
-        let mut exidx_of: HashMap<SectionRef, SectionRef> = HashMap::new();
+        let mut exidx_of: FastMap<SectionRef, SectionRef> = FastMap::default();
         let mut text = Vec::new();
         for (f, file) in e.files.iter().enumerate() {
             for (i, sec) in file.sections.iter().enumerate() {
@@ -532,7 +531,7 @@ impl ArmBackend {
         }
         text.sort_by_key(|&(addr, _)| addr);
 
-        let mut delta: HashMap<SectionRef, i64> = HashMap::new();
+        let mut delta: FastMap<SectionRef, i64> = FastMap::default();
         let mut last_exidx: Option<SectionRef> = None;
         let mut last_type: i32 = -1;
         let mut last_second = 0u32;

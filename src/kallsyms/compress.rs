@@ -530,10 +530,10 @@ impl Ranking {
         None
     }
 
-    /// Every pair still ranked whose count is at least `count` minus [`REACH`] (and not
-    /// zero), with its count.
-    fn near(&self, shards: &[Shard], count: i64) -> Vec<(u16, i64)> {
-        let floor = count - REACH;
+    /// Every pair still ranked whose count is at least `count` minus `reach` (and not zero),
+    /// with its count.
+    fn near(&self, shards: &[Shard], count: i64, reach: i64) -> Vec<(u16, i64)> {
+        let floor = count - reach;
         let mut near = Vec::new();
         // Entries overstate counts: one ranked at least `floor` may have less now.
         self.heap
@@ -648,9 +648,16 @@ pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {
     compress_in_shards(syms, shard_count(string_bytes(syms)), None)
 }
 
-/// [`compress`], also recording what [`Rounds::resume`] needs.
-pub(super) fn compress_recording(syms: &[TableSymbol<'_>]) -> (Compressed, Rounds) {
-    let mut rounds = Rounds::default();
+/// [`compress`], also recording what [`Rounds::resume`] needs to add or remove a name of up
+/// to `longest_name` bytes (with its type, one more).
+pub(super) fn compress_recording(
+    syms: &[TableSymbol<'_>],
+    longest_name: usize,
+) -> (Compressed, Rounds) {
+    let mut rounds = Rounds {
+        reach: i64::try_from(longest_name).map_or(MAX_REACH, |n| n.min(MAX_REACH)),
+        ..Rounds::default()
+    };
     let compressed = compress_in_shards(syms, shard_count(string_bytes(syms)), Some(&mut rounds));
     (compressed, rounds)
 }
@@ -746,7 +753,7 @@ fn run_rounds(
                 pair: best as u16,
                 count,
                 near: if recording {
-                    ranking.near(shards, count)
+                    ranking.near(shards, count, rounds.reach)
                 } else {
                     Vec::new()
                 },
@@ -798,8 +805,10 @@ fn finish(shards: &[Shard], tokens: &Tokens) -> Compressed {
 }
 
 /// How far one name ("type + name") can move a pair's count: it holds at most its length
-/// minus one pairs. A set differing by a longer name is compressed from the start.
-const REACH: i64 = 128;
+/// minus one pairs. A recording keeps, each round, the pairs within reach of the chosen one,
+/// for the longest name it may be resumed with, at most this far; a set differing by a
+/// longer name is compressed from the start.
+const MAX_REACH: i64 = 128;
 
 /// Near pairs a recording keeps at most over all rounds; past this it stops being usable.
 const MAX_NEAR_ENTRIES: usize = 1 << 20;
@@ -815,7 +824,8 @@ struct Round {
     pair: u16,
     /// The chosen pair's count over all strings.
     count: i64,
-    /// Every other pair whose count was within [`REACH`] of `count`, with its count.
+    /// Every other pair whose count was within the recording's reach of `count`, with its
+    /// count.
     near: Vec<(u16, i64)>,
     /// `near` holds every such pair (the recording had not reached its limit).
     complete: bool,
@@ -841,6 +851,9 @@ impl Checkpoint {
 /// states: enough to compress the same strings plus or minus one without starting over.
 #[derive(Debug)]
 pub(super) struct Rounds {
+    /// How far a name's pairs can move a count (see [`MAX_REACH`]): the longest name a
+    /// resumed compression may add or remove, less one.
+    reach: i64,
     rounds: Vec<Round>,
     bytes: [u64; 256],
     /// The compression stopped because no pair was left (codes remained).
@@ -852,6 +865,7 @@ pub(super) struct Rounds {
 impl Default for Rounds {
     fn default() -> Self {
         Rounds {
+            reach: MAX_REACH,
             rounds: Vec::new(),
             bytes: [0; 256],
             exhausted: false,
@@ -897,7 +911,7 @@ impl Rounds {
             Change::Added { text, .. } => (text, 1),
             Change::Removed { text, .. } => (text, -1),
         };
-        if text.len() as i64 - 1 > REACH {
+        if text.len() as i64 - 1 > self.reach {
             return None;
         }
         let mut own_bytes = [0u64; 256];
@@ -924,7 +938,7 @@ impl Rounds {
             if self.checkpoints.iter().any(|c| c.round == k) {
                 at_checkpoint.push((k, s.clone()));
             }
-            if !round.holds(&s, sign) {
+            if !round.holds(&s, sign, self.reach) {
                 diverges = Some(k);
                 break;
             }
@@ -984,8 +998,8 @@ impl Rounds {
 
 impl Round {
     /// Whether this round chooses as recorded when a string now `s` is added (`sign` 1) to
-    /// the strings or taken from them (-1).
-    fn holds(&self, s: &[u8], sign: i64) -> bool {
+    /// the strings or taken from them (-1), `reach` being the recording's.
+    fn holds(&self, s: &[u8], sign: i64, reach: i64) -> bool {
         if !self.complete {
             return false;
         }
@@ -1011,10 +1025,10 @@ impl Round {
         {
             return false;
         }
-        // A pair of `s` not listed had a count below the best's minus REACH, which `s` cannot
-        // make up; or, when that bound is not positive, every pair with a count is listed and
-        // an unlisted one had none.
-        if self.count <= REACH {
+        // A pair of `s` not listed had a count below the best's minus the reach, which `s`
+        // cannot make up; or, when that bound is not positive, every pair with a count is
+        // listed and an unlisted one had none.
+        if self.count <= reach {
             let listed =
                 |p: usize| p == best || self.near.iter().any(|&(q, _)| usize::from(q) == p);
             if own.iter().any(|&(p, n)| !listed(p) && beats(p, sign * n)) {
@@ -1336,12 +1350,22 @@ mod reference {
                 })
                 .collect();
             let at = (next() % count) as usize;
-            let mut rounds = Rounds::default();
+            // Half the recordings keep only what the longest name can reach (as the pass
+            // simulator's do), the others as much as any name can.
+            let longest = names.iter().map(|n| n.len() as i64 - 1).max().unwrap_or(0);
+            let reach = if case % 2 == 0 { longest } else { MAX_REACH };
+            let mut rounds = Rounds {
+                reach,
+                ..Rounds::default()
+            };
             let whole = compress_in_shards(&table_syms(&names), 1 + case % 3, Some(&mut rounds));
             let mut rest = names.clone();
             let gone = rest.remove(at);
             let removed = Change::Removed { at, text: &gone };
-            let mut rest_rounds = Rounds::default();
+            let mut rest_rounds = Rounds {
+                reach,
+                ..Rounds::default()
+            };
             let base = compress_in_shards(&table_syms(&rest), 1 + case % 2, Some(&mut rest_rounds));
             let added = Change::Added { at, text: &gone };
             for outcome in [

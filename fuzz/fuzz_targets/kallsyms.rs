@@ -1,9 +1,12 @@
-//! The kallsyms generator on any symbol map: tables, their size, and the assembly output.
-//! The first byte picks the options; the rest is the map.
+//! The kallsyms generator on any symbol map: tables, their size, and the assembly output;
+//! then the pass simulator's cached path on the map and on the map without its first line
+//! (a resumed compression when the two differ by one kept symbol), which must give the full
+//! tool's layout. The first byte picks the options; the rest is the map.
 #![no_main]
 
 use ldcheck::kallsyms::{
-    Options, PtrWidth, StableOptions, Version, build_tables, parse_symbol_map, tables_size,
+    CompressCache, Options, PtrWidth, StableOptions, Version, build_tables, parse_symbol_map,
+    rodata_layout_cached, tables_size,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -46,5 +49,22 @@ fuzz_target!(|data: &[u8]| {
             Some(size),
             "tables_size disagrees with build_tables"
         );
+    }
+    let rest = map
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(&[][..], |nl| &map[nl + 1..]);
+    let mut cache = CompressCache::default();
+    for text in [map, rest, map] {
+        let Ok(symbols) = parse_symbol_map(text, version) else {
+            return;
+        };
+        let full = build_tables(&symbols, &options).map(|t| t.rodata_layout(ptr));
+        let cached = rodata_layout_cached(&symbols, &options, ptr, &mut cache);
+        match (&full, &cached) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "cached layout differs"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            _ => panic!("cached path disagrees: {full:?} against {cached:?}"),
+        }
     }
 });

@@ -402,14 +402,18 @@ impl CompressCache {
 
     /// What the compression of `syms` contributes to the tables' sizes: `kallsyms_names`
     /// bytes and token table bytes. Keeps only those, and orders no names. A compression run
-    /// here is recorded for resuming with any one name of up to `longest_name` bytes more or
-    /// less.
-    fn compressed_sizes(&mut self, syms: &[TableSymbol<'_>], longest_name: usize) -> (u64, u64) {
+    /// here is recorded for resuming with any one name of up to `longest_name()` bytes more
+    /// or less.
+    fn compressed_sizes(
+        &mut self,
+        syms: &[TableSymbol<'_>],
+        longest_name: impl FnOnce() -> usize,
+    ) -> (u64, u64) {
         let entry = self
             .take(syms)
             .or_else(|| self.resume(syms))
             .unwrap_or_else(|| {
-                let (compressed, rounds) = compress::compress_recording(syms, longest_name);
+                let (compressed, rounds) = compress::compress_recording(syms, longest_name());
                 CacheEntry {
                     key: cache_key(syms),
                     sizes: sizes_of(&compressed),
@@ -469,7 +473,7 @@ pub fn rodata_layout_cached(
     let ordered = order_symbols(map, options)?;
     // A map of the same link one kept symbol apart (a later pass, a margin probe) differs by
     // a name this one lists.
-    let longest_name = map.symbols.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let longest_name = || map.symbols.iter().map(|s| s.name.len()).max().unwrap_or(0);
     let (names_bytes, token_table_bytes) = cache.compressed_sizes(&ordered.syms, longest_name);
     let sizes = size::TableSizes {
         options: *options,

@@ -276,10 +276,9 @@ impl<'n> SymbolTable<'n> {
                     });
                     continue;
                 }
-                let Some(id) = ids.0[file_id][sym_idx] else {
+                let Some(id) = ids.get(file_id, sym_idx) else {
                     continue;
                 };
-                let id = id as usize;
                 let weak = sym.binding == Binding::Weak;
                 let definition = match sym.section {
                     Place::Undefined | Place::Reserved(_) => None,
@@ -453,7 +452,11 @@ impl From<&str> for SymbolName {
 
 impl From<String> for SymbolName {
     fn from(name: String) -> Self {
-        SymbolName::from(name.as_str())
+        SymbolName {
+            start: 0,
+            len: name.len() as u32,
+            text: Arc::new(name),
+        }
     }
 }
 

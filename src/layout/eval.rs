@@ -301,6 +301,7 @@ impl<'a> Engine<'_, 'a, '_> {
             SymBase::Abs => Some((Base::Abs, value)),
             SymBase::Out(id) => Some((Base::Sec(id), value)),
             SymBase::Input(r) => {
+                let r = r.section();
                 let out = self.input_output[r.file][r.sec]?;
                 match out {
                     None => Some((Base::Abs, value)),

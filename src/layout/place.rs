@@ -280,9 +280,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         }
         self.phase = Phase::Final;
         self.assign_pass()?;
-        self.finalize_syms();
-        self.define_start_stop();
-        self.fix_excluded_syms();
+        self.fix_up_syms();
         Ok(self.build_layout())
     }
 
@@ -1266,7 +1264,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 };
                 let final_sec =
                     if self.phase == Phase::Final && fold.rel_from_abs && base == SymBase::Abs {
-                        self.section_for_dot()
+                        self.section_for_dot().and_then(|sec| u32::try_from(sec).ok())
                     } else {
                         None
                     };
@@ -1599,99 +1597,105 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
 
     // ----- symbol fix-ups -----------------------------------------------------------------------
 
-    /// `ldexp_finalize_syms`: `.`-derived absolute symbols become relative to their section.
-    fn finalize_syms(&mut self) {
-        let n = self.syms.all().len();
-        for id in 0..n {
-            let s = self.syms.get(id);
-            if let (
-                Some(sec),
-                SymState::Defined {
-                    base: SymBase::Abs,
-                    value,
-                },
-            ) = (s.final_sec, s.state.clone())
-            {
-                let vma = self.os[sec].vma;
-                self.syms.get_mut(id).state = SymState::Defined {
-                    base: SymBase::Out(sec),
-                    value: value.wrapping_sub(vma),
-                };
-            }
+    /// ld's fix-ups once addresses are final, each symbol through all three in ld's order
+    /// (`ldexp_finalize_syms`, the `__start_`/`__stop_` definitions, then
+    /// `_bfd_fix_excluded_sec_syms`): each step reads only its own symbol and the output
+    /// sections, so one walk over a 200k-symbol table does what three did.
+    fn fix_up_syms(&mut self) {
+        for id in 0..self.syms.all().len() {
+            self.finalize_sym(id);
+            self.define_start_stop(id);
+            self.fix_excluded_sym(id);
         }
     }
 
-    /// `__start_SEC` / `__stop_SEC` for referenced, undefined names of output sections.
-    fn define_start_stop(&mut self) {
-        let n = self.syms.all().len();
-        for id in 0..n {
-            let s = self.syms.get(id);
-            if !matches!(s.state, SymState::Undefined { .. }) || !s.referenced {
-                continue;
-            }
-            let (is_stop, sec) = if let Some(rest) = s.name.strip_prefix("__start_") {
-                (false, rest)
-            } else if let Some(rest) = s.name.strip_prefix("__stop_") {
-                (true, rest)
-            } else {
-                continue;
-            };
-            if sec.is_empty() || !sec.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                continue;
-            }
-            let Some(os) = self
-                .find_output_section(sec)
-                .filter(|&o| self.os[o].created && !self.os[o].excluded)
-            else {
-                continue;
-            };
-            let value = if is_stop { self.os[os].size } else { 0 };
-            let s = self.syms.get_mut(id);
-            s.state = SymState::Defined {
-                base: SymBase::Out(os),
+    /// `ldexp_finalize_syms`: a `.`-derived absolute symbol becomes relative to its section.
+    fn finalize_sym(&mut self, id: usize) {
+        let s = self.syms.get(id);
+        if let (
+            Some(sec),
+            SymState::Defined {
+                base: SymBase::Abs,
+                value,
+            },
+        ) = (s.final_sec, &s.state)
+        {
+            let sec = sec as OsId;
+            let value = value.wrapping_sub(self.os[sec].vma);
+            self.syms.get_mut(id).state = SymState::Defined {
+                base: SymBase::Out(sec),
                 value,
             };
         }
     }
 
-    /// `_bfd_fix_excluded_sec_syms`: symbols in removed sections move to a kept neighbour.
-    fn fix_excluded_syms(&mut self) {
-        let n = self.syms.all().len();
-        for id in 0..n {
-            let SymState::Defined { base, value } = self.syms.get(id).state.clone() else {
-                continue;
-            };
-            let os = match base {
-                SymBase::Out(os) => os,
-                SymBase::Input(r) => match self.input_output[r.file][r.sec] {
-                    Some(Some(os)) => os,
-                    _ => continue,
-                },
-                SymBase::Abs => continue,
-            };
-            if !self.os[os].excluded {
-                continue;
-            }
-            let Some((b, off)) = self.resolve_sym_base(base, value) else {
-                continue;
-            };
-            let addr = off.wrapping_add(match b {
-                Base::Sec(s) => self.os[s].vma,
-                _ => 0,
-            });
-            let new_base = match self.nearby_section(os, addr) {
-                Some(near) => SymBase::Out(near),
-                None => SymBase::Abs,
-            };
-            let new_value = match new_base {
-                SymBase::Out(near) => addr.wrapping_sub(self.os[near].vma),
-                _ => addr,
-            };
-            self.syms.get_mut(id).state = SymState::Defined {
-                base: new_base,
-                value: new_value,
-            };
+    /// `__start_SEC` / `__stop_SEC` for a referenced, undefined name of an output section.
+    fn define_start_stop(&mut self, id: usize) {
+        let s = self.syms.get(id);
+        if !matches!(s.state, SymState::Undefined { .. }) || !s.referenced {
+            return;
         }
+        let (is_stop, sec) = if let Some(rest) = s.name.strip_prefix("__start_") {
+            (false, rest)
+        } else if let Some(rest) = s.name.strip_prefix("__stop_") {
+            (true, rest)
+        } else {
+            return;
+        };
+        if sec.is_empty() || !sec.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return;
+        }
+        let Some(os) = self
+            .find_output_section(sec)
+            .filter(|&o| self.os[o].created && !self.os[o].excluded)
+        else {
+            return;
+        };
+        let value = if is_stop { self.os[os].size } else { 0 };
+        self.syms.get_mut(id).state = SymState::Defined {
+            base: SymBase::Out(os),
+            value,
+        };
+    }
+
+    /// `_bfd_fix_excluded_sec_syms`: a symbol in a removed section moves to a kept neighbour.
+    fn fix_excluded_sym(&mut self, id: usize) {
+        let SymState::Defined { base, value } = self.syms.get(id).state else {
+            return;
+        };
+        let os = match base {
+            SymBase::Out(os) => os,
+            SymBase::Input(r) => {
+                let r = r.section();
+                match self.input_output[r.file][r.sec] {
+                    Some(Some(os)) => os,
+                    _ => return,
+                }
+            }
+            SymBase::Abs => return,
+        };
+        if !self.os[os].excluded {
+            return;
+        }
+        let Some((b, off)) = self.resolve_sym_base(base, value) else {
+            return;
+        };
+        let addr = off.wrapping_add(match b {
+            Base::Sec(s) => self.os[s].vma,
+            _ => 0,
+        });
+        let new_base = match self.nearby_section(os, addr) {
+            Some(near) => SymBase::Out(near),
+            None => SymBase::Abs,
+        };
+        let new_value = match new_base {
+            SymBase::Out(near) => addr.wrapping_sub(self.os[near].vma),
+            _ => addr,
+        };
+        self.syms.get_mut(id).state = SymState::Defined {
+            base: new_base,
+            value: new_value,
+        };
     }
 
     /// `_bfd_nearby_section`: the kept neighbour most likely in the same segment.

@@ -23,7 +23,33 @@ pub(crate) enum SymBase {
     /// An output section (script symbols).
     Out(OsId),
     /// An input section (object symbols).
-    Input(SectionRef),
+    Input(InputBase),
+}
+
+/// An input section as a symbol's base, in half a [`SectionRef`]: every layout of a prepared
+/// link copies the whole symbol table, so its entries are kept small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InputBase {
+    file: u32,
+    sec: u32,
+}
+
+impl InputBase {
+    /// None for a file or section position past 32 bits, which no readable input reaches
+    /// (the reader refuses objects with more than 2^22 sections).
+    fn new(r: SectionRef) -> Option<InputBase> {
+        Some(InputBase {
+            file: u32::try_from(r.file).ok()?,
+            sec: u32::try_from(r.sec).ok()?,
+        })
+    }
+
+    pub fn section(self) -> SectionRef {
+        SectionRef {
+            file: self.file as usize,
+            sec: self.sec as usize,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +86,7 @@ pub(crate) struct Sym<'n> {
     /// The assignment pass (ld's `lang_statement_iteration`) that last assigned it from the script.
     pub def_iteration: Option<u32>,
     /// For `.`-derived absolute script symbols: the section `section_for_dot` chose.
-    pub final_sec: Option<OsId>,
+    pub final_sec: Option<u32>,
     /// Referenced by an object (undefined reference) or by a script expression.
     pub referenced: bool,
     /// Referenced by an input object, so an undefined one is listed in the output.
@@ -283,7 +309,9 @@ impl<'n> SymbolTable<'n> {
                 let definition = match sym.section {
                     Place::Undefined | Place::Reserved(_) => None,
                     Place::Absolute => Some(SymBase::Abs),
-                    Place::Section(shndx) => placed(shndx).map(SymBase::Input),
+                    Place::Section(shndx) => {
+                        placed(shndx).and_then(InputBase::new).map(SymBase::Input)
+                    }
                     Place::Common => {
                         let align = sym.value;
                         let s = &mut self.syms[id];
@@ -365,8 +393,7 @@ impl<'n> SymbolTable<'n> {
                 base: SymBase::Input(r),
                 value,
             } = &mut self.syms[id].state
-                && r.file == file_id
-                && r.sec == pos
+                && r.section() == (SectionRef { file: file_id, sec: pos })
             {
                 *value = sym.value;
             }

@@ -1840,12 +1840,14 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 SymbolSection::Section(names[id].clone())
             })
         };
-        // Letters depend on the output section, binding and type only.
-        let mut letters: FastMap<(Option<OsId>, Binding, SymbolKind), char> = FastMap::default();
-        let mut letter = |sec: Option<OsId>, binding: Binding, kind: SymbolKind| {
-            *letters
-                .entry((sec, binding, kind))
-                .or_insert_with(|| self.letter(sec, binding, kind))
+        // Letters depend on the output section, binding and type only: each is worked out
+        // once, in a table by all three.
+        let mut letters = vec![None; (names.len() + 1) * LETTER_SLOTS_PER_SECTION];
+        let mut letter = |sec: Option<OsId>, binding: Binding, kind: SymbolKind| match letter_slot(
+            sec, binding, kind,
+        ) {
+            Some(slot) => *letters[slot].get_or_insert_with(|| self.letter(sec, binding, kind)),
+            None => self.letter(sec, binding, kind),
         };
         let shared = &self.shared_names;
         let global_name = |id: usize, name: &str| -> SymbolName {
@@ -1947,6 +1949,34 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
     fn mask(&self, v: u64) -> u64 {
         if self.opts.is_64 { v } else { v & 0xffff_ffff }
     }
+}
+
+/// Bindings times kinds [`letter_slot`] has a place for.
+const LETTER_SLOTS_PER_SECTION: usize = 3 * 8;
+
+/// Where a linked symbol's nm letter is kept while listing a layout's symbols: by output
+/// section (absolute first), binding and kind; None for a binding or kind listed too rarely
+/// to keep (the letter is then worked out each time).
+fn letter_slot(sec: Option<OsId>, binding: Binding, kind: SymbolKind) -> Option<usize> {
+    let binding = match binding {
+        Binding::Local => 0,
+        Binding::Global => 1,
+        Binding::Weak => 2,
+        Binding::Unique | Binding::Other(_) => return None,
+    };
+    let kind = match kind {
+        SymbolKind::NoType => 0,
+        SymbolKind::Object => 1,
+        SymbolKind::Func => 2,
+        SymbolKind::Section => 3,
+        SymbolKind::File => 4,
+        SymbolKind::Common => 5,
+        SymbolKind::Tls => 6,
+        SymbolKind::Ifunc => 7,
+        SymbolKind::Other(_) => return None,
+    };
+    let section = sec.map_or(0, |id| id + 1);
+    Some(section * LETTER_SLOTS_PER_SECTION + binding * 8 + kind)
 }
 
 fn align_up(value: u64, align: u64) -> u64 {

@@ -365,6 +365,22 @@ fn seed_scenario(tc: Toolchain) {
         "{text}"
     );
     println!("{text}");
+    // The human summary line says what the simulated passes concluded.
+    let human = Command::new(exe)
+        .args(
+            check_args
+                .iter()
+                .filter(|a| !["--format", "gnu"].contains(&a.as_str())),
+        )
+        .current_dir(build.dir)
+        .output()
+        .expect("ldcheck check");
+    let summary = String::from_utf8_lossy(&human.stdout);
+    assert_eq!(human.status.code(), Some(1), "{summary}");
+    assert!(
+        summary.contains("vmlinux.lds: this link's kallsyms passes fail; "),
+        "{summary}"
+    );
 
     // The 6.1 procedure on the same build: ldcheck's 6.1 model matches the real 6.1 passes.
     let mut v61 = Options::new(Version::V6_1);
@@ -424,6 +440,22 @@ fn seed_scenario(tc: Toolchain) {
     );
     let (_, consistent) = build.real_passes(&compat);
     assert!(consistent, "after ldcheck fix the real passes converge");
+    // And ldcheck check agrees: exit 0, the summary says the passes converge.
+    let after = Command::new(exe)
+        .args(
+            check_args
+                .iter()
+                .filter(|a| !["--format", "gnu"].contains(&a.as_str())),
+        )
+        .current_dir(build.dir)
+        .output()
+        .expect("ldcheck check");
+    let summary = String::from_utf8_lossy(&after.stdout);
+    assert_eq!(after.status.code(), Some(0), "{summary}");
+    assert!(
+        summary.contains("vmlinux.lds: this link's kallsyms passes converge; "),
+        "{summary}"
+    );
 
     // Stable tables converge without touching the script.
     build.set_up(pad, SCRIPT);

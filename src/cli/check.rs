@@ -63,6 +63,8 @@ pub fn run(args: Args) -> ExitCode {
         .chain(unread_includes(&script))
         .collect();
     let mut breaks = findings.iter().any(|f| f.breaks_build);
+    // With the link inputs, what the simulated passes concluded (true: they fail).
+    let mut link_fails = None;
     if !args.ld_args.is_empty() {
         let kallsyms = args.kernel.options();
         let session = match super::layout::open_session(&args.directory, &args.ld_args) {
@@ -80,6 +82,7 @@ pub fn run(args: Args) -> ExitCode {
         let passes_finding = report.to_finding();
         // With the link inputs the simulation is the verdict; script findings explain it.
         breaks = passes_finding.breaks_build;
+        link_fails = Some(breaks);
         findings.insert(0, margins.to_finding());
         findings.insert(0, passes_finding);
     }
@@ -93,8 +96,14 @@ pub fn run(args: Args) -> ExitCode {
     );
     if args.format == Format::Human {
         let hazards = findings.iter().filter(|f| f.breaks_build).count();
+        // A script hazard does not break a link whose passes converge: say which holds.
+        let verdict = match link_fails {
+            Some(true) => "this link's kallsyms passes fail; ",
+            Some(false) => "this link's kallsyms passes converge; ",
+            None => "",
+        };
         println!(
-            "{file}: {hazards} hazard(s) that can break the build, {notes} note(s){}",
+            "{file}: {verdict}{hazards} hazard(s) that can break the build, {notes} note(s){}",
             if args.notes {
                 ""
             } else {

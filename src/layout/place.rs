@@ -1264,7 +1264,8 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 };
                 let final_sec =
                     if self.phase == Phase::Final && fold.rel_from_abs && base == SymBase::Abs {
-                        self.section_for_dot().and_then(|sec| u32::try_from(sec).ok())
+                        self.section_for_dot()
+                            .and_then(|sec| u32::try_from(sec).ok())
                     } else {
                         None
                     };

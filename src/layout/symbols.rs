@@ -393,7 +393,11 @@ impl<'n> SymbolTable<'n> {
                 base: SymBase::Input(r),
                 value,
             } = &mut self.syms[id].state
-                && r.section() == (SectionRef { file: file_id, sec: pos })
+                && r.section()
+                    == (SectionRef {
+                        file: file_id,
+                        sec: pos,
+                    })
             {
                 *value = sym.value;
             }

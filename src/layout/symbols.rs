@@ -87,7 +87,8 @@ pub(crate) struct Sym<'n> {
     pub by_object: bool,
     /// The assignment pass (ld's `lang_statement_iteration`) that last assigned it from the script.
     pub def_iteration: Option<u32>,
-    /// For `.`-derived absolute script symbols: the section `section_for_dot` chose.
+    /// For `.`-derived absolute script symbols: the section `section_for_dot` chose (an
+    /// [`OsId`], in 32 bits to keep the entry small).
     pub final_sec: Option<u32>,
     /// Referenced by an object (undefined reference) or by a script expression.
     pub referenced: bool,
@@ -113,7 +114,8 @@ pub(crate) struct SymbolTable<'n> {
 
 /// Symbol ids by name, holding only the ids: a name is found by comparing it with its
 /// symbol's own. At 200k names the table is ~1 MB, which stays in cache while the inputs'
-/// names are interned, where (name, id) pairs took ~5 MB and a cache miss per name.
+/// names are interned, where (name, id) pairs took ~5 MB and a cache miss per name. Ids are
+/// 32-bit, as in [`InputSymbolIds`]: every symbol costs its input at least 16 bytes.
 #[derive(Debug, Default, Clone)]
 struct NameIndex(hashbrown::HashTable<u32>);
 

@@ -287,6 +287,24 @@ fn options(stable: bool) -> Options {
     o
 }
 
+/// `ldcheck check` in its human format with `check_args` less `--format gnu`, in `dir`: the
+/// exit code and what it printed.
+fn human_check(check_args: &[String], dir: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ldcheck"))
+        .args(
+            check_args
+                .iter()
+                .filter(|a| !["--format", "gnu"].contains(&a.as_str())),
+        )
+        .current_dir(dir)
+        .output()
+        .expect("ldcheck check");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 #[test]
 fn real_passes_disagree_and_ldcheck_predicts_fixes_and_stabilises() {
     seed_scenario(X86_64);
@@ -366,17 +384,8 @@ fn seed_scenario(tc: Toolchain) {
     );
     println!("{text}");
     // The human summary line says what the simulated passes concluded.
-    let human = Command::new(exe)
-        .args(
-            check_args
-                .iter()
-                .filter(|a| !["--format", "gnu"].contains(&a.as_str())),
-        )
-        .current_dir(build.dir)
-        .output()
-        .expect("ldcheck check");
-    let summary = String::from_utf8_lossy(&human.stdout);
-    assert_eq!(human.status.code(), Some(1), "{summary}");
+    let (code, summary) = human_check(&check_args, build.dir);
+    assert_eq!(code, Some(1), "{summary}");
     assert!(
         summary.contains("vmlinux.lds: this link's kallsyms passes fail; "),
         "{summary}"
@@ -441,17 +450,8 @@ fn seed_scenario(tc: Toolchain) {
     let (_, consistent) = build.real_passes(&compat);
     assert!(consistent, "after ldcheck fix the real passes converge");
     // And ldcheck check agrees: exit 0, the summary says the passes converge.
-    let after = Command::new(exe)
-        .args(
-            check_args
-                .iter()
-                .filter(|a| !["--format", "gnu"].contains(&a.as_str())),
-        )
-        .current_dir(build.dir)
-        .output()
-        .expect("ldcheck check");
-    let summary = String::from_utf8_lossy(&after.stdout);
-    assert_eq!(after.status.code(), Some(0), "{summary}");
+    let (code, summary) = human_check(&check_args, build.dir);
+    assert_eq!(code, Some(0), "{summary}");
     assert!(
         summary.contains("vmlinux.lds: this link's kallsyms passes converge; "),
         "{summary}"

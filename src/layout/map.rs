@@ -8,7 +8,7 @@ use super::flags::SecFlags;
 use super::glob::{literal_prefix, name_matches};
 use super::ir::{OsId, Program, WildId};
 use super::model::{FileId, InputFile, elf};
-use crate::hash::FastMap;
+use crate::hash::{FastMap, NameIndex};
 use crate::prefetch;
 use crate::script::ast::{Constraint, InputSectionDesc, SortKey};
 use rayon::prelude::*;
@@ -118,7 +118,7 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
 
     // Patterns are matched once per distinct section name, on every thread (kernel objects
     // built with -ffunction-sections have tens of thousands); file patterns per section.
-    let mut by_name: FastMap<&str, usize> = FastMap::default();
+    let mut by_name = NameIndex::default();
     let mut names: Vec<&str> = Vec::new();
     // Each section's name, by position in `names`, in file and section order.
     // Section names are hashed in file order, which is not the order a string table need
@@ -126,10 +126,14 @@ pub fn map_inputs(program: &Program<'_, '_>, files: &[InputFile<'_>], opts: MapO
     let all_sections = files.iter().flat_map(|f| f.sections.iter());
     let name_ids: Vec<usize> = prefetch::ahead(all_sections, |sec| sec.name.as_bytes())
         .map(|sec| {
-            *by_name.entry(sec.name).or_insert_with(|| {
-                names.push(sec.name);
-                names.len() - 1
-            })
+            let hash = NameIndex::hash(sec.name);
+            if let Some(id) = by_name.find(hash, sec.name, |id| names[id as usize]) {
+                return id as usize;
+            }
+            names.push(sec.name);
+            let id = names.len() - 1;
+            by_name.insert_new(hash, id as u32, |id| names[id as usize]);
+            id
         })
         .collect();
     let patterns = PatternIndex::new(program);

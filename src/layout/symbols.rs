@@ -4,9 +4,7 @@
 //! bookkeeping script assignments need (DEFINED, PROVIDE, self-reference), and the final values,
 //! sections and `nm` letters of every symbol the output lists.
 
-use std::hash::Hasher;
-
-use crate::hash::FastHasher;
+use crate::hash::NameIndex;
 
 use std::sync::Arc;
 
@@ -112,39 +110,6 @@ pub(crate) struct SymbolTable<'n> {
     pub locals: Arc<Vec<KeptLocal>>,
 }
 
-/// Symbol ids by name, holding only the ids: a name is found by comparing it with its
-/// symbol's own. At 200k names the table is ~1 MB, which stays in cache while the inputs'
-/// names are interned, where (name, id) pairs took ~5 MB and a cache miss per name. Ids are
-/// 32-bit, as in [`InputSymbolIds`]: every symbol costs its input at least 16 bytes.
-#[derive(Debug, Default, Clone)]
-struct NameIndex(hashbrown::HashTable<u32>);
-
-impl NameIndex {
-    fn hash(name: &str) -> u64 {
-        let mut hasher = FastHasher::default();
-        hasher.write(name.as_bytes());
-        hasher.finish()
-    }
-
-    fn find(&self, hash: u64, name: &str, syms: &[Sym<'_>]) -> Option<usize> {
-        self.0
-            .find(hash, |&id| syms[id as usize].name == name)
-            .map(|&id| id as usize)
-    }
-
-    /// Adds `id`, whose name `hash` is not in the index yet.
-    fn insert_new(&mut self, hash: u64, id: usize, syms: &[Sym<'_>]) {
-        self.0.insert_unique(hash, id as u32, |&id| {
-            NameIndex::hash(syms[id as usize].name)
-        });
-    }
-
-    fn reserve(&mut self, additional: usize, syms: &[Sym<'_>]) {
-        self.0
-            .reserve(additional, |&id| NameIndex::hash(syms[id as usize].name));
-    }
-}
-
 /// Each input symbol's id in a [`SymbolTable`], by file and position; None for symbols not
 /// resolved by name (locals, section and file symbols, unnamed ones).
 #[derive(Debug)]
@@ -189,17 +154,18 @@ impl Clone for SymbolTable<'_> {
 impl<'n> SymbolTable<'n> {
     /// Moves the names interned so far to the part copies of the table share.
     pub fn share_names(&mut self) {
-        if self.index.0.is_empty() {
+        if self.index.is_empty() {
             return;
         }
         let own = std::mem::take(&mut self.index);
-        if self.shared_index.0.is_empty() {
+        if self.shared_index.is_empty() {
             self.shared_index = Arc::new(own);
         } else {
+            let syms = &self.syms;
             let shared = Arc::make_mut(&mut self.shared_index);
-            for &id in own.0.iter() {
-                let name = self.syms[id as usize].name;
-                shared.insert_new(NameIndex::hash(name), id as usize, &self.syms);
+            for id in own.ids() {
+                let name = syms[id as usize].name;
+                shared.insert_new(NameIndex::hash(name), id, |id| syms[id as usize].name);
             }
         }
     }
@@ -224,7 +190,9 @@ impl<'n> SymbolTable<'n> {
             referenced: false,
             object_ref: false,
         });
-        self.index.insert_new(hash, i, &self.syms);
+        let syms = &self.syms;
+        self.index
+            .insert_new(hash, i as u32, |id| syms[id as usize].name);
         i
     }
 
@@ -233,12 +201,11 @@ impl<'n> SymbolTable<'n> {
     }
 
     fn find(&self, hash: u64, name: &str) -> Option<usize> {
-        if !self.shared_index.0.is_empty()
-            && let Some(i) = self.shared_index.find(hash, name, &self.syms)
-        {
-            return Some(i);
-        }
-        self.index.find(hash, name, &self.syms)
+        let name_of = |id: u32| self.syms[id as usize].name;
+        self.shared_index
+            .find(hash, name, name_of)
+            .or_else(|| self.index.find(hash, name, name_of))
+            .map(|id| id as usize)
     }
 
     pub fn get(&self, id: usize) -> &Sym<'n> {
@@ -277,7 +244,8 @@ impl<'n> SymbolTable<'n> {
             })
             .sum();
         table.syms.reserve(globals);
-        table.index.reserve(globals, &table.syms);
+        let syms = &table.syms;
+        table.index.reserve(globals, |id| syms[id as usize].name);
         let ids = files
             .iter()
             .map(|file| {

@@ -337,10 +337,7 @@ fn key_matches(key: &[u8], syms: &[TableSymbol<'_>]) -> bool {
 /// How many of `syms`, from the first, `key` starts with, and the rest of the key.
 fn matching_head<'k>(key: &'k [u8], syms: &[TableSymbol<'_>]) -> (usize, &'k [u8]) {
     let mut rest = key;
-    for (i, s) in syms.iter().enumerate() {
-        if let Some(ahead) = syms.get(i + prefetch::DISTANCE) {
-            prefetch::prefetch(ahead.name);
-        }
+    for (i, s) in prefetch::ahead(syms.iter(), |s| s.name).enumerate() {
         match key_entry(rest) {
             Some((kind, name, after)) if kind == s.kind && name == s.name => rest = after,
             _ => return (i, rest),

@@ -169,6 +169,13 @@ fn page_sizes_and_fill_match_real_ld() {
         &["aarch64-linux-gnu-ld", "-m", "aarch64linux"],
         "aarch64-linux-gnu-nm",
     );
+    // The kernel links arm64 with `-maarch64elf`: the same page sizes and fill.
+    check_against_ld(
+        by("arm64"),
+        &["aarch64-linux-gnu-as"],
+        &["aarch64-linux-gnu-ld", "-m", "aarch64elf"],
+        "aarch64-linux-gnu-nm",
+    );
 }
 
 #[test]
@@ -179,6 +186,7 @@ fn text_segment_start_matches_ld_verbose() {
         ("ld", "elf_i386"),
         ("arm-linux-gnueabihf-ld", "armelf_linux_eabi"),
         ("aarch64-linux-gnu-ld", "aarch64linux"),
+        ("aarch64-linux-gnu-ld", "aarch64elf"),
     ] {
         if !tool(ld) {
             continue;

@@ -255,6 +255,45 @@ SECTIONS {
     );
 }
 
+/// Top-level assignments derived from `.` join the section `.` is in (`nm` shows its letter),
+/// unless the value was made absolute on the way: `ABSOLUTE(…)`, or an operation on addresses in
+/// two different sections (arm64's `__pecoff_data_size = ABSOLUTE(. - __initdata_begin)`).
+/// An `AT()` section's `LOADADDR` is made absolute too; a plain section's is just absolute.
+#[test]
+fn dot_derived_top_level_symbols() {
+    check(
+        "dot_derived",
+        &[("a", COMMON_ASM), ("b", &helper_asm(""))],
+        r#"ENTRY(_start)
+SECTIONS {
+  . = 0x400000;
+  .text : { start = .; *(.text) }
+  .rodata : { *(.rodata*) }
+  mysec : { *(mysec) }
+  PROVIDE(p_used = 1);
+  .data : AT(0x900000) { *(.data) }
+  at_dot = .;
+  dot_plus = . + 4;
+  dot_mask = . & ~0xf;
+  dot_align = ALIGN(16);
+  dot_max = MAX(., 0x10);
+  abs_dot = ABSOLUTE(.);
+  abs_diff = ABSOLUTE(. - start);
+  diff = . - start;
+  diff_back = (. - start) + start;
+  abs_plus = ABSOLUTE(.) + 0;
+  sym_plus = start + 4;
+  at_load = . > 0 ? LOADADDR(.data) : 0;
+  plain_load = . > 0 ? LOADADDR(.rodata) : 0;
+  addr_diff = ADDR(.data) - start;
+  . = ALIGN(0x100);
+  after_align = .;
+  .bss : { *(.bss) }
+}"#,
+        &[],
+    );
+}
+
 #[test]
 fn keep_sort_and_exclude_file() {
     let a = r#"

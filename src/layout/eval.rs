@@ -5,7 +5,7 @@
 //! invalid forward references, and the builtins. It does not walk statements (see `place`).
 
 use super::LayoutError;
-use super::ir::OsId;
+use super::ir::{LmaSpec, OsId};
 use super::place::{Ctx, Engine, Phase};
 use super::symbols::{SymBase, SymState};
 use crate::script::ast::*;
@@ -74,11 +74,10 @@ impl<'a> Engine<'_, 'a, '_> {
         }
     }
 
-    /// `new_rel_from_abs`: an absolute address expressed relative to the context section.
+    /// `new_rel_from_abs`: an absolute address expressed relative to the context section. The
+    /// mark it leaves lets an absolute top-level result join the section `.` is in.
     fn rel_from_abs(&self, fold: &mut Fold<'a>, ctx: Ctx, addr: u64) -> Value {
-        // ld 2.40 re-homes only top-level `.`-derived values (checked against the real linker:
-        // `x = ABSOLUTE(.)` inside a section stays absolute).
-        fold.rel_from_abs |= ctx == Ctx::Abs;
+        fold.rel_from_abs = true;
         let base = Self::ctx_base(ctx);
         Value {
             value: addr.wrapping_sub(self.vma_of(base)),
@@ -86,7 +85,11 @@ impl<'a> Engine<'_, 'a, '_> {
         }
     }
 
-    fn make_abs(&self, v: Value) -> Value {
+    /// `make_abs`: the value as an absolute address. ld 2.40 also clears the `.`-derived mark
+    /// here, so `ABSOLUTE(.)` or `. - sym` assigned at top level stays absolute (checked against
+    /// the real linker) while `.`, `. + 4` or `ALIGN(16)` join the section `.` is in.
+    fn make_abs(&self, fold: &mut Fold<'a>, v: Value) -> Value {
+        fold.rel_from_abs = false;
         Value {
             value: v.value.wrapping_add(self.vma_of(v.base)),
             base: Base::Abs,
@@ -321,11 +324,11 @@ impl<'a> Engine<'_, 'a, '_> {
     /// ld's `fold_binary` preamble: operands from two different sections both become
     /// absolute; a plain-number right operand takes the left one's section (and the left is
     /// then marked a number, which the result-section rule looks at).
-    fn reconcile(&self, mut lhs: Value, mut res: Value) -> (Value, Value) {
+    fn reconcile(&self, fold: &mut Fold<'a>, mut lhs: Value, mut res: Value) -> (Value, Value) {
         if lhs.base != res.base {
             if res.base != Base::Number && lhs.base != Base::Number {
-                res = self.make_abs(res);
-                lhs = self.make_abs(lhs);
+                res = self.make_abs(fold, res);
+                lhs = self.make_abs(fold, lhs);
             } else if res.base == Base::Number {
                 res.base = lhs.base;
                 lhs.base = Base::Number;
@@ -347,7 +350,7 @@ impl<'a> Engine<'_, 'a, '_> {
         let (Some(lhs), Some(res)) = (lhs, rhs) else {
             return Ok(None);
         };
-        let (lhs, mut res) = self.reconcile(lhs, res);
+        let (lhs, mut res) = self.reconcile(fold, lhs, res);
         let arith = |res: &mut Value, lhs_base: Base| {
             if res.base == lhs_base {
                 res.base = if ctx == Ctx::Abs {
@@ -474,10 +477,11 @@ impl<'a> Engine<'_, 'a, '_> {
             base: Base::Number,
         });
         Ok(Some(match (builtin, vals.len()) {
-            (Builtin::Absolute, _) => self.make_abs(first),
+            (Builtin::Absolute, _) => self.make_abs(fold, first),
             (Builtin::Align, 1) => self.rel_from_abs(fold, ctx, align_n(dot, first.value)),
             (Builtin::Align | Builtin::Max | Builtin::Min, _) => {
-                let (lhs, mut res) = self.reconcile(first, vals.get(1).copied().unwrap_or(first));
+                let (lhs, mut res) =
+                    self.reconcile(fold, first, vals.get(1).copied().unwrap_or(first));
                 match builtin {
                     Builtin::Align => res.value = align_n(lhs.value, res.value),
                     Builtin::Max => res.value = lhs.value.max(res.value),
@@ -487,7 +491,7 @@ impl<'a> Engine<'_, 'a, '_> {
             }
             (Builtin::Block, _) => self.rel_from_abs(fold, ctx, align_n(dot, first.value)),
             (Builtin::Next, _) => {
-                let v = self.make_abs(first);
+                let v = self.make_abs(fold, first);
                 Value {
                     value: align_n(dot, v.value),
                     base: Base::Abs,
@@ -515,7 +519,6 @@ impl<'a> Engine<'_, 'a, '_> {
         name: &Name<'a>,
         span: Span,
     ) -> Result<Option<Value>, LayoutError> {
-        let _ = fold;
         let Some(id) = self.find_output_section(name.text) else {
             if self.phase == Phase::Final {
                 return Err(LayoutError::UndefinedSection {
@@ -549,6 +552,11 @@ impl<'a> Engine<'_, 'a, '_> {
             }
             SectionQuery::LoadAddr => {
                 if st.processed_lma {
+                    // ld folds a load-address expression (`AT(…)`, an overlay member's) again
+                    // here and makes it absolute, which clears the `.`-derived mark.
+                    if !matches!(self.prog.sections[id].lma, LmaSpec::None) {
+                        fold.rel_from_abs = false;
+                    }
                     Some(Value {
                         value: st.lma,
                         base: Base::Abs,

@@ -1286,7 +1286,6 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 };
                 s.script_def = true;
                 s.weak_def = false;
-                s.rel_from_abs = fold.rel_from_abs;
                 s.def_iteration = Some(iteration);
                 s.final_sec = final_sec;
                 if matches!(

@@ -80,7 +80,6 @@ pub(crate) struct Sym<'n> {
     /// visibility from an object does not: a static link keeps such symbols global.)
     pub forced_local: bool,
     pub script_def: bool,
-    pub rel_from_abs: bool,
     /// Defined by an object before any script assignment (ld's `by_object`).
     pub by_object: bool,
     /// The assignment pass (ld's `lang_statement_iteration`) that last assigned it from the script.
@@ -183,7 +182,6 @@ impl<'n> SymbolTable<'n> {
             kind: SymbolKind::NoType,
             forced_local: false,
             script_def: false,
-            rel_from_abs: false,
             by_object: false,
             def_iteration: None,
             final_sec: None,

@@ -294,6 +294,28 @@ SECTIONS {
     );
 }
 
+/// An undefined symbol (here weak ones, one named by a relocation) reaches the output's symbol
+/// table only with `--emit-relocs`, whose kept relocations need it: 6.1's first kallsyms link
+/// names the tables weakly and lists none of them.
+#[test]
+fn undefined_weak_symbols() {
+    let asm = "
+    .text
+    .globl _start
+_start:
+    .weak weak_used, weak_unused
+    .quad weak_used
+";
+    let script = "SECTIONS { . = 0x1000; .text : { *(.text) } }";
+    check("undefined_weak", &[("a", asm)], script, &[]);
+    check(
+        "undefined_weak_emit",
+        &[("a", asm)],
+        script,
+        &["--emit-relocs"],
+    );
+}
+
 #[test]
 fn keep_sort_and_exclude_file() {
     let a = r#"

@@ -89,7 +89,8 @@ pub(crate) struct Sym<'n> {
     pub final_sec: Option<u32>,
     /// Referenced by an object (undefined reference) or by a script expression.
     pub referenced: bool,
-    /// Referenced by an input object, so an undefined one is listed in the output.
+    /// Named by a kept relocation of an input object: with `--emit-relocs`, an undefined one is
+    /// listed in the output.
     pub object_ref: bool,
 }
 

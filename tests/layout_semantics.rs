@@ -21,20 +21,44 @@ _start:
     .string "red"
 "#;
 
-/// Assembles `sources`, links them with `script` (plus `extra` ld flags) and compares.
-fn check(name: &str, sources: &[(&str, &str)], script: &str, extra: &[&str]) {
-    check_for(("--64", "elf_x86_64"), name, sources, script, extra);
+/// An assembler (with its flags), a linker and the emulation the link names.
+struct Tools {
+    assembler: &'static str,
+    as_flags: &'static [&'static str],
+    linker: &'static str,
+    emulation: &'static str,
 }
 
-/// `check` for a given assembler flag and ld emulation.
-fn check_for(
-    (as_flag, emulation): (&str, &str),
-    name: &str,
-    sources: &[(&str, &str)],
-    script: &str,
-    extra: &[&str],
-) {
-    if !common::have_tool("as") || !common::have_tool("ld") {
+const X86_64: Tools = Tools {
+    assembler: "as",
+    as_flags: &["--64"],
+    linker: "ld",
+    emulation: "elf_x86_64",
+};
+
+const I386: Tools = Tools {
+    assembler: "as",
+    as_flags: &["--32"],
+    linker: "ld",
+    emulation: "elf_i386",
+};
+
+/// The kernel's arm64 emulation.
+const ARM64: Tools = Tools {
+    assembler: "aarch64-linux-gnu-as",
+    as_flags: &[],
+    linker: "aarch64-linux-gnu-ld",
+    emulation: "aarch64elf",
+};
+
+/// Assembles `sources`, links them with `script` (plus `extra` ld flags) and compares.
+fn check(name: &str, sources: &[(&str, &str)], script: &str, extra: &[&str]) {
+    check_for(&X86_64, name, sources, script, extra);
+}
+
+/// `check` with the given tools.
+fn check_for(tools: &Tools, name: &str, sources: &[(&str, &str)], script: &str, extra: &[&str]) {
+    if !common::have_tool(tools.assembler) || !common::have_tool(tools.linker) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -44,18 +68,20 @@ fn check_for(
         let src = format!("{file}.s");
         std::fs::write(root.join(&src), text).expect("write source");
         let obj = format!("{file}.o");
-        common::run(root, "as", &[as_flag, "-o", &obj, &src]);
+        let mut as_args = tools.as_flags.to_vec();
+        as_args.extend(["-o", &obj, &src]);
+        common::run(root, tools.assembler, &as_args);
         objects.push(obj);
     }
     std::fs::write(root.join("t.lds"), script).expect("write script");
-    let mut args: Vec<String> = ["-m", emulation, "-T", "t.lds", "-o", "out"]
+    let mut args: Vec<String> = ["-m", tools.emulation, "-T", "t.lds", "-o", "out"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(objects);
     let ld_args: Vec<&str> = args.iter().map(String::as_str).collect();
-    common::run(root, "ld", &ld_args);
+    common::run(root, tools.linker, &ld_args);
     let diffs = simulate_and_compare(root, &args);
     assert!(
         diffs.is_empty(),
@@ -313,6 +339,77 @@ _start:
         &[("a", asm)],
         script,
         &["--emit-relocs"],
+    );
+}
+
+/// An output section named `.text` is never writable, whatever goes into it; any other name
+/// is (arm64's `.idmap.text` is "awx").
+#[test]
+fn text_output_section_is_never_writable() {
+    let asm = r#"
+    .text
+    .globl _start
+_start:
+    nop
+    .section .idmap.text,"awx"
+    nop
+    .data
+    .quad 1
+"#;
+    check(
+        "text_flags",
+        &[("a", asm)],
+        "SECTIONS { . = 0x1000; .text : { *(.text) *(.idmap.text) } .other : { *(.data) } }",
+        &[],
+    );
+    check(
+        "text_flags_data_only",
+        &[("a", asm)],
+        "SECTIONS { . = 0x1000; .text : { *(.data) } .code : { *(.text) *(.idmap.text) } }",
+        &[],
+    );
+}
+
+/// arm64's global offset table: one entry per symbol loaded through it (two weak undefined
+/// ones, as 6.1's kallsyms.c reads its tables, a global and a local), the reserved entries,
+/// `.got.plt`, and `_GLOBAL_OFFSET_TABLE_`; once placed by the script inside `.text` (6.1's
+/// arm64 script) and once as orphans.
+#[test]
+fn arm64_global_offset_table() {
+    let asm = r#"
+    .text
+    .globl _start
+_start:
+    .weak table_a, table_b
+    adrp x0, :got:table_a
+    ldr x0, [x0, :got_lo12:table_a]
+    adrp x1, :got:table_b
+    ldr x1, [x1, :got_lo12:table_b]
+    adrp x2, :got:table_a
+    ldr x2, [x2, :got_lo12:table_a]
+    adrp x3, :got:defined
+    ldr x3, [x3, :got_lo12:defined]
+    adrp x4, :got:local
+    ldr x4, [x4, :got_lo12:local]
+    .data
+    .globl defined
+defined: .quad 1
+local: .quad 2
+"#;
+    check_for(
+        &ARM64,
+        "got_in_text",
+        &[("a", asm)],
+        "SECTIONS { . = 0x10000; .text : { *(.text) . = ALIGN(16); *(.got) } \
+         .got.plt : { *(.got.plt) } .data : { *(.data) } }",
+        &[],
+    );
+    check_for(
+        &ARM64,
+        "got_orphan",
+        &[("a", asm)],
+        "SECTIONS { . = 0x10000; .text : { *(.text) } .data : { *(.data) } }",
+        &[],
     );
 }
 
@@ -606,7 +703,7 @@ dvar: .long 7
 bvar: .zero 12
 "#;
     check_for(
-        ("--32", "elf_i386"),
+        &I386,
         "i386",
         &[("a", a), ("b", b)],
         r#"ENTRY(_start)

@@ -237,6 +237,9 @@ pub fn prepare_inputs(files: &mut [InputFile<'_>], options: &LayoutOptions) {
         Arc::make_mut(&mut first.sections).push(build_id_section(hash));
     }
     allocate_commons(files);
+    if options.machine == object::elf::EM_AARCH64 {
+        add_aarch64_got(files);
+    }
 }
 
 /// A link taken through ld's steps that read neither input section sizes nor symbol values:
@@ -426,6 +429,79 @@ fn allocate_commons(files: &mut [InputFile<'_>]) {
             relocs: model::Relocs::default(),
         });
     }
+}
+
+const GOT_INDEX: usize = usize::MAX - 2;
+const GOT_PLT_INDEX: usize = usize::MAX - 3;
+
+/// aarch64's global offset table, which ld 2.40 creates when a relocation addresses a symbol
+/// through it (`R_AARCH64_GOT_LD_PREL19` … `R_AARCH64_LD64_GOTPAGE_LO15`; 6.1's weak
+/// references to the kallsyms tables are read this way): `.got` with one reserved entry and
+/// one 8-byte entry per symbol so addressed (a global once, a local once per file), and
+/// `.got.plt` with its three reserved entries, both added to the first file that needs them,
+/// and `_GLOBAL_OFFSET_TABLE_` (local) at the start of `.got`. A static link keeps every entry.
+fn add_aarch64_got(files: &mut [InputFile<'_>]) {
+    const GOT_RELOCS: std::ops::RangeInclusive<u32> = 309..=313;
+    const ENTRY: u64 = 8;
+    let mut owner = None;
+    let mut globals = crate::hash::FastSet::default();
+    let mut locals = 0u64;
+    for (f, file) in files.iter().enumerate() {
+        let mut file_locals = crate::hash::FastSet::default();
+        for sec in file.sections.iter().filter(|s| !s.duplicate) {
+            for rel in sec.relocs.iter() {
+                if !GOT_RELOCS.contains(&rel.r_type) {
+                    continue;
+                }
+                owner.get_or_insert(f);
+                match file.symbols.get(rel.sym) {
+                    Some(sym) if sym.binding == model::Binding::Local => {
+                        if file_locals.insert(rel.sym) {
+                            locals += 1;
+                        }
+                    }
+                    Some(sym) => {
+                        globals.insert(sym.name);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    let Some(owner) = owner else {
+        return;
+    };
+    let entries = 1 + globals.len() as u64 + locals;
+    let section = |name, index, size| model::InputSection {
+        name,
+        index,
+        size,
+        align: ENTRY,
+        sh_type: model::elf::SHT_PROGBITS,
+        sh_flags: model::elf::SHF_ALLOC | model::elf::SHF_WRITE,
+        entsize: ENTRY,
+        data: &[],
+        duplicate: false,
+        linker_created: true,
+        link: 0,
+        relocs: model::Relocs::default(),
+    };
+    let file = &mut files[owner];
+    let sections = Arc::make_mut(&mut file.sections);
+    sections.push(section(".got", GOT_INDEX, entries * ENTRY));
+    sections.push(section(".got.plt", GOT_PLT_INDEX, 3 * ENTRY));
+    let mut table = file.symbols.to_vec();
+    table.push(model::InputSymbol {
+        index: table.len(),
+        name: "_GLOBAL_OFFSET_TABLE_",
+        binding: model::Binding::Local,
+        visibility: model::Visibility::Hidden,
+        kind: model::SymbolKind::Object,
+        section: model::SymbolSection::Section(GOT_INDEX),
+        value: 0,
+        size: 0,
+    });
+    file.symbols = table.into();
 }
 
 /// The `.note.gnu.build-id` input section ld adds to the first input file: a note header

@@ -46,7 +46,7 @@ pub struct InputFile<'a> {
     /// The whole symbol table, index 0 included; borrowed from the parsed object when there is one.
     pub symbols: InputSymbols<'a>,
     /// For each symbol (by position in `symbols`): named by a relocation of a kept section.
-    /// ld lists an undefined symbol in the output only then.
+    /// With `--emit-relocs`, ld lists an undefined symbol in the output only then.
     pub reloc_referenced: Vec<bool>,
 }
 
@@ -54,7 +54,16 @@ impl InputFile<'_> {
     /// The position in [`InputFile::sections`] of the section with ELF index `shndx`; sections
     /// are kept in increasing index order (linker-made ones, indexed past the ELF table, last).
     pub fn section_position(&self, shndx: usize) -> Option<usize> {
-        self.sections.binary_search_by_key(&shndx, |s| s.index).ok()
+        self.sections
+            .binary_search_by_key(&shndx, |s| s.index)
+            .ok()
+            .or_else(|| {
+                // Linker-made sections (indices far past the ELF table) sit at the end in the
+                // order ld added them, which need not be the order of their indices.
+                (shndx > 4 * self.sections.len() + 16)
+                    .then(|| self.sections.iter().rposition(|s| s.index == shndx))
+                    .flatten()
+            })
     }
 
     /// [`InputFile::section_position`] for many lookups: a table by ELF index, built once.

@@ -1744,7 +1744,14 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         let preset = st.special.map(|(t, _)| t).or(st.first_input_type);
         let extra =
             st.special.map_or(0, |(_, f)| f) | if st.link_order { SHF_LINK_ORDER } else { 0 };
-        (st.flags.elf_type(preset), st.flags.elf_flags() | extra)
+        let mut sh_flags = st.flags.elf_flags() | extra;
+        // An output section named `.text` is never writable in ld 2.40's output, whatever its
+        // inputs (measured on x86_64, i386, arm and arm64: a writable `.idmap.text`, or only
+        // `.data`, in `.text` gives AX, resp. A); any other name keeps SHF_WRITE.
+        if self.prog.sections[id].name == ".text" {
+            sh_flags &= !elf::SHF_WRITE;
+        }
+        (st.flags.elf_type(preset), sh_flags)
     }
 
     /// The `nm` letter of a symbol in output section `base` (None: absolute).

@@ -455,15 +455,11 @@ fn add_aarch64_got(files: &mut [InputFile<'_>]) {
                 }
                 owner.get_or_insert(f);
                 match file.symbols.get(rel.sym) {
-                    Some(sym) if sym.binding == model::Binding::Local => {
-                        if file_locals.insert(rel.sym) {
-                            locals += 1;
-                        }
-                    }
-                    Some(sym) => {
+                    Some(sym) if sym.binding != model::Binding::Local => {
                         globals.insert(sym.name);
                     }
-                    None => {}
+                    Some(_) if file_locals.insert(rel.sym) => locals += 1,
+                    _ => {}
                 }
             }
         }

@@ -52,7 +52,8 @@ pub struct InputFile<'a> {
 
 impl InputFile<'_> {
     /// The position in [`InputFile::sections`] of the section with ELF index `shndx`; sections
-    /// are kept in increasing index order (linker-made ones, indexed past the ELF table, last).
+    /// are kept in increasing index order, except linker-made ones (indexed past the ELF table),
+    /// which come last in the order ld added them.
     pub fn section_position(&self, shndx: usize) -> Option<usize> {
         self.sections
             .binary_search_by_key(&shndx, |s| s.index)

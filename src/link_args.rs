@@ -73,8 +73,11 @@ pub enum SortCommon {
 pub enum Discard {
     /// `--discard-none`: keep every local symbol.
     None,
-    /// `-X` / `--discard-locals` (ld's default): drop assembler temporaries (`.L…`).
+    /// ld's default (bfd's `discard_sec_merge`): drop assembler temporaries (`.L…`) defined in
+    /// mergeable sections, keep the others.
     #[default]
+    SecMerge,
+    /// `-X` / `--discard-locals`: drop every assembler temporary (`.L…`).
     Locals,
     /// `-x` / `--discard-all`: drop all local symbols.
     All,

@@ -36,6 +36,14 @@ const X86_64: Tools = Tools {
     emulation: "elf_x86_64",
 };
 
+/// `as -L` keeps assembler temporaries (`.L…`) in the object's symbol table.
+const X86_64_KEEP_LABELS: Tools = Tools {
+    assembler: "as",
+    as_flags: &["--64", "-L"],
+    linker: "ld",
+    emulation: "elf_x86_64",
+};
+
 const I386: Tools = Tools {
     assembler: "as",
     as_flags: &["--32"],
@@ -411,6 +419,51 @@ local: .quad 2
         "SECTIONS { . = 0x10000; .text : { *(.text) } .data : { *(.data) } }",
         &[],
     );
+}
+
+/// Which assembler temporaries the output keeps: ld's default drops those in mergeable
+/// sections only, `-X` all of them, `-x` every local, `--discard-none` none, and
+/// `--emit-relocs` keeps any that a kept relocation names (x86_64 defconfig links with
+/// `--emit-relocs --discard-none`).
+#[test]
+fn local_label_discarding() {
+    let asm = r#"
+    .text
+    .globl _start
+_start:
+    leaq .LC0(%rip), %rax
+    call .Lfn
+.Lfn:
+    ret
+.Lunused:
+    nop
+    .section .rodata.str1.1,"aMS",@progbits,1
+.LC0:
+    .string "hello"
+.LCunused:
+    .string "lo"
+    .data
+.Ldata:
+    .quad 1
+"#;
+    let script = "SECTIONS { . = 0x1000; .text : { *(.text) } .rodata : { *(.rodata*) } }";
+    for extra in [
+        &[][..],
+        &["-X"],
+        &["-x"],
+        &["--discard-none"],
+        &["--emit-relocs"],
+        &["--emit-relocs", "-X"],
+        &["--emit-relocs", "-x"],
+    ] {
+        check_for(
+            &X86_64_KEEP_LABELS,
+            "local_labels",
+            &[("a", asm)],
+            script,
+            extra,
+        );
+    }
 }
 
 #[test]

@@ -126,7 +126,7 @@ pub struct LayoutOptions {
     pub entry: Option<String>,
     /// `--emit-relocs`: output sections with only empty inputs are kept.
     pub emit_relocs: bool,
-    /// Which local symbols the output keeps (`-X` is ld's default for a final link).
+    /// Which local symbols the output keeps.
     pub discard: crate::link_args::Discard,
     /// The output's `e_machine`: selects the target backend's passes (ARM stubs and unwind
     /// tables); 0 runs none.
@@ -147,7 +147,7 @@ impl Default for LayoutOptions {
             defsyms: Vec::new(),
             entry: None,
             emit_relocs: false,
-            discard: crate::link_args::Discard::Locals,
+            discard: crate::link_args::Discard::SecMerge,
             machine: 0,
             arm: ArmOptions::default(),
         }

@@ -236,6 +236,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             input_ids,
             &self.mapping.disposition,
             self.opts.discard,
+            self.opts.emit_relocs,
         );
         self.init_regions()?;
         for (name, value) in &self.opts.defsyms {
@@ -1925,10 +1926,6 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                         continue;
                     };
                     if self.os[os].excluded {
-                        continue;
-                    }
-                    let insec = &self.files[file].sections[pos];
-                    if insec.sh_flags & elf::SHF_MERGE != 0 && sym.name.starts_with(".L") {
                         continue;
                     }
                     let (owner, off) = self.merged_location(r, sym.value);

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::ir::OsId;
 use super::map::{Disposition, SectionRef};
-use super::model::{Binding, FileId, InputFile, SymbolKind, SymbolSection as Place};
+use super::model::{Binding, FileId, InputFile, SymbolKind, SymbolSection as Place, elf};
 use crate::link_args::Discard;
 use crate::prefetch;
 
@@ -271,6 +271,7 @@ impl<'n> SymbolTable<'n> {
         ids: &InputSymbolIds,
         disposition: &[Vec<Disposition>],
         discard: Discard,
+        emit_relocs: bool,
     ) {
         for (file_id, file) in files.iter().enumerate() {
             let positions = file.section_positions();
@@ -290,12 +291,24 @@ impl<'n> SymbolTable<'n> {
                     }
                 };
                 if sym.binding == Binding::Local {
+                    // Measured against ld 2.40: `--emit-relocs` keeps a local that a kept
+                    // relocation names whatever the discard mode.
+                    let in_merge_section = || match sym.section {
+                        Place::Section(shndx) => positions
+                            .get(shndx)
+                            .is_some_and(|pos| file.sections[pos].sh_flags & elf::SHF_MERGE != 0),
+                        _ => false,
+                    };
                     let discarded = match discard {
                         Discard::None => false,
+                        Discard::SecMerge => is_local_label_name(sym.name) && in_merge_section(),
                         Discard::Locals => is_local_label_name(sym.name),
                         Discard::All => true,
                     };
-                    if discarded {
+                    if discarded
+                        && !(emit_relocs
+                            && file.reloc_referenced.get(sym_idx).copied().unwrap_or(false))
+                    {
                         continue;
                     }
                     let section = match sym.section {

@@ -466,6 +466,41 @@ _start:
     }
 }
 
+/// OVERLAY members after the first load right after the previous one, except an empty one,
+/// whose LOADADDR stays at its address (no-MMU ARM's `.vectors.bhb.*`); an empty section with
+/// AT() keeps that load address, one without keeps its address.
+#[test]
+fn empty_overlay_member_load_address() {
+    let asm = r#"
+    .text
+    .globl _start
+_start:
+    nop
+    .section .ov1,"ax"
+    .byte 1
+"#;
+    check(
+        "empty_overlay_member",
+        &[("a", asm)],
+        r#"SECTIONS {
+  . = 0x1000;
+  .text : { *(.text) }
+  lma0 = .;
+  OVERLAY 0x8000 : AT(lma0) { .ov1 { KEEP(*(.ov1)) } .ov2 { KEEP(*(.ov2)) } .ov3 { KEEP(*(.ov3)) } }
+  ov1_load = LOADADDR(.ov1);
+  ov2_load = LOADADDR(.ov2);
+  ov2_addr = ADDR(.ov2);
+  ov3_load = LOADADDR(.ov3);
+  . = lma0 + SIZEOF(.ov1);
+  .empty_at : AT(0x5000) { *(.nothing) }
+  empty_at_load = LOADADDR(.empty_at);
+  .empty : { *(.nothing) }
+  empty_load = LOADADDR(.empty);
+}"#,
+        &[],
+    );
+}
+
 #[test]
 fn keep_sort_and_exclude_file() {
     let a = r#"

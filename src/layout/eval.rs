@@ -552,9 +552,10 @@ impl<'a> Engine<'_, 'a, '_> {
             }
             SectionQuery::LoadAddr => {
                 if st.processed_lma {
-                    // ld folds a load-address expression (`AT(…)`, an overlay member's) again
-                    // here and makes it absolute, which clears the `.`-derived mark.
-                    if !matches!(self.prog.sections[id].lma, LmaSpec::None) {
+                    // ld folds a load-address expression (`AT(…)`, also the first OVERLAY
+                    // member's) again here and makes it absolute, which clears the `.`-derived
+                    // mark; later overlay members have none.
+                    if matches!(self.prog.sections[id].lma, LmaSpec::Expr(_)) {
                         fold.rel_from_abs = false;
                     }
                     Some(Value {

@@ -941,8 +941,11 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 }
             }
             LmaSpec::After(prev) => {
+                // Like any section without a load address, a member with nothing allocated in
+                // it (an empty one, removed) keeps its LMA at its VMA: no-MMU ARM's empty
+                // `.vectors.bhb.*` members give LOADADDR = 0xffff0000 (checked against ld).
                 let st = &self.os[prev];
-                if st.processed_lma {
+                if st.processed_lma && self.os[id].flags.contains(SecFlags::ALLOC) {
                     self.os[id].lma = st.lma + if st.created { st.size } else { 0 };
                 }
             }

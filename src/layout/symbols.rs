@@ -564,8 +564,8 @@ pub struct LinkedSymbol {
 }
 
 /// bfd's `_bfd_elf_is_local_label_name`: assembler temporaries (`.L…`, `..…`, `_.L_…`) and
-/// the `L0^A`/`L1^B2` fake and numeric local labels gas emits, which `-X` (ld's default for a
-/// final link) drops.
+/// the `L0^A`/`L1^B2` fake and numeric local labels gas emits, which `-X` drops (ld's default
+/// only in mergeable sections).
 pub fn is_local_label_name(name: &str) -> bool {
     let b = name.as_bytes();
     if b.starts_with(b".L") || b.starts_with(b"..") || b.starts_with(b"_.L_") {

@@ -29,27 +29,22 @@ struct Tools {
     emulation: &'static str,
 }
 
-const X86_64: Tools = Tools {
-    assembler: "as",
-    as_flags: &["--64"],
-    linker: "ld",
-    emulation: "elf_x86_64",
-};
+/// The host's `as` and `ld`.
+const fn host(as_flags: &'static [&'static str], emulation: &'static str) -> Tools {
+    Tools {
+        assembler: "as",
+        as_flags,
+        linker: "ld",
+        emulation,
+    }
+}
+
+const X86_64: Tools = host(&["--64"], "elf_x86_64");
 
 /// `as -L` keeps assembler temporaries (`.L…`) in the object's symbol table.
-const X86_64_KEEP_LABELS: Tools = Tools {
-    assembler: "as",
-    as_flags: &["--64", "-L"],
-    linker: "ld",
-    emulation: "elf_x86_64",
-};
+const X86_64_KEEP_LABELS: Tools = host(&["--64", "-L"], "elf_x86_64");
 
-const I386: Tools = Tools {
-    assembler: "as",
-    as_flags: &["--32"],
-    linker: "ld",
-    emulation: "elf_i386",
-};
+const I386: Tools = host(&["--32"], "elf_i386");
 
 /// The kernel's arm64 emulation.
 const ARM64: Tools = Tools {
@@ -341,13 +336,12 @@ _start:
     .quad weak_used
 ";
     let script = "SECTIONS { . = 0x1000; .text : { *(.text) } }";
-    check("undefined_weak", &[("a", asm)], script, &[]);
-    check(
-        "undefined_weak_emit",
-        &[("a", asm)],
-        script,
-        &["--emit-relocs"],
-    );
+    for (name, extra) in [
+        ("undefined_weak", &[][..]),
+        ("undefined_weak_emit", &["--emit-relocs"]),
+    ] {
+        check(name, &[("a", asm)], script, extra);
+    }
 }
 
 /// An output section named `.text` is never writable, whatever goes into it; any other name
@@ -364,18 +358,18 @@ _start:
     .data
     .quad 1
 "#;
-    check(
-        "text_flags",
-        &[("a", asm)],
-        "SECTIONS { . = 0x1000; .text : { *(.text) *(.idmap.text) } .other : { *(.data) } }",
-        &[],
-    );
-    check(
-        "text_flags_data_only",
-        &[("a", asm)],
-        "SECTIONS { . = 0x1000; .text : { *(.data) } .code : { *(.text) *(.idmap.text) } }",
-        &[],
-    );
+    for (name, script) in [
+        (
+            "text_flags",
+            "SECTIONS { . = 0x1000; .text : { *(.text) *(.idmap.text) } .other : { *(.data) } }",
+        ),
+        (
+            "text_flags_data_only",
+            "SECTIONS { . = 0x1000; .text : { *(.data) } .code : { *(.text) *(.idmap.text) } }",
+        ),
+    ] {
+        check(name, &[("a", asm)], script, &[]);
+    }
 }
 
 /// arm64's global offset table: one entry per symbol loaded through it (two weak undefined
@@ -404,21 +398,19 @@ _start:
 defined: .quad 1
 local: .quad 2
 "#;
-    check_for(
-        &ARM64,
-        "got_in_text",
-        &[("a", asm)],
-        "SECTIONS { . = 0x10000; .text : { *(.text) . = ALIGN(16); *(.got) } \
-         .got.plt : { *(.got.plt) } .data : { *(.data) } }",
-        &[],
-    );
-    check_for(
-        &ARM64,
-        "got_orphan",
-        &[("a", asm)],
-        "SECTIONS { . = 0x10000; .text : { *(.text) } .data : { *(.data) } }",
-        &[],
-    );
+    for (name, script) in [
+        (
+            "got_in_text",
+            "SECTIONS { . = 0x10000; .text : { *(.text) . = ALIGN(16); *(.got) } \
+             .got.plt : { *(.got.plt) } .data : { *(.data) } }",
+        ),
+        (
+            "got_orphan",
+            "SECTIONS { . = 0x10000; .text : { *(.text) } .data : { *(.data) } }",
+        ),
+    ] {
+        check_for(&ARM64, name, &[("a", asm)], script, &[]);
+    }
 }
 
 /// Which assembler temporaries the output keeps: ld's default drops those in mergeable

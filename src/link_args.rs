@@ -166,6 +166,8 @@ pub struct LinkRequest {
     pub pie: bool,
     /// `-shared` / `-Bshareable`.
     pub shared: bool,
+    /// `-Bsymbolic`: a shared link binds its global symbols to their own definitions.
+    pub bsymbolic: bool,
     pub orphan_handling: OrphanHandling,
     /// ARM `--pic-veneer`: position-independent long-branch stubs (their sizes differ).
     pub pic_veneer: bool,
@@ -174,6 +176,8 @@ pub struct LinkRequest {
     /// ARM `--fix-cortex-a8` (`Some(true)`) / `--no-fix-cortex-a8` (`Some(false)`); ld enables
     /// the erratum fix for ARMv7-A when neither is given.
     pub fix_cortex_a8: Option<bool>,
+    /// aarch64 `--fix-cortex-a53-843419[=full|adr|adrp]`: ld scans for the erratum's sequences.
+    pub fix_cortex_a53_843419: bool,
     /// ARM `--fix-v4bx` (1) / `--fix-v4bx-interworking` (2): BX rewriting, with interworking
     /// veneers in `.v4_bx` for the latter.
     pub fix_v4bx: u8,
@@ -256,6 +260,8 @@ enum Opt {
     MergeExidx,
     FixCortexA8,
     NoFixCortexA8,
+    FixCortexA53Erratum843419,
+    Bsymbolic,
     FixV4bx,
     FixV4bxInterworking,
     /// Accepted, no effect on layout; the note says why.
@@ -351,6 +357,16 @@ const LONG: &[(&str, Arg, Opt)] = &[
     ("merge-exidx-entries", Arg::None, Opt::MergeExidx),
     ("fix-cortex-a8", Arg::None, Opt::FixCortexA8),
     ("no-fix-cortex-a8", Arg::None, Opt::NoFixCortexA8),
+    (
+        "fix-cortex-a53-843419",
+        Arg::Optional,
+        Opt::FixCortexA53Erratum843419,
+    ),
+    (
+        "no-apply-dynamic-relocs",
+        Arg::None,
+        Opt::Ignore("only changes the words dynamic relocations rewrite"),
+    ),
     ("fix-v4bx", Arg::None, Opt::FixV4bx),
     ("fix-v4bx-interworking", Arg::None, Opt::FixV4bxInterworking),
     ("as-needed", Arg::None, Opt::Ignore(NOTE_DYN)),
@@ -362,7 +378,7 @@ const LONG: &[(&str, Arg, Opt)] = &[
     ("Bdynamic", Arg::None, Opt::Ignore(NOTE_DYN)),
     ("static", Arg::None, Opt::Ignore(NOTE_DYN)),
     ("non_shared", Arg::None, Opt::Ignore(NOTE_DYN)),
-    ("Bsymbolic", Arg::None, Opt::Ignore(NOTE_DYN)),
+    ("Bsymbolic", Arg::None, Opt::Bsymbolic),
     (
         "nostdlib",
         Arg::None,
@@ -697,6 +713,11 @@ impl Parser {
             Opt::MergeExidx => r.no_merge_exidx_entries = false,
             Opt::FixCortexA8 => r.fix_cortex_a8 = Some(true),
             Opt::NoFixCortexA8 => r.fix_cortex_a8 = Some(false),
+            Opt::Bsymbolic => r.bsymbolic = true,
+            Opt::FixCortexA53Erratum843419 => match v.as_str() {
+                "" | "full" | "adr" | "adrp" => r.fix_cortex_a53_843419 = true,
+                other => return Err(bad(other, "expected full, adr or adrp")),
+            },
             Opt::FixV4bx => r.fix_v4bx = 1,
             Opt::FixV4bxInterworking => r.fix_v4bx = 2,
             Opt::NoOmagic => r.omagic = false,

@@ -74,8 +74,8 @@ impl LinkSession {
         if request.gc_sections {
             return Err(SimulateError::Unsupported("--gc-sections".into()));
         }
-        if request.shared || request.pie {
-            return Err(SimulateError::Unsupported("-shared / -pie".into()));
+        if request.pie {
+            return Err(SimulateError::Unsupported("-pie".into()));
         }
         let script_rel = request.scripts.first().ok_or(SimulateError::NoScript)?;
         let script_path = base.join(script_rel);
@@ -104,6 +104,13 @@ impl LinkSession {
             program.output_format,
             &machines,
         )?;
+        if request.shared && (target.e_machine != object::elf::EM_AARCH64 || !request.bsymbolic) {
+            return Err(SimulateError::Unsupported(
+                "-shared (modelled for aarch64 with -Bsymbolic, as arm64's RELOCATABLE kernels \
+                 link)"
+                    .into(),
+            ));
+        }
         Ok(LinkSession {
             request,
             base: base.to_path_buf(),
@@ -153,6 +160,10 @@ impl LinkSession {
                 pic_veneer: r.pic_veneer,
                 merge_exidx_entries: !r.no_merge_exidx_entries,
                 fix_cortex_a8: r.fix_cortex_a8,
+            },
+            aarch64: crate::layout::Aarch64Options {
+                shared: r.shared,
+                fix_erratum_843419: r.fix_cortex_a53_843419,
             },
         })
     }

@@ -62,7 +62,7 @@ fn swapped_kallsyms_object_lays_out_like_a_full_link() {
         let mut first = with(kallsyms_object(
             &tables_of_size(real),
             ".tmp_vmlinux1.kallsyms.o",
-            ptr,
+            session.target,
         ));
         prepare_inputs(&mut first, &options);
         let prepared = PreparedLink::new(&script, &first, &options).expect("prepare");
@@ -75,7 +75,11 @@ fn swapped_kallsyms_object_lays_out_like_a_full_link() {
             real + 0x1000,
             real.saturating_sub(0x40),
         ] {
-            let object = kallsyms_object(&tables_of_size(size), ".tmp_vmlinux2.kallsyms.o", ptr);
+            let object = kallsyms_object(
+                &tables_of_size(size),
+                ".tmp_vmlinux2.kallsyms.o",
+                session.target,
+            );
             let relaid = prepared
                 .layout_with(index, object.clone())
                 .expect("same shape")
@@ -89,7 +93,7 @@ fn swapped_kallsyms_object_lays_out_like_a_full_link() {
             );
         }
         // Another shape (an extra label) cannot reuse the prepared state.
-        let mut other = kallsyms_object(&tables_of_size(real), "x.o", ptr);
+        let mut other = kallsyms_object(&tables_of_size(real), "x.o", session.target);
         other.symbols = {
             let mut symbols = other.symbols.to_vec();
             let mut extra = symbols[1].clone();

@@ -26,7 +26,7 @@ use crate::layout::{Layout, LayoutOptions, PreparedLink, prepare_inputs};
 use crate::report::{Finding, Place};
 use crate::script::ast::{Script, Span};
 use crate::simulate::{LinkSession, SimulateError, nm_symbols_from, nm_width};
-use crate::target::ElfClass;
+use crate::target::{ElfClass, Target};
 
 /// Why the passes could not be simulated.
 #[derive(Debug, Error, miette::Diagnostic)]
@@ -179,11 +179,7 @@ pub(super) fn with_simulator<R>(
     )
     .map_err(SimulateError::from)?;
     let base = from_link_set(&set, &session.base);
-    let ptr = if session.target.class == ElfClass::Elf64 {
-        PtrWidth::Bits64
-    } else {
-        PtrWidth::Bits32
-    };
+    let ptr = ptr_width(session.target);
     let options = session.options()?;
     let with_object = OnceCell::new();
     let sim = Simulator {
@@ -261,7 +257,7 @@ impl Simulator<'_, '_> {
     fn link_uncached(&self, tables: Option<(&RodataLayout, &str)>) -> Result<Step, PassError> {
         let layout = match tables {
             Some((layout, name)) => {
-                self.link_with_object(kallsyms_object(layout, name, self.ptr))?
+                self.link_with_object(kallsyms_object(layout, name, self.session.target))?
             }
             None => self.session.layout_files(self.script, self.base.clone())?,
         };
@@ -348,8 +344,11 @@ impl Simulator<'_, '_> {
             size,
             align: template.align,
         };
-        let layout =
-            self.link_with_object(kallsyms_object(&blob, "vmlinux.kallsyms.o", self.ptr))?;
+        let layout = self.link_with_object(kallsyms_object(
+            &blob,
+            "vmlinux.kallsyms.o",
+            self.session.target,
+        ))?;
         let symbols = self.nm_symbols(&layout);
         let direct =
             system_map::read_directly(&symbols, self.version()).and_then(|read| self.build(&read));
@@ -576,9 +575,12 @@ fn offsets(t: &RodataLayout) -> Vec<u64> {
     t.tables.iter().map(|p| p.offset).collect()
 }
 
-/// The kallsyms object `gcc -c` makes from the tables: empty text/data/bss, the tables in
-/// `.rodata`, one global label per table, and the reference to `_text`.
-pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile<'static> {
+/// The kallsyms object `gcc -c` makes from the tables for `target`: empty text/data/bss, the
+/// tables in `.rodata`, one global label per table, and the pointer-sized reference to `_text`
+/// (`kallsyms_relative_base`), whose relocation a shared aarch64 link turns into a dynamic one.
+pub fn kallsyms_object(t: &RodataLayout, name: &str, target: &Target) -> InputFile<'static> {
+    let ptr = ptr_width(target);
+    let class64 = ptr == PtrWidth::Bits64;
     let section =
         |index: usize, name: &'static str, sh_type: u32, sh_flags: u64, size: u64, align: u64| {
             InputSection {
@@ -595,12 +597,21 @@ pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile
                 link: 0,
                 relocs: Relocs {
                     data: &[],
-                    rela: false,
-                    class64: ptr == PtrWidth::Bits64,
+                    rela: class64,
+                    class64,
                     big_endian: false,
                 },
             }
         };
+    let mut rodata = section(
+        4,
+        ".rodata",
+        elf::SHT_PROGBITS,
+        elf::SHF_ALLOC,
+        t.size,
+        ptr.bytes(),
+    );
+    rodata.relocs.data = text_reference(target.e_machine);
     let sections = vec![
         section(
             1,
@@ -626,14 +637,7 @@ pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile
             0,
             1,
         ),
-        section(
-            4,
-            ".rodata",
-            elf::SHT_PROGBITS,
-            elf::SHF_ALLOC,
-            t.size,
-            ptr.bytes(),
-        ),
+        rodata,
     ];
     let symbol =
         |index: usize, name: &'static str, section: SymbolSection, value: u64| InputSymbol {
@@ -650,7 +654,10 @@ pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile
             value,
             size: 0,
         };
-    let mut symbols = vec![symbol(0, "", SymbolSection::Undefined, 0)];
+    let mut symbols = vec![
+        symbol(0, "", SymbolSection::Undefined, 0),
+        symbol(TEXT_SYMBOL, "_text", SymbolSection::Undefined, 0),
+    ];
     for p in &t.tables {
         symbols.push(symbol(
             symbols.len(),
@@ -659,17 +666,54 @@ pub fn kallsyms_object(t: &RodataLayout, name: &str, ptr: PtrWidth) -> InputFile
             p.offset,
         ));
     }
-    symbols.push(symbol(symbols.len(), "_text", SymbolSection::Undefined, 0));
     let mut reloc_referenced = vec![false; symbols.len()];
-    if let Some(last) = reloc_referenced.last_mut() {
-        *last = true;
-    }
+    reloc_referenced[TEXT_SYMBOL] = true;
     InputFile {
         name: name.to_string(),
         archive: None,
         sections: sections.into(),
         symbols: symbols.into(),
         reloc_referenced,
+    }
+}
+
+/// The width of the kernel's `PTR` on `target`.
+fn ptr_width(target: &Target) -> PtrWidth {
+    match target.class {
+        ElfClass::Elf64 => PtrWidth::Bits64,
+        ElfClass::Elf32 => PtrWidth::Bits32,
+    }
+}
+
+/// The kallsyms object's symbol index of `_text`.
+const TEXT_SYMBOL: usize = 1;
+
+/// The relocation entry of `.quad _text` / `.long _text` for `machine` (its offset, which no
+/// layout reads, left 0): RELA for the 64-bit targets, REL for the 32-bit ones.
+fn text_reference(machine: u16) -> &'static [u8] {
+    const fn rela64(r_type: u32) -> [u8; 24] {
+        let info = ((TEXT_SYMBOL as u64) << 32 | r_type as u64).to_le_bytes();
+        let mut entry = [0u8; 24];
+        let mut i = 0;
+        while i < 8 {
+            entry[8 + i] = info[i];
+            i += 1;
+        }
+        entry
+    }
+    const fn rel32(r_type: u32) -> [u8; 8] {
+        let info = ((TEXT_SYMBOL as u32) << 8 | r_type).to_le_bytes();
+        [0, 0, 0, 0, info[0], info[1], info[2], info[3]]
+    }
+    static AARCH64: [u8; 24] = rela64(object::elf::R_AARCH64_ABS64);
+    static X86_64: [u8; 24] = rela64(object::elf::R_X86_64_64);
+    static ARM: [u8; 8] = rel32(object::elf::R_ARM_ABS32);
+    static I386: [u8; 8] = rel32(object::elf::R_386_32);
+    match machine {
+        object::elf::EM_AARCH64 => &AARCH64,
+        object::elf::EM_X86_64 => &X86_64,
+        object::elf::EM_ARM => &ARM,
+        _ => &I386,
     }
 }
 

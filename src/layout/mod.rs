@@ -12,6 +12,7 @@ pub mod map;
 pub mod merge;
 pub mod model;
 
+mod aarch64;
 mod arm;
 mod eval;
 mod place;
@@ -30,6 +31,7 @@ use ir::{OsId, Program};
 use map::{MapOptions, SortMode};
 use model::InputFile;
 
+pub use aarch64::Aarch64Options;
 pub use arm::ArmOptions;
 pub use symbols::{LinkedSymbol, SymbolName, SymbolSection};
 
@@ -102,6 +104,16 @@ pub enum LayoutError {
         #[label("used here")]
         span: Span,
     },
+    #[error(
+        "{file}({section}): possible Cortex-A53 erratum 843419 sequence at {address:#x}; \
+         ld --fix-cortex-a53-843419 would rewrite it or add a veneer, which ldcheck does not \
+         simulate"
+    )]
+    Erratum843419 {
+        address: u64,
+        file: String,
+        section: String,
+    },
     #[error("expression nesting too deep")]
     TooDeep {
         #[label("here")]
@@ -133,6 +145,8 @@ pub struct LayoutOptions {
     pub machine: u16,
     /// ARM backend options (ignored for other machines).
     pub arm: ArmOptions,
+    /// aarch64 backend options (ignored for other machines).
+    pub aarch64: Aarch64Options,
 }
 
 impl Default for LayoutOptions {
@@ -150,6 +164,7 @@ impl Default for LayoutOptions {
             discard: crate::link_args::Discard::SecMerge,
             machine: 0,
             arm: ArmOptions::default(),
+            aarch64: Aarch64Options::default(),
         }
     }
 }
@@ -230,15 +245,16 @@ pub fn link(
     PreparedLink::new(script, &files, options)?.into_layout()
 }
 
-/// What ld adds to the inputs before anything is mapped: the build-id note and the `COMMON`
-/// sections. [`PreparedLink::new`] expects inputs that went through this.
+/// What ld adds to the inputs before anything is mapped: the build-id note, the `COMMON`
+/// sections and aarch64's GOT and dynamic sections. [`PreparedLink::new`] expects inputs that
+/// went through this.
 pub fn prepare_inputs(files: &mut [InputFile<'_>], options: &LayoutOptions) {
     if let (Some(hash), Some(first)) = (options.build_id_size, files.first_mut()) {
         Arc::make_mut(&mut first.sections).push(build_id_section(hash));
     }
     allocate_commons(files);
     if options.machine == object::elf::EM_AARCH64 {
-        add_aarch64_got(files);
+        aarch64::add_linker_sections(files, options.aarch64);
     }
 }
 
@@ -286,8 +302,13 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
                 files,
                 Arc::clone(&input_ids),
             )));
+        } else if options.machine == object::elf::EM_AARCH64 {
+            engine.hooks = Some(Box::new(aarch64::Aarch64Backend::new(options.aarch64)));
         }
         engine.prepare(&input_ids)?;
+        if options.machine == object::elf::EM_AARCH64 && options.aarch64.shared {
+            aarch64::size_dynamic_relocs(&mut engine)?;
+        }
         Ok(PreparedLink { engine })
     }
 
@@ -429,75 +450,6 @@ fn allocate_commons(files: &mut [InputFile<'_>]) {
             relocs: model::Relocs::default(),
         });
     }
-}
-
-const GOT_INDEX: usize = usize::MAX - 2;
-const GOT_PLT_INDEX: usize = usize::MAX - 3;
-
-/// aarch64's global offset table, which ld 2.40 creates when a relocation addresses a symbol
-/// through it (`R_AARCH64_GOT_LD_PREL19` … `R_AARCH64_LD64_GOTPAGE_LO15`; 6.1's weak
-/// references to the kallsyms tables are read this way): `.got` with one reserved entry and
-/// one 8-byte entry per symbol so addressed (a global once, a local once per file), and
-/// `.got.plt` with its three reserved entries, both added to the first file that needs them,
-/// and `_GLOBAL_OFFSET_TABLE_` (local) at the start of `.got`. A static link keeps every entry.
-fn add_aarch64_got(files: &mut [InputFile<'_>]) {
-    const GOT_RELOCS: std::ops::RangeInclusive<u32> = 309..=313;
-    const ENTRY: u64 = 8;
-    let mut owner = None;
-    let mut globals = crate::hash::FastSet::default();
-    let mut locals = 0u64;
-    for (f, file) in files.iter().enumerate() {
-        let mut file_locals = crate::hash::FastSet::default();
-        for sec in file.sections.iter().filter(|s| !s.duplicate) {
-            for rel in sec.relocs.iter() {
-                if !GOT_RELOCS.contains(&rel.r_type) {
-                    continue;
-                }
-                owner.get_or_insert(f);
-                match file.symbols.get(rel.sym) {
-                    Some(sym) if sym.binding != model::Binding::Local => {
-                        globals.insert(sym.name);
-                    }
-                    Some(_) if file_locals.insert(rel.sym) => locals += 1,
-                    _ => {}
-                }
-            }
-        }
-    }
-    let Some(owner) = owner else {
-        return;
-    };
-    let entries = 1 + globals.len() as u64 + locals;
-    let section = |name, index, size| model::InputSection {
-        name,
-        index,
-        size,
-        align: ENTRY,
-        sh_type: model::elf::SHT_PROGBITS,
-        sh_flags: model::elf::SHF_ALLOC | model::elf::SHF_WRITE,
-        entsize: ENTRY,
-        data: &[],
-        duplicate: false,
-        linker_created: true,
-        link: 0,
-        relocs: model::Relocs::default(),
-    };
-    let file = &mut files[owner];
-    let sections = Arc::make_mut(&mut file.sections);
-    sections.push(section(".got", GOT_INDEX, entries * ENTRY));
-    sections.push(section(".got.plt", GOT_PLT_INDEX, 3 * ENTRY));
-    let mut table = file.symbols.to_vec();
-    table.push(model::InputSymbol {
-        index: table.len(),
-        name: "_GLOBAL_OFFSET_TABLE_",
-        binding: model::Binding::Local,
-        visibility: model::Visibility::Hidden,
-        kind: model::SymbolKind::Object,
-        section: model::SymbolSection::Section(GOT_INDEX),
-        value: 0,
-        size: 0,
-    });
-    file.symbols = table.into();
 }
 
 /// The `.note.gnu.build-id` input section ld adds to the first input file: a note header

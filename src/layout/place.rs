@@ -237,6 +237,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             &self.mapping.disposition,
             self.opts.discard,
             self.opts.emit_relocs,
+            self.opts.aarch64.shared,
         );
         self.init_regions()?;
         for (name, value) in &self.opts.defsyms {

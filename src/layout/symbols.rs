@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use super::ir::OsId;
 use super::map::{Disposition, SectionRef};
-use super::model::{Binding, FileId, InputFile, SymbolKind, SymbolSection as Place, elf};
+use super::model::{
+    Binding, FileId, InputFile, SymbolKind, SymbolSection as Place, Visibility, elf,
+};
 use crate::link_args::Discard;
 use crate::prefetch;
 
@@ -77,7 +79,8 @@ pub(crate) struct Sym<'n> {
     pub weak_def: bool,
     pub kind: SymbolKind,
     /// HIDDEN/PROVIDE_HIDDEN in the script: bfd forces the symbol local in the output. (Hidden
-    /// visibility from an object does not: a static link keeps such symbols global.)
+    /// visibility from an object does so only in a link with dynamic sections: a static link
+    /// keeps such symbols global.)
     pub forced_local: bool,
     pub script_def: bool,
     /// Defined by an object before any script assignment (ld's `by_object`).
@@ -264,7 +267,9 @@ impl<'n> SymbolTable<'n> {
 
     /// Adds every input file's symbols in link order, resolving as bfd's ELF linker does.
     /// The table holds the inputs' names already, and `ids` says where (see
-    /// [`SymbolTable::with_input_names`]).
+    /// [`SymbolTable::with_input_names`]). With `localize_hidden` (a link with dynamic
+    /// sections, where bfd adjusts every dynamic symbol) a global any input marks hidden or
+    /// internal, defining or referencing it, is written local; a static link keeps it global.
     pub fn add_inputs(
         &mut self,
         files: &[InputFile<'n>],
@@ -272,6 +277,7 @@ impl<'n> SymbolTable<'n> {
         disposition: &[Vec<Disposition>],
         discard: Discard,
         emit_relocs: bool,
+        localize_hidden: bool,
     ) {
         for (file_id, file) in files.iter().enumerate() {
             let positions = file.section_positions();
@@ -329,6 +335,11 @@ impl<'n> SymbolTable<'n> {
                 let Some(id) = ids.get(file_id, sym_idx) else {
                     continue;
                 };
+                if localize_hidden
+                    && matches!(sym.visibility, Visibility::Hidden | Visibility::Internal)
+                {
+                    self.syms[id].forced_local = true;
+                }
                 let weak = sym.binding == Binding::Weak;
                 let definition = match sym.section {
                     Place::Undefined | Place::Reserved(_) => None,

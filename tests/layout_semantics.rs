@@ -413,6 +413,118 @@ local: .quad 2
     }
 }
 
+/// arm64's RELOCATABLE link (`-shared -Bsymbolic -z notext --no-apply-dynamic-relocs`): `.got`
+/// and `.got.plt` always exist; each absolute address word in an allocated section becomes a
+/// 24-byte dynamic relocation in `.rela.dyn` (against a global even in a discarded section,
+/// against a local only in a kept one, never against a hidden undefined weak symbol), as does
+/// each GOT entry; hidden globals, defined or only referenced hidden, become local.
+#[test]
+fn arm64_shared_link() {
+    let a = r#"
+    .text
+    .globl _start
+_start:
+    adrp x0, :got:gvar
+    ldr x0, [x0, :got_lo12:gvar]
+    adrp x1, :got:lvar
+    ldr x1, [x1, :got_lo12:lvar]
+    adrp x2, :got:wundef
+    ldr x2, [x2, :got_lo12:wundef]
+    adrp x3, rela_start
+    add x3, x3, :lo12:rela_start
+    .globl hidden_fn
+    .hidden hidden_fn
+hidden_fn:
+    ret
+    .hidden rela_start
+    .weak wundef, hundef
+    .hidden hundef
+    .data
+lvar: .quad lvar, gvar, bvar, wundef, hundef, _start
+    .section .discard.addr,"aw"
+    .quad gvar, lvar
+    .section .discard.more,"aw"
+    .quad lvar
+    .section .notes.nonalloc,""
+    .quad gvar
+"#;
+    let b = r#"
+    .data
+    .globl gvar, bvar
+gvar: .quad gvar, 0
+bvar: .quad _start
+"#;
+    let script = "SECTIONS { . = 0xffff800080000000; _text = .; \
+        .text : { *(.text) } \
+        .got : { *(.got) } .got.plt : { *(.got.plt) } \
+        .rela.dyn : ALIGN(8) { rela_start = .; *(.rela .rela*) rela_end = .; } \
+        . = ALIGN(0x1000); .data : { *(.data) } \
+        /DISCARD/ : { *(.interp .dynamic) *(.dynsym .dynstr .hash .gnu.hash) *(.discard.*) } }";
+    let flags = [
+        "-shared",
+        "-Bsymbolic",
+        "-z",
+        "notext",
+        "--no-apply-dynamic-relocs",
+        "-X",
+    ];
+    check_for(&ARM64, "shared", &[("a", a), ("b", b)], script, &flags);
+}
+
+/// `--fix-cortex-a53-843419`: a link with no erratum sequence lays out as without the option;
+/// an `adrp` in a page's last two words followed by a load and a load based on its register is
+/// refused, since ld rewrites or veneers it.
+#[test]
+fn arm64_erratum_843419_scan() {
+    let sequence = |pad: u32| {
+        format!(
+            "    .text\n    .globl _start\n_start:\n    .rept {pad}\n    nop\n    .endr\n\
+             adrp x1, target\n    ldr w0, [x0, #4]\n    ldr x1, [x1, :lo12:target]\n    ret\n\
+             .data\n    .balign 8\ntarget: .quad 1\n"
+        )
+    };
+    let script =
+        "SECTIONS { . = 0x400000; .text : { *(.text) } . = 0x800000; .data : { *(.data) } }";
+    let fix = ["--fix-cortex-a53-843419"];
+    // 0x400000 + 4 * 1000 = 0x400fa0: not the end of a page.
+    check_for(
+        &ARM64,
+        "no_sequence",
+        &[("a", &sequence(1000))],
+        script,
+        &fix,
+    );
+    if !common::have_tool(ARM64.assembler) || !common::have_tool(ARM64.linker) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    // 4 * 1022 = 0xff8: the adrp sits in the page's second-to-last word.
+    std::fs::write(root.join("a.s"), sequence(1022)).expect("write source");
+    common::run(root, ARM64.assembler, &["-o", "a.o", "a.s"]);
+    std::fs::write(root.join("t.lds"), script).expect("write script");
+    let args: Vec<String> = [
+        "-m",
+        ARM64.emulation,
+        "-T",
+        "t.lds",
+        "-o",
+        "out",
+        fix[0],
+        "a.o",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let session = LinkSession::open(&args, root).expect("open");
+    let error = session.layout().expect_err("the sequence is refused");
+    let text = format!("{error}");
+    assert!(
+        text.contains("843419") && text.contains("0x400ff8"),
+        "unexpected error: {text}"
+    );
+}
+
 /// Which assembler temporaries the output keeps: ld's default drops those in mergeable
 /// sections only, `-X` all of them, `-x` every local, `--discard-none` none, and
 /// `--emit-relocs` keeps any that a kept relocation names (x86_64 defconfig links with

@@ -471,58 +471,212 @@ bvar: .quad _start
     check_for(&ARM64, "shared", &[("a", a), ("b", b)], script, &flags);
 }
 
-/// `--fix-cortex-a53-843419`: a link with no erratum sequence lays out as without the option;
-/// an `adrp` in a page's last two words followed by a load and a load based on its register is
-/// refused, since ld rewrites or veneers it.
+/// `adrp x1, target` at page offset `slot` (0xff8 or 0xffc) of a two-page block of code,
+/// followed by `rest` (the erratum's later instructions, or not).
+fn erratum_block(slot: u32, rest: &[&str]) -> String {
+    let mut text = format!(
+        "    .rept {}\n    nop\n    .endr\n    adrp x1, target\n",
+        slot / 4
+    );
+    for insn in rest {
+        text.push_str(&format!("    {insn}\n"));
+    }
+    let used = slot / 4 + 1 + rest.len() as u32;
+    text.push_str(&format!("    .rept {}\n    nop\n    .endr\n", 2048 - used));
+    text
+}
+
+/// `--fix-cortex-a53-843419` against ld 2.40: which sequences ld veneers (every load/store
+/// class as the second instruction, loads and stores as the third or fourth, based on the
+/// ADRP's register or not, with data stretches skipped), and the stub sections it adds after
+/// each input section with sites (a branch, 8 bytes per veneer, rounded to 4 KiB), with the
+/// veneers' `e843419@BFD_SECTION_OFFSET` names in ld's hash order.
 #[test]
-fn arm64_erratum_843419_scan() {
-    let sequence = |pad: u32| {
-        format!(
-            "    .text\n    .globl _start\n_start:\n    .rept {pad}\n    nop\n    .endr\n\
-             adrp x1, target\n    ldr w0, [x0, #4]\n    ldr x1, [x1, :lo12:target]\n    ret\n\
-             .data\n    .balign 8\ntarget: .quad 1\n"
-        )
-    };
-    let script =
-        "SECTIONS { . = 0x400000; .text : { *(.text) } . = 0x800000; .data : { *(.data) } }";
+fn arm64_erratum_843419_veneers() {
+    let second = [
+        "ldr w0, [x0, #4]",
+        "str w0, [x0, #4]",
+        "ldur w0, [x0, #3]",
+        "ldr w3, [x0], #4",
+        "ldr w3, [x0, #4]!",
+        "ldr w0, [x0, x2]",
+        "ldtr w0, [x0]",
+        "ldp w0, w2, [x0]",
+        "stp w0, w2, [x0]",
+        "ldnp w0, w2, [x0]",
+        "stnp w0, w2, [x0]",
+        "ldp x0, x2, [x3], #16",
+        "stp x0, x2, [x3, #-16]!",
+        "ldxr w0, [x0]",
+        "stxr w3, w0, [x0]",
+        "ldxp w0, w2, [x0]",
+        "stxp w3, w0, w2, [x0]",
+        "ldr w0, .",
+        "ld1 {v0.16b}, [x0]",
+        "ld1 {v0.b}[0], [x0]",
+        "st1 {v0.16b}, [x0], #16",
+        "ldadd w0, w2, [x0]",
+        "ldar w0, [x0]",
+        "casa w0, w2, [x0]",
+        "prfm pldl1keep, [x0]",
+        "ldapr w0, [x0]",
+        "ldp q0, q1, [x0]",
+        "add x0, x0, #1",
+        "b .+4",
+    ];
+    let third = [
+        "ldr x3, [x1, #8]",
+        "str x3, [x1, #8]",
+        "ldr q0, [x1, #16]",
+        "prfm pldl1keep, [x1, #8]",
+        "ldrb w3, [x1, #1]",
+        "ldur x3, [x1, #1]",
+        "ldr x3, [x2, #8]",
+        "ldr x3, [x1, x2]",
+        "ldr x3, [x1], #8",
+    ];
+    let mut code =
+        String::from("    .arch armv8.4-a+lse+rcpc\n    .text\n    .globl _start\n_start:\n");
+    let mut blocks = 0;
+    for (k, insn) in second.iter().enumerate() {
+        // Alternate the ADRP between the page's last two words.
+        let slot = if k % 2 == 0 { 0xff8 } else { 0xffc };
+        for last in &third[..2] {
+            code += &erratum_block(slot, &[insn, last]);
+            blocks += 1;
+        }
+    }
+    for last in &third {
+        code += &erratum_block(0xff8, &["ldr w0, [x0, #4]", last]);
+        code += &erratum_block(0xffc, &["ldr w0, [x0, #4]", "mov x1, x2", last]);
+        code += &erratum_block(0xff8, &["ldp w0, w2, [x0]", "nop", last]);
+        blocks += 3;
+    }
+    // A data stretch: the same words as `.word`s are not scanned.
+    code += "    .rept 1022\n    nop\n    .endr\n    .word 0x90000001, 0xb9400400, 0xf9400423\n";
+    code += "    .rept 1023\n    nop\n    .endr\n";
+    assert!(blocks > 80);
+    let data = "    .data\n    .balign 8\n    .globl target\ntarget: .quad 1\n";
+    let other = format!(
+        "    .text\n    .globl bfun\nbfun:\n{}",
+        erratum_block(0xffc, &["str w0, [x0]", "ldr x1, [x1, #8]"])
+    );
+    let script = "SECTIONS { . = 0x400000; .text : { *(.text) } \
+        . = 0x10000000; .data : { *(.data) } }";
     let fix = ["--fix-cortex-a53-843419"];
-    // 0x400000 + 4 * 1000 = 0x400fa0: not the end of a page.
     check_for(
         &ARM64,
-        "no_sequence",
-        &[("a", &sequence(1000))],
+        "veneers",
+        &[("a", &format!("{code}{data}")), ("b", &other)],
         script,
         &fix,
     );
+    // Without sites the option changes nothing.
+    check_for(
+        &ARM64,
+        "no_sites",
+        &[(
+            "a",
+            &format!(
+                "    .text\n_start:\n{}{data}",
+                erratum_block(0xff0, &["ldr w0, [x0]", "ldr x1, [x1, #8]"])
+            ),
+        )],
+        script,
+        &fix,
+    );
+}
+
+/// The veneer names count bfds and sections in ld's loading order: an archive takes an id
+/// when ld reaches it (members only when linked), and a shared link creates its dynamic
+/// sections after the first object's.
+#[test]
+fn arm64_erratum_843419_veneer_names() {
     if !common::have_tool(ARM64.assembler) || !common::have_tool(ARM64.linker) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
-    // 4 * 1022 = 0xff8: the adrp sits in the page's second-to-last word.
-    std::fs::write(root.join("a.s"), sequence(1022)).expect("write source");
-    common::run(root, ARM64.assembler, &["-o", "a.o", "a.s"]);
-    std::fs::write(root.join("t.lds"), script).expect("write script");
-    let args: Vec<String> = [
-        "-m",
-        ARM64.emulation,
-        "-T",
-        "t.lds",
-        "-o",
-        "out",
-        fix[0],
-        "a.o",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let session = LinkSession::open(&args, root).expect("open");
-    let error = session.layout().expect_err("the sequence is refused");
-    let text = format!("{error}");
-    assert!(
-        text.contains("843419") && text.contains("0x400ff8"),
-        "unexpected error: {text}"
-    );
+    let sources = [
+        (
+            "first",
+            "    .text\n    .globl first\nfirst:\n    bl bfun\n    .data\n    .quad first\n"
+                .to_string(),
+        ),
+        (
+            "unused",
+            "    .text\n    .globl unused\nunused:\n    ret\n".to_string(),
+        ),
+        (
+            "a",
+            format!(
+                "    .text\n    .balign 4096\n    .globl _start\n_start:\n{}    .data\n    .balign 8\n    .globl target\ntarget: .quad 1\n",
+                erratum_block(0xff8, &["ldr w0, [x0]", "ldr x1, [x1, #8]"])
+            ),
+        ),
+        (
+            "b",
+            format!(
+                "    .text\n    .balign 4096\n    .globl bfun\nbfun:\n{}",
+                erratum_block(0xffc, &["str w0, [x0]", "ldr x1, [x1, #8]"])
+            ),
+        ),
+    ];
+    for (name, text) in &sources {
+        std::fs::write(root.join(format!("{name}.s")), text).expect("write source");
+        common::run(
+            root,
+            ARM64.assembler,
+            &["-o", &format!("{name}.o"), &format!("{name}.s")],
+        );
+    }
+    common::run(root, "ar", &["rc", "libunused.a", "unused.o"]);
+    common::run(root, "ar", &["rcT", "libb.a", "b.o"]);
+    std::fs::write(
+        root.join("t.lds"),
+        "SECTIONS { . = 0x400000; .text : { *(.text) } .got : { *(.got) } \
+         .got.plt : { *(.got.plt) } .rela.dyn : { *(.rela .rela*) } \
+         . = 0x10000000; .data : { *(.data) } \
+         /DISCARD/ : { *(.interp .dynamic) *(.dynsym .dynstr .hash .gnu.hash) } }",
+    )
+    .expect("write script");
+    for extra in [
+        &["first.o", "libunused.a", "a.o", "libb.a"][..],
+        &[
+            "libunused.a",
+            "--whole-archive",
+            "libb.a",
+            "--no-whole-archive",
+            "first.o",
+            "a.o",
+        ],
+        &[
+            "-shared",
+            "-Bsymbolic",
+            "first.o",
+            "libunused.a",
+            "a.o",
+            "libb.a",
+        ],
+    ] {
+        let mut args: Vec<String> = ["-m", ARM64.emulation, "-T", "t.lds", "-o", "out"]
+            .iter()
+            .chain(["--fix-cortex-a53-843419"].iter())
+            .chain(extra.iter())
+            .map(|s| s.to_string())
+            .collect();
+        let ld_args: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::run(root, ARM64.linker, &ld_args);
+        let nm = std::process::Command::new("aarch64-linux-gnu-nm")
+            .arg(root.join("out"))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        assert_eq!(nm.matches("e843419@").count(), 2, "{nm}");
+        let diffs = simulate_and_compare(root, &args);
+        assert!(diffs.is_empty(), "{extra:?}: {}", diffs.join("\n"));
+        args.clear();
+    }
 }
 
 /// Which assembler temporaries the output keeps: ld's default drops those in mergeable

@@ -674,6 +674,7 @@ pub fn kallsyms_object(t: &RodataLayout, name: &str, target: &Target) -> InputFi
         sections: sections.into(),
         symbols: symbols.into(),
         reloc_referenced,
+        bfd_id: 0,
     }
 }
 

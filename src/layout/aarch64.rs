@@ -4,9 +4,9 @@
 //! --no-apply-dynamic-relocs`) always gets `.got`/`.got.plt`, plus one 24-byte dynamic
 //! relocation per absolute address word, which the kernel script gathers into `.rela.dyn`
 //! between the init sections and `.data`: its size moves everything after it.
-//! `--fix-cortex-a53-843419` makes ld look for erratum sequences; a link with none is laid out
-//! exactly, one with a possible sequence is refused, since the veneer ld would add is not
-//! simulated.
+//! `--fix-cortex-a53-843419` makes ld look for erratum 843419 sequences and move one
+//! instruction of each into a veneer; every input section with sites is followed by a stub
+//! section of whole 4 KiB pages, which moves everything after it.
 
 use std::sync::Arc;
 
@@ -359,46 +359,133 @@ impl<'a> UndefinedWeak<'a> {
     }
 }
 
-/// The aarch64 backend's part in ld's passes: the erratum 843419 scan after allocation, and a
-/// shared link's absolute `_GLOBAL_OFFSET_TABLE_`.
+/// The aarch64 backend's part in ld's passes: the erratum 843419 veneers after allocation, and
+/// the local symbols it writes (the veneers' names, a shared link's absolute
+/// `_GLOBAL_OFFSET_TABLE_`).
 #[derive(Clone)]
 pub(crate) struct Aarch64Backend {
     options: Aarch64Options,
+    veneers: Vec<Veneer>,
 }
+
+/// One erratum 843419 site ld moves into a veneer.
+#[derive(Debug, Clone)]
+struct Veneer {
+    /// `e843419@BFD_SECTION_OFFSET`: ids of the object and section, offset of the moved
+    /// instruction.
+    name: String,
+    /// Its stub section, an index into [`Engine::linker_sections`].
+    stub: usize,
+}
+
+/// The bfd sections ld creates in the first object of a shared link as soon as it is loaded
+/// (`.dynsym` … `.dynbss`), ahead of the next object's: they shift every later section id
+/// (measured with ld 2.40, default hash style).
+const DYNAMIC_SECTIONS_AT_LOAD: usize = 15;
+/// A stub section starts with a branch over its stubs (8 bytes, to keep stubs aligned); each
+/// erratum veneer holds the moved instruction and a branch back.
+const STUB_HEADER: u64 = 8;
+const STUB_ALIGN: u64 = 8;
+const VENEER_SIZE: u64 = 8;
+/// With the ADRP workaround ld rounds every stub section up to whole pages, so adding stubs
+/// cannot move code into new erratum sites.
+const STUB_SECTION_ROUNDING: u64 = 0x1000;
 
 impl Aarch64Backend {
     pub(crate) fn new(options: Aarch64Options) -> Self {
-        Aarch64Backend { options }
+        Aarch64Backend {
+            options,
+            veneers: Vec::new(),
+        }
+    }
+
+    /// `elf64_aarch64_size_stubs` with `--fix-cortex-a53-843419`: one scan of the code at the
+    /// allocation pass's addresses (ld does not scan again after the stubs moved code), a stub
+    /// section after each input section with sites, then one more layout.
+    fn add_erratum_843419_veneers(
+        &mut self,
+        e: &mut Engine<'_, '_, '_>,
+    ) -> Result<(), LayoutError> {
+        let sites = erratum_843419_sites(e);
+        let section_ids = SectionIds::new(e.files, self.options.shared);
+        let mut stub_of: FastMap<SectionRef, usize> = FastMap::default();
+        let mut veneers_in: FastMap<usize, u64> = FastMap::default();
+        for (r, offset) in sites {
+            let Some(Some(os)) = e.input_output[r.file][r.sec] else {
+                continue;
+            };
+            let stub = *stub_of
+                .entry(r)
+                .or_insert_with(|| e.add_linker_section(os, r, STUB_ALIGN));
+            *veneers_in.entry(stub).or_default() += 1;
+            self.veneers.push(Veneer {
+                name: format!(
+                    "e843419@{:04x}_{:08x}_{offset:x}",
+                    e.files[r.file].bfd_id,
+                    section_ids.of(r)
+                ),
+                stub,
+            });
+        }
+        for (stub, count) in veneers_in {
+            e.linker_sections[stub].size =
+                (STUB_HEADER + count * VENEER_SIZE).next_multiple_of(STUB_SECTION_ROUNDING);
+        }
+        e.relayout()
     }
 }
 
 impl TargetHooks for Aarch64Backend {
     fn after_allocation(&mut self, e: &mut Engine<'_, '_, '_>) -> Result<(), LayoutError> {
         if self.options.fix_erratum_843419 {
-            scan_erratum_843419(e)?;
+            self.add_erratum_843419_veneers(e)?;
         }
         Ok(())
     }
 
     fn local_symbols(&self, e: &Engine<'_, '_, '_>) -> Vec<LinkedSymbol> {
-        if !self.options.shared {
-            return Vec::new();
-        }
-        let got = e.files.first().and_then(|f| {
-            let s = f.sections.iter().position(|s| s.index == GOT_INDEX)?;
-            e.input_address(SectionRef { file: 0, sec: s })
+        let mut out = Vec::new();
+        // ld builds the stubs in its stub hash table's order (by bucket, later insertions
+        // first within one), each at the next free offset of its section.
+        let mut order: Vec<usize> = (0..self.veneers.len()).collect();
+        order.sort_by_key(|&k| {
+            (
+                super::bfd_hash_bucket(&self.veneers[k].name),
+                std::cmp::Reverse(k),
+            )
         });
-        got.map(|value| LinkedSymbol {
-            name: "_GLOBAL_OFFSET_TABLE_".to_string().into(),
-            value,
-            section: SymbolSection::Absolute,
-            nm: 'a',
-            global: false,
-            from_script: false,
-            is_function: false,
-        })
-        .into_iter()
-        .collect()
+        let mut next: FastMap<usize, u64> = FastMap::default();
+        for k in order {
+            let veneer = &self.veneers[k];
+            let ls = &e.linker_sections[veneer.stub];
+            let at = next.entry(veneer.stub).or_insert(STUB_HEADER);
+            out.push(LinkedSymbol {
+                name: veneer.name.clone().into(),
+                value: e.os[ls.os].vma + ls.offset + *at,
+                section: SymbolSection::Section(e.prog.sections[ls.os].name.into()),
+                nm: e.letter(Some(ls.os), model::Binding::Local, model::SymbolKind::Func),
+                global: false,
+                from_script: false,
+                is_function: true,
+            });
+            *at += VENEER_SIZE;
+        }
+        if self.options.shared {
+            let got = e.files.first().and_then(|f| {
+                let s = f.sections.iter().position(|s| s.index == GOT_INDEX)?;
+                e.input_address(SectionRef { file: 0, sec: s })
+            });
+            out.extend(got.map(|value| LinkedSymbol {
+                name: "_GLOBAL_OFFSET_TABLE_".to_string().into(),
+                value,
+                section: SymbolSection::Absolute,
+                nm: 'a',
+                global: false,
+                from_script: false,
+                is_function: false,
+            }));
+        }
+        out
     }
 
     fn boxed_clone(&self) -> Box<dyn TargetHooks> {
@@ -406,69 +493,165 @@ impl TargetHooks for Aarch64Backend {
     }
 }
 
-/// Looks for Cortex-A53 erratum 843419 sequences where ld would: an `ADRP` in the last two
-/// words of a 4 KiB page, a load or store after it, and a load or store (unsigned offset) based
-/// on the `ADRP`'s register one or two instructions later. ld then rewrites the code or adds a
-/// veneer, which ldcheck does not simulate, so any match — the test is looser than ld's, never
-/// missing one — is reported; a link with none lays out as without the option.
-fn scan_erratum_843419(e: &Engine<'_, '_, '_>) -> Result<(), LayoutError> {
+/// bfd's section ids of input sections: every section bfd creates takes the next id from 0x10,
+/// in the order ld loads the objects; a shared link's first object is followed by
+/// [`DYNAMIC_SECTIONS_AT_LOAD`] more. Linker-made sections come later and are not counted.
+struct SectionIds {
+    /// The id of each file's first section.
+    first: Vec<usize>,
+}
+
+impl SectionIds {
+    fn new(files: &[InputFile<'_>], shared: bool) -> Self {
+        let mut next = 0x10;
+        let first = files
+            .iter()
+            .enumerate()
+            .map(|(f, file)| {
+                if shared && f == 1 {
+                    next += DYNAMIC_SECTIONS_AT_LOAD;
+                }
+                let here = next;
+                next += file.sections.iter().filter(|s| !s.linker_created).count();
+                here
+            })
+            .collect();
+        SectionIds { first }
+    }
+
+    fn of(&self, r: SectionRef) -> usize {
+        self.first[r.file] + r.sec
+    }
+}
+
+/// ld's erratum 843419 scan (`_bfd_aarch64_erratum_843419_scan`) over every placed code
+/// section, at its current address: the sites (section, offset of the instruction a veneer
+/// takes over) in ld's order. Only code stretches between mapping symbols (`$x`, not `$d`)
+/// are scanned; a section with no mapping symbol is not.
+fn erratum_843419_sites(e: &Engine<'_, '_, '_>) -> Vec<(SectionRef, u64)> {
+    let mut sites = Vec::new();
     for (f, file) in e.files.iter().enumerate() {
+        let mut maps: Option<FastMap<usize, Vec<(u64, u8)>>> = None;
         for (s, sec) in file.sections.iter().enumerate() {
-            if sec.sh_type != elf::SHT_PROGBITS || sec.sh_flags & elf::SHF_EXECINSTR == 0 {
+            if sec.sh_type != elf::SHT_PROGBITS
+                || sec.sh_flags & elf::SHF_EXECINSTR == 0
+                || sec.duplicate
+            {
                 continue;
             }
-            let Some(base) = e.input_address(SectionRef { file: f, sec: s }) else {
+            let r = SectionRef { file: f, sec: s };
+            let Some(base) = e.input_address(r) else {
                 continue;
             };
-            if let Some(offset) = erratum_843419_at(sec.data, base) {
-                return Err(LayoutError::Erratum843419 {
-                    address: base + offset,
-                    file: file.name.clone(),
-                    section: sec.name.to_string(),
-                });
+            let maps = maps.get_or_insert_with(|| mapping_symbols(file));
+            let Some(map) = maps.get(&sec.index) else {
+                continue;
+            };
+            for (k, &(start, kind)) in map.iter().enumerate() {
+                let end = map.get(k + 1).map_or(map[0].0 + sec.size, |m| m.0);
+                if kind == b'x' {
+                    sites.extend(
+                        erratum_843419_in(sec.data, base, start, end).map(|offset| (r, offset)),
+                    );
+                }
             }
         }
     }
-    Ok(())
+    sites
 }
 
-/// The offset of the first possible erratum 843419 sequence in `code` placed at `base`.
-fn erratum_843419_at(code: &[u8], base: u64) -> Option<u64> {
-    let word = |at: u64| -> Option<u32> {
+/// A file's aarch64 mapping symbols (`$x`, `$d`, optionally with a `.suffix`) by section
+/// index, sorted by offset.
+fn mapping_symbols(file: &InputFile<'_>) -> FastMap<usize, Vec<(u64, u8)>> {
+    let mut maps: FastMap<usize, Vec<(u64, u8)>> = FastMap::default();
+    for sym in file.symbols.iter() {
+        let (model::Binding::Local, model::SymbolSection::Section(shndx)) =
+            (sym.binding, sym.section)
+        else {
+            continue;
+        };
+        if let [b'$', kind @ (b'x' | b'd'), rest @ ..] = sym.name.as_bytes()
+            && (rest.is_empty() || rest[0] == b'.')
+        {
+            maps.entry(shndx).or_default().push((sym.value, *kind));
+        }
+    }
+    for map in maps.values_mut() {
+        map.sort_by_key(|&(value, _)| value);
+    }
+    maps
+}
+
+/// The erratum 843419 sites in the code stretch `start..end` of `code`, placed at `base`: an
+/// `ADRP` in one of a 4 KiB page's last two words, then any load or store but a load pair, then
+/// within two instructions a load or store (unsigned offset) based on the `ADRP`'s register;
+/// each as the offset of that last instruction. (Matches ld 2.40 on every load/store class,
+/// see the tests.)
+fn erratum_843419_in(code: &[u8], base: u64, start: u64, end: u64) -> impl Iterator<Item = u64> {
+    let word = move |at: u64| -> Option<u32> {
         let at = usize::try_from(at).ok()?;
         let b = code.get(at..at.checked_add(4)?)?;
         Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
-    let is_adrp = |insn: u32| insn & 0x9f00_0000 == 0x9000_0000;
-    // The load/store encoding group: op0 = x1x0.
-    let is_load_store = |insn: u32| insn & 0x0a00_0000 == 0x0800_0000;
-    // Load/store register (unsigned immediate), with its base register.
-    let unsigned_offset_base =
-        |insn: u32| (insn & 0x3b00_0000 == 0x3900_0000).then_some((insn >> 5) & 31);
-    let size = code.len() as u64;
-    // Instructions are 4-aligned in the output; the candidates sit at page offsets 0xff8, 0xffc.
-    let mut page_end = (base & !0xfff) + 0xff8;
-    while page_end < base + size {
-        for at in [page_end, page_end + 4] {
-            if at < base || at % 4 != 0 {
-                continue;
+    let end = end.min(code.len() as u64);
+    let first_page = base.wrapping_add(start) & !0xfff;
+    let pages = (end.saturating_sub(start) >> 12) + 2;
+    (0..pages)
+        .flat_map(move |p| {
+            let page = first_page.wrapping_add(p << 12);
+            [page.wrapping_add(0xff8), page.wrapping_add(0xffc)]
+        })
+        .filter_map(move |vma| {
+            let i = vma.wrapping_sub(base);
+            if i < start || !(i - start).is_multiple_of(4) || i.checked_add(8)? >= end {
+                return None;
             }
-            let i = at - base;
-            let (Some(first), Some(second)) = (word(i), word(i + 4)) else {
-                continue;
+            let (first, second) = (word(i)?, word(i + 4)?);
+            if !is_adrp(first) || !starts_erratum_sequence(second) {
+                return None;
+            }
+            let based = |k: u64| {
+                i + k + 4 <= end
+                    && word(i + k).is_some_and(|x| unsigned_offset_base(x) == Some(first & 31))
             };
-            if !is_adrp(first) || !is_load_store(second) {
-                continue;
-            }
-            let register = first & 31;
-            let based = |k: u64| word(i + k).and_then(unsigned_offset_base) == Some(register);
-            if based(8) || based(12) {
-                return Some(i);
-            }
-        }
-        page_end += 0x1000;
+            [8, 12].into_iter().find(|&k| based(k)).map(|k| i + k)
+        })
+}
+
+fn is_adrp(insn: u32) -> bool {
+    insn & 0x9f00_0000 == 0x9000_0000
+}
+
+/// Load/store register (unsigned immediate), including SIMD registers and `PRFM`: its base
+/// register.
+fn unsigned_offset_base(insn: u32) -> Option<u32> {
+    (insn & 0x3b00_0000 == 0x3900_0000).then_some((insn >> 5) & 31)
+}
+
+/// Whether the instruction after the `ADRP` can be the erratum's second one: a load or store
+/// of a class ld recognises (exclusive, pair, literal, single register in any addressing mode,
+/// SIMD structure), but not a load of a register pair.
+fn starts_erratum_sequence(insn: u32) -> bool {
+    if insn & 0x0a00_0000 != 0x0800_0000 {
+        return false;
     }
-    None
+    let bit = |n: u32| insn >> n & 1 == 1;
+    let exclusive = insn & 0x3f00_0000 == 0x0800_0000;
+    let pair = insn & 0x3a00_0000 == 0x2800_0000;
+    if exclusive || pair {
+        let is_pair = pair || bit(21);
+        let load = bit(22);
+        return !(is_pair && load);
+    }
+    let literal = insn & 0x3b00_0000 == 0x1800_0000;
+    let single = insn & 0x3b00_0000 == 0x3900_0000
+        || insn & 0x3b20_0000 == 0x3800_0000
+        || insn & 0x3b20_0c00 == 0x3820_0800;
+    let simd = insn & 0xbfbf_0000 == 0x0c00_0000
+        || insn & 0xbfa0_0000 == 0x0c80_0000
+        || insn & 0xbf9f_0000 == 0x0d00_0000
+        || insn & 0xbf80_0000 == 0x0d80_0000;
+    literal || single || simd
 }
 
 #[cfg(test)]
@@ -479,40 +662,51 @@ mod tests {
         words.iter().flat_map(|w| w.to_le_bytes()).collect()
     }
 
+    fn sites(words: &[u32], base: u64) -> Vec<u64> {
+        let code = code(words);
+        erratum_843419_in(&code, base, 0, code.len() as u64).collect()
+    }
+
     const ADRP_X1: u32 = 0x9000_0001;
     /// `ldr w0, [x0, #320]`
     const LDR_W0_X0: u32 = 0xb941_4000;
     /// `ldr x1, [x1, #2152]`
     const LDR_X1_X1: u32 = 0xf944_3421;
+    /// `ldp w0, w2, [x0]`
+    const LDP: u32 = 0x2940_0800;
+    /// `stp w0, w2, [x0]`
+    const STP: u32 = 0x2900_0800;
     /// `add x2, x0, #0x100`
     const ADD: u32 = 0x9104_0002;
     const NOP: u32 = 0xd503_201f;
 
     #[test]
-    fn a_sequence_at_a_page_end_is_found() {
-        let seq = code(&[ADRP_X1, LDR_W0_X0, LDR_X1_X1, NOP]);
-        assert_eq!(erratum_843419_at(&seq, 0xffff_0000_0000_1ff8), Some(0));
-        assert_eq!(erratum_843419_at(&seq, 0xffff_0000_0000_1ffc), Some(0));
-        let later = code(&[NOP, ADRP_X1, LDR_W0_X0, NOP, LDR_X1_X1]);
-        assert_eq!(erratum_843419_at(&later, 0x1ff4), Some(4));
+    fn sequences_at_a_page_end_are_found() {
+        let seq = [ADRP_X1, LDR_W0_X0, LDR_X1_X1, NOP];
+        assert_eq!(sites(&seq, 0xffff_0000_0000_1ff8), vec![8]);
+        assert_eq!(sites(&seq, 0xffff_0000_0000_1ffc), vec![8]);
+        // One instruction between the load and the one based on the ADRP's register.
+        assert_eq!(
+            sites(&[NOP, ADRP_X1, STP, NOP, LDR_X1_X1], 0x1ff4),
+            vec![16]
+        );
     }
 
     #[test]
-    fn other_offsets_and_shapes_are_not() {
-        let seq = code(&[ADRP_X1, LDR_W0_X0, LDR_X1_X1, NOP]);
-        assert_eq!(erratum_843419_at(&seq, 0x1ff0), None);
-        assert_eq!(erratum_843419_at(&seq, 0x2000), None);
+    fn other_offsets_shapes_and_stretches_are_not() {
+        let seq = [ADRP_X1, LDR_W0_X0, LDR_X1_X1, NOP];
+        assert!(sites(&seq, 0x1ff0).is_empty());
+        assert!(sites(&seq, 0x2000).is_empty());
+        // A load pair cannot be the second instruction.
+        assert!(sites(&[ADRP_X1, LDP, LDR_X1_X1, NOP], 0x1ff8).is_empty());
         // The real kernel's `adrp x1; add x2, x0, #0x100; ldr w0, [x0, #320]; ldr x1, [x1, …]`
         // at 0x…ffc: the second instruction is no load or store.
-        let kernel = code(&[ADRP_X1, ADD, LDR_W0_X0, LDR_X1_X1]);
-        assert_eq!(erratum_843419_at(&kernel, 0x61ffc), None);
-        // The load is based on another register.
-        let other = code(&[ADRP_X1, LDR_W0_X0, LDR_W0_X0, LDR_W0_X0]);
-        assert_eq!(erratum_843419_at(&other, 0x1ff8), None);
-        // Cut short by the section's end.
-        assert_eq!(
-            erratum_843419_at(&code(&[ADRP_X1, LDR_W0_X0]), 0x1ff8),
-            None
-        );
+        assert!(sites(&[ADRP_X1, ADD, LDR_W0_X0, LDR_X1_X1], 0x61ffc).is_empty());
+        // The loads are based on another register.
+        assert!(sites(&[ADRP_X1, LDR_W0_X0, LDR_W0_X0, LDR_W0_X0], 0x1ff8).is_empty());
+        // Cut short by the stretch's end.
+        let code = code(&seq);
+        assert_eq!(erratum_843419_in(&code, 0x1ff8, 0, 8).count(), 0);
+        assert_eq!(erratum_843419_in(&code, 0x1ff8, 0, 12).count(), 1);
     }
 }

@@ -1203,7 +1203,13 @@ impl TargetHooks for ArmBackend {
         // bucket.
         let mut all: Vec<(usize, (usize, String, StubType, String))> =
             all.drain(..).enumerate().collect();
-        all.sort_by_key(|(k, s)| (s.2.is_a8(), bfd_hash_bucket(&s.3), std::cmp::Reverse(*k)));
+        all.sort_by_key(|(k, s)| {
+            (
+                s.2.is_a8(),
+                super::bfd_hash_bucket(&s.3),
+                std::cmp::Reverse(*k),
+            )
+        });
         for (_, (sec, name, kind, _)) in all {
             let ls = &e.linker_sections[self.stub_sections[sec].linker];
             let (size, thumb) = kind.template();
@@ -1229,18 +1235,4 @@ impl TargetHooks for ArmBackend {
 fn e_section_id(e: &Engine<'_, '_, '_>, r: SectionRef) -> u32 {
     let before: usize = e.files[..r.file].iter().map(|f| f.sections.len()).sum();
     0x14 + (before + r.sec) as u32
-}
-
-/// The bucket of `name` in a bfd hash table of the default size (`bfd_hash_hash` modulo 4051).
-fn bfd_hash_bucket(name: &str) -> u64 {
-    let mut hash: u64 = 0;
-    for &c in name.as_bytes() {
-        let c = u64::from(c);
-        hash = hash.wrapping_add(c.wrapping_add(c << 17));
-        hash ^= hash >> 2;
-    }
-    let len = name.len() as u64;
-    hash = hash.wrapping_add(len.wrapping_add(len << 17));
-    hash ^= hash >> 2;
-    hash % 4051
 }

@@ -352,6 +352,7 @@ pub fn file_names_equivalent(program: &Program<'_, '_>, a: &str, b: &str) -> boo
         sections: Default::default(),
         symbols: Default::default(),
         reloc_referenced: Vec::new(),
+        bfd_id: 0,
     };
     let (fa, fb) = (file(a), file(b));
     program.wilds.iter().all(|w| {

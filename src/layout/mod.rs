@@ -104,16 +104,6 @@ pub enum LayoutError {
         #[label("used here")]
         span: Span,
     },
-    #[error(
-        "{file}({section}): possible Cortex-A53 erratum 843419 sequence at {address:#x}; \
-         ld --fix-cortex-a53-843419 would rewrite it or add a veneer, which ldcheck does not \
-         simulate"
-    )]
-    Erratum843419 {
-        address: u64,
-        file: String,
-        section: String,
-    },
     #[error("expression nesting too deep")]
     TooDeep {
         #[label("here")]
@@ -450,6 +440,20 @@ fn allocate_commons(files: &mut [InputFile<'_>]) {
             relocs: model::Relocs::default(),
         });
     }
+}
+
+/// The bucket of `name` in a bfd hash table of the default size (`bfd_hash_hash` modulo 4051).
+pub(crate) fn bfd_hash_bucket(name: &str) -> u64 {
+    let mut hash: u64 = 0;
+    for &c in name.as_bytes() {
+        let c = u64::from(c);
+        hash = hash.wrapping_add(c.wrapping_add(c << 17));
+        hash ^= hash >> 2;
+    }
+    let len = name.len() as u64;
+    hash = hash.wrapping_add(len.wrapping_add(len << 17));
+    hash ^= hash >> 2;
+    hash % 4051
 }
 
 /// The `.note.gnu.build-id` input section ld adds to the first input file: a note header

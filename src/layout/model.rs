@@ -48,6 +48,9 @@ pub struct InputFile<'a> {
     /// For each symbol (by position in `symbols`): named by a relocation of a kept section.
     /// With `--emit-relocs`, ld lists an undefined symbol in the output only then.
     pub reloc_referenced: Vec<bool>,
+    /// bfd's id of the object (see [`bfd_ids`]), which names aarch64 erratum veneers; 0 for
+    /// objects ld never opened (the pass simulator's kallsyms object).
+    pub bfd_id: u32,
 }
 
 impl InputFile<'_> {
@@ -279,12 +282,37 @@ impl InputSection<'_> {
     }
 }
 
+/// bfd's id of each linked object, in load order: ids count every bfd in the order ld opens it,
+/// from 2 (the output and ld's stub file come first); an archive named on the command line
+/// takes one when ld reaches it, whether or not a member is linked, and each linked member one
+/// when it is loaded (measured with ld 2.40).
+fn bfd_ids(set: &LinkSet<'_>) -> Vec<u32> {
+    let mut next_id = 2u32;
+    let mut reached = 0usize;
+    let mut ids = Vec::with_capacity(set.order.len());
+    for r in set.objects().map(|(r, _)| r) {
+        while reached <= r.file {
+            if matches!(
+                set.files.get(reached),
+                Some(crate::input::InputFile::Archive(_))
+            ) {
+                next_id += 1;
+            }
+            reached += 1;
+        }
+        ids.push(next_id);
+        next_id += 1;
+    }
+    ids
+}
+
 /// The layout view of a resolved link: objects in load order, sections as bfd creates them
 /// (no symbol, string-table, relocation or group-table sections), COMDAT losers marked.
 /// `base` is the directory the command line's relative paths were resolved against; names
 /// are reported relative to it, as ld sees them.
 pub fn from_link_set<'a>(set: &'a LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>> {
     let dropped = set.discarded_duplicates();
+    let mut bfd_ids = bfd_ids(set).into_iter();
     set.objects()
         .map(|(r, obj)| {
             let (name, archive) = match obj.origin.member {
@@ -367,6 +395,7 @@ pub fn from_link_set<'a>(set: &'a LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>
                 sections: sections.into(),
                 symbols: InputSymbols::Borrowed(&obj.symbols),
                 reloc_referenced,
+                bfd_id: bfd_ids.next().unwrap_or(0),
             }
         })
         .collect()
@@ -428,6 +457,7 @@ mod tests {
                     .collect(),
             ),
             symbols: Vec::new().into(),
+            bfd_id: 2,
             reloc_referenced: Vec::new(),
         };
         let positions = file.section_positions();

@@ -76,8 +76,7 @@ impl<'a> GotEntries<'a> {
         let mut got = GotEntries::new();
         for (f, file) in files.iter().enumerate() {
             let mut file_locals = FastSet::default();
-            let code = file.sections.iter();
-            for sec in code.filter(|s| !s.duplicate && s.sh_flags & elf::SHF_ALLOC != 0) {
+            for sec in file.sections.iter().filter(|s| counts_dynamic_relocs(s)) {
                 for rel in sec.relocs.iter().filter(|r| GOT_RELOCS.contains(&r.r_type)) {
                     got.owner.get_or_insert(f);
                     got.add(&mut file_locals, file.symbols.get(rel.sym), rel.sym);
@@ -235,11 +234,13 @@ fn add_dynamic_sections(files: &mut [InputFile<'_>], got: &GotEntries<'_>) {
     }
 }
 
-/// Whether ld's relocation scan (`elf64_aarch64_check_relocs`) looks at `section` at all.
+/// Whether ld's relocation scan (`elf64_aarch64_check_relocs`) looks at `section` at all:
+/// allocated, and neither a dropped group copy nor `SHF_EXCLUDE`.
 fn counts_dynamic_relocs(section: &InputSection<'_>) -> bool {
     !section.duplicate
         && !section.linker_created
         && section.sh_flags & elf::SHF_ALLOC != 0
+        && section.sh_flags & elf::SHF_EXCLUDE == 0
         && !section.relocs.data.is_empty()
 }
 

@@ -471,6 +471,63 @@ bvar: .quad _start
     check_for(&ARM64, "shared", &[("a", a), ("b", b)], script, &flags);
 }
 
+/// `-shared` is modelled only as arm64's kernels use it: with `-Bsymbolic`, and with a script
+/// that discards the dynamic loader's sections (whose sizes are not modelled); anything else is
+/// refused with the reason rather than laid out wrong.
+#[test]
+fn unmodelled_shared_links_are_refused() {
+    if !common::have_tool(ARM64.assembler) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::write(
+        root.join("a.s"),
+        "    .text\n_start:\n    ret\n    .data\n    .quad _start\n",
+    )
+    .expect("write source");
+    common::run(root, ARM64.assembler, &["-o", "a.o", "a.s"]);
+    std::fs::write(
+        root.join("keeps.lds"),
+        "SECTIONS { .text : { *(.text) } .data : { *(.data) } }",
+    )
+    .expect("write script");
+    let args = |extra: &[&str]| -> Vec<String> {
+        ["-m", ARM64.emulation, "-T", "keeps.lds", "-o", "out", "a.o"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let unsymbolic = LinkSession::open(&args(&["-shared"]), root)
+        .err()
+        .expect("refused");
+    assert!(format!("{unsymbolic}").contains("-shared"), "{unsymbolic}");
+    let session = LinkSession::open(&args(&["-shared", "-Bsymbolic"]), root).expect("open");
+    let kept = session.layout().expect_err("refused");
+    assert!(
+        format!("{kept:?}").contains("dynamic-loader sections"),
+        "{kept:?}"
+    );
+    if common::have_tool("as") {
+        common::run(root, "as", &["--64", "-o", "x.o", "a.s"]);
+        let x86 = [
+            "-m",
+            "elf_x86_64",
+            "-T",
+            "keeps.lds",
+            "-o",
+            "out",
+            "-shared",
+            "-Bsymbolic",
+        ];
+        let mut x86: Vec<&str> = x86.to_vec();
+        x86.push("x.o");
+        let refused = LinkSession::open(&x86, root).err().expect("refused");
+        assert!(format!("{refused}").contains("-shared"), "{refused}");
+    }
+}
+
 /// `adrp x1, target` at page offset `slot` (0xff8 or 0xffc) of a two-page block of code,
 /// followed by `rest` (the erratum's later instructions, or not).
 fn erratum_block(slot: u32, rest: &[&str]) -> String {

@@ -391,6 +391,9 @@ const VENEER_SIZE: u64 = 8;
 /// With the ADRP workaround ld rounds every stub section up to whole pages, so adding stubs
 /// cannot move code into new erratum sites.
 const STUB_SECTION_ROUNDING: u64 = 0x1000;
+/// Veneers laid out in the order of [`super::bfd_hash_bucket`]: past three quarters of its 4051
+/// buckets bfd grows the stub table, which changes the order.
+const STUB_TABLE_ORDERED: usize = 4051 * 3 / 4;
 
 impl Aarch64Backend {
     pub(crate) fn new(options: Aarch64Options) -> Self {
@@ -426,6 +429,14 @@ impl Aarch64Backend {
                     section_ids.of(r)
                 ),
                 stub,
+            });
+        }
+        if self.veneers.len() > STUB_TABLE_ORDERED {
+            let os = e.linker_sections[self.veneers[0].stub].os;
+            return Err(LayoutError::Unsupported {
+                what: "more than 3,038 erratum 843419 veneers (ld's stub table grows and \
+                       reorders them)",
+                span: e.prog.sections[os].span,
             });
         }
         for (stub, count) in veneers_in {

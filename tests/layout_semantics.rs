@@ -471,6 +471,27 @@ bvar: .quad _start
     check_for(&ARM64, "shared", &[("a", a), ("b", b)], script, &flags);
 }
 
+/// A section its data statement creates is read-only until a writable input joins it (arm64's
+/// `.pecoff_edata_padding : { BYTE(0); . = ALIGN(…); }`, which makes the `_edata` after it
+/// 'R'); one an assignment created first stays writable.
+#[test]
+fn data_statement_sections_start_read_only() {
+    let asm = "    .text\n    .globl _start\n_start: ret\n    .data\n    .quad 1\n";
+    for (name, body) in [
+        ("data_first", "BYTE(0); . = ALIGN(16);"),
+        ("assignment_first", ". = . + 0; BYTE(0);"),
+        ("symbol_first", "pad_sym = .; BYTE(0);"),
+        ("no_input", "BYTE(0); *(.nothing)"),
+        ("writable_input_after", "BYTE(0); *(.data)"),
+    ] {
+        let script = format!(
+            "SECTIONS {{ . = 0x400000; .text : {{ *(.text) }} .pad : {{ {body} }} \
+             edata_sym = .; .data : {{ *(.data) }} }}"
+        );
+        check(name, &[("a", asm)], &script, &[]);
+    }
+}
+
 /// `-shared` is modelled only as arm64's kernels use it: with `-Bsymbolic`, and with a script
 /// that discards the dynamic loader's sections (whose sizes are not modelled); anything else is
 /// refused with the reason rather than laid out wrong.

@@ -513,10 +513,17 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                             }
                             SecStmt::Assert(a) => self.init_referenced(&a.condition),
                             SecStmt::Data(_, e) => {
-                                self.init_os(id, false);
+                                // A section its data statement creates starts read-only (as
+                                // if an input had been read-only), one an earlier statement
+                                // created keeps its flags.
                                 self.init_referenced(e);
+                                let fresh = !self.os[id].created;
+                                self.init_os(id, false);
                                 if self.os[id].created {
                                     let mut f = SecFlags::HAS_CONTENTS;
+                                    if fresh {
+                                        f |= SecFlags::READONLY;
+                                    }
                                     match self.prog.sections[id].sectype {
                                         SectionType::NoAlloc => {}
                                         SectionType::ReadOnly => {

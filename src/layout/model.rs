@@ -48,8 +48,9 @@ pub struct InputFile<'a> {
     /// For each symbol (by position in `symbols`): named by a relocation of a kept section.
     /// With `--emit-relocs`, ld lists an undefined symbol in the output only then.
     pub reloc_referenced: Vec<bool>,
-    /// bfd's id of the object (see [`bfd_ids`]), which names aarch64 erratum veneers; 0 for
-    /// objects ld never opened (the pass simulator's kallsyms object).
+    /// bfd's id of the object, which names aarch64 erratum veneers: bfds count from 2 in the
+    /// order ld opens them, archives included ([`from_link_set`] works them out); 0 for objects
+    /// ld never opened (the pass simulator's kallsyms object).
     pub bfd_id: u32,
 }
 

@@ -196,10 +196,12 @@ fn static_name(name: String) -> &'static str {
 /// after mapping by [`size_dynamic_relocs`].
 fn add_dynamic_sections(files: &mut [InputFile<'_>], got: &GotEntries<'_>) {
     let mut rela_names: Vec<String> = Vec::new();
-    if got.entries > 0 {
-        rela_names.push(".rela.got".to_string());
-    }
+    // By the section name each `.rela*` name comes from (the GOT's from `.got`).
     let mut seen: FastSet<&str> = FastSet::default();
+    if got.entries > 0 {
+        rela_names.push(rela_name(".got"));
+        seen.insert(".got");
+    }
     for file in files.iter() {
         for sec in file.sections.iter().filter(|s| counts_dynamic_relocs(s)) {
             if !seen.contains(sec.name) && sec.relocs.iter().any(|r| r.r_type == R_AARCH64_ABS64) {

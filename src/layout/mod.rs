@@ -296,6 +296,7 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
             engine.hooks = Some(Box::new(aarch64::Aarch64Backend::new(options.aarch64)));
         }
         engine.prepare(&input_ids)?;
+        refuse_kept_gnu_properties(&engine)?;
         if options.machine == object::elf::EM_AARCH64 && options.aarch64.shared {
             aarch64::size_dynamic_relocs(&mut engine)?;
         }
@@ -333,6 +334,26 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
         engine.files = &files;
         Some(engine.finish())
     }
+}
+
+/// ld merges every input's `.note.gnu.property` into the first one's (GNU properties: an AND
+/// of feature bits such as arm64's BTI, which one input without them clears) and drops the
+/// others; that merge is not modelled, so a script that keeps those sections (6.1's NOTES
+/// collects `.note.*`; 6.12 discards them) is refused rather than laid out wrong.
+fn refuse_kept_gnu_properties(engine: &place::Engine<'_, '_, '_>) -> Result<(), LayoutError> {
+    for (f, file) in engine.files.iter().enumerate() {
+        for (s, sec) in file.sections.iter().enumerate() {
+            if sec.name == ".note.gnu.property"
+                && let Some(Some(os)) = engine.input_output[f][s]
+            {
+                return Err(LayoutError::Unsupported {
+                    what: "merging .note.gnu.property sections (GNU properties) the script keeps",
+                    span: engine.prog.sections[os].span,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Section index given to the `COMMON` input section ld makes for a file's common symbols.

@@ -109,7 +109,19 @@ fn no_transparent_huge_pages() {
     }
 }
 
+/// A closed output (`ldcheck verify … | head`) ends the process quietly, as it ends other Unix
+/// tools, instead of a failed print panicking: Rust starts programs with SIGPIPE ignored.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the signal's default disposition; no handler of ours is replaced and
+    // no thread has started yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     keep_freed_memory();
     no_transparent_huge_pages();
     // Paths and symbol names in messages must stay whole: no wrapping at hyphens or widths.

@@ -492,6 +492,44 @@ fn data_statement_sections_start_read_only() {
     }
 }
 
+/// ld merges `.note.gnu.property` sections (GNU properties) into the first input's and drops
+/// the rest, which is not modelled: a script that keeps them is refused, one that discards them
+/// (6.12's NOTES) is laid out.
+#[test]
+fn kept_gnu_property_notes_are_refused() {
+    if !common::have_tool("as") {
+        return;
+    }
+    let asm = "    .text\n    .globl _start\n_start: ret\n\
+        .section .note.gnu.property,\"a\",@note\n    .p2align 3\n\
+        .long 4, 16, 5\n    .asciz \"GNU\"\n    .long 0xc0000002, 4, 3, 0\n";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::write(root.join("a.s"), asm).expect("write source");
+    common::run(root, "as", &["--64", "-o", "a.o", "a.s"]);
+    for (script, kept) in [
+        (
+            "SECTIONS { .text : { *(.text) } .notes : { *(.note.*) } }",
+            true,
+        ),
+        (
+            "SECTIONS { .text : { *(.text) } /DISCARD/ : { *(.note.gnu.property) } .notes : { *(.note.*) } }",
+            false,
+        ),
+    ] {
+        std::fs::write(root.join("t.lds"), script).expect("write script");
+        let args = ["-m", "elf_x86_64", "-T", "t.lds", "-o", "out", "a.o"];
+        let session = LinkSession::open(&args, root).expect("open");
+        match session.layout() {
+            Err(e) => assert!(
+                kept && format!("{e:?}").contains(".note.gnu.property"),
+                "{e:?}"
+            ),
+            Ok(_) => assert!(!kept, "a kept .note.gnu.property was laid out"),
+        }
+    }
+}
+
 /// `-shared` is modelled only as arm64's kernels use it: with `-Bsymbolic`, and with a script
 /// that discards the dynamic loader's sections (whose sizes are not modelled); anything else is
 /// refused with the reason rather than laid out wrong.

@@ -47,12 +47,37 @@ const DYNAMIC_ONLY: [&str; 5] = [".dynsym", ".dynstr", ".hash", ".gnu.hash", ".d
 
 /// What ld adds to the inputs before mapping (called from [`super::prepare_inputs`]).
 pub(super) fn add_linker_sections(files: &mut [InputFile<'_>], options: Aarch64Options) {
-    let got = GotEntries::count(files);
+    let (got, absolute) = scan_relocations(files);
     if options.shared {
-        add_dynamic_sections(files, &got);
+        add_dynamic_sections(files, &got, &absolute);
     } else if let Some(owner) = got.owner {
         add_got(&mut files[owner], got.entries, false);
     }
+}
+
+/// One pass over the allocated sections' relocations: the GOT entries they ask for, and the
+/// names (first seen first) of the sections holding an absolute address word.
+fn scan_relocations<'a>(files: &[InputFile<'a>]) -> (GotEntries<'a>, Vec<&'a str>) {
+    let mut got = GotEntries::new();
+    let mut absolute = Vec::new();
+    let mut seen = FastSet::default();
+    for (f, file) in files.iter().enumerate() {
+        let mut file_locals = FastSet::default();
+        for sec in file.sections.iter().filter(|s| counts_dynamic_relocs(s)) {
+            let mut has_absolute = false;
+            for rel in sec.relocs.iter() {
+                if GOT_RELOCS.contains(&rel.r_type) {
+                    got.owner.get_or_insert(f);
+                    got.add(&mut file_locals, file.symbols.get(rel.sym), rel.sym);
+                }
+                has_absolute |= rel.r_type == R_AARCH64_ABS64;
+            }
+            if has_absolute && seen.insert(sec.name) {
+                absolute.push(sec.name);
+            }
+        }
+    }
+    (got, absolute)
 }
 
 /// The GOT entries the relocations ask for: a global once, a local once per file.
@@ -70,20 +95,6 @@ impl<'a> GotEntries<'a> {
             entries: 0,
             globals: FastSet::default(),
         }
-    }
-
-    fn count(files: &[InputFile<'a>]) -> Self {
-        let mut got = GotEntries::new();
-        for (f, file) in files.iter().enumerate() {
-            let mut file_locals = FastSet::default();
-            for sec in file.sections.iter().filter(|s| counts_dynamic_relocs(s)) {
-                for rel in sec.relocs.iter().filter(|r| GOT_RELOCS.contains(&r.r_type)) {
-                    got.owner.get_or_insert(f);
-                    got.add(&mut file_locals, file.symbols.get(rel.sym), rel.sym);
-                }
-            }
-        }
-        got
     }
 
     /// Records a GOT relocation naming `sym` (index `index` of its file, whose locals so far
@@ -194,22 +205,18 @@ fn static_name(name: String) -> &'static str {
 /// `.got`/`.got.plt`, the loader-only sections (empty: only their placement is checked), and
 /// one `.rela*` section per relocated section name that may need dynamic relocations, sized
 /// after mapping by [`size_dynamic_relocs`].
-fn add_dynamic_sections(files: &mut [InputFile<'_>], got: &GotEntries<'_>) {
-    let mut rela_names: Vec<String> = Vec::new();
-    // By the section name each `.rela*` name comes from (the GOT's from `.got`).
-    let mut seen: FastSet<&str> = FastSet::default();
-    if got.entries > 0 {
-        rela_names.push(rela_name(".got"));
-        seen.insert(".got");
-    }
-    for file in files.iter() {
-        for sec in file.sections.iter().filter(|s| counts_dynamic_relocs(s)) {
-            if !seen.contains(sec.name) && sec.relocs.iter().any(|r| r.r_type == R_AARCH64_ABS64) {
-                seen.insert(sec.name);
-                rela_names.push(rela_name(sec.name));
-            }
-        }
-    }
+fn add_dynamic_sections(files: &mut [InputFile<'_>], got: &GotEntries<'_>, absolute: &[&str]) {
+    let got_relocs = (got.entries > 0).then(|| rela_name(".got"));
+    // The GOT's `.rela.got` once, even beside an input section named `.got`.
+    let rela_names: Vec<String> = got_relocs
+        .into_iter()
+        .chain(
+            absolute
+                .iter()
+                .filter(|&&name| got.entries == 0 || name != ".got")
+                .map(|name| rela_name(name)),
+        )
+        .collect();
     let Some(dynobj) = files.first_mut() else {
         return;
     };

@@ -17,7 +17,7 @@ use crate::layout::model::{InputFile, from_link_set};
 use crate::layout::{Layout, LayoutError, LayoutOptions, SymbolSection};
 use crate::link_args::{LinkArgsError, LinkRequest, SortSection, Strip};
 use crate::script::ast::Script;
-use crate::target::{ElfClass, Target, TargetError};
+use crate::target::{ElfClass, Endian, Target, TargetError};
 
 /// Why a link could not be simulated.
 #[derive(Debug, Error, Diagnostic)]
@@ -151,6 +151,7 @@ impl LinkSession {
                 Some(SortSection::Alignment) => SortMode::ByAlignment,
             },
             is_64: self.target.class == ElfClass::Elf64,
+            big_endian: self.target.endian == Endian::Big,
             defsyms,
             entry: r.entry.clone(),
             emit_relocs: r.emit_relocs,

@@ -15,6 +15,7 @@ pub mod model;
 mod aarch64;
 mod arm;
 mod eval;
+mod gnu_property;
 mod place;
 mod symbols;
 
@@ -104,6 +105,16 @@ pub enum LayoutError {
         #[label("used here")]
         span: Span,
     },
+    #[error(
+        "{file}: {problem} in .note.gnu.property, whose merge (ld folds every input's GNU \
+         properties into one note) is not modelled by ldcheck's layout simulator"
+    )]
+    UnmodelledGnuProperty {
+        file: String,
+        problem: String,
+        #[label("this statement keeps the note")]
+        span: Span,
+    },
     #[error("expression nesting too deep")]
     TooDeep {
         #[label("here")]
@@ -122,6 +133,8 @@ pub struct LayoutOptions {
     pub sort_section: SortMode,
     /// Whether symbol values are 64-bit (ELFCLASS64).
     pub is_64: bool,
+    /// Whether the inputs are big-endian (section contents the layout reads, such as notes).
+    pub big_endian: bool,
     /// `--defsym NAME=EXPR` assignments, already parsed as script text.
     pub defsyms: Vec<(String, u64)>,
     /// `-e`: overrides ENTRY.
@@ -148,6 +161,7 @@ impl Default for LayoutOptions {
             strip_debug: false,
             sort_section: SortMode::None,
             is_64: true,
+            big_endian: false,
             defsyms: Vec::new(),
             entry: None,
             emit_relocs: false,
@@ -235,10 +249,11 @@ pub fn link(
     PreparedLink::new(script, &files, options)?.into_layout()
 }
 
-/// What ld adds to the inputs before anything is mapped: the build-id note, the `COMMON`
-/// sections and aarch64's GOT and dynamic sections. [`PreparedLink::new`] expects inputs that
-/// went through this.
+/// What ld does to the inputs before anything is mapped: the build-id note, the merge of GNU
+/// property notes, the `COMMON` sections and aarch64's GOT and dynamic sections.
+/// [`PreparedLink::new`] expects inputs that went through this.
 pub fn prepare_inputs(files: &mut [InputFile<'_>], options: &LayoutOptions) {
+    gnu_property::apply(files, note_format(options));
     if let (Some(hash), Some(first)) = (options.build_id_size, files.first_mut()) {
         Arc::make_mut(&mut first.sections).push(build_id_section(hash));
     }
@@ -296,7 +311,7 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
             engine.hooks = Some(Box::new(aarch64::Aarch64Backend::new(options.aarch64)));
         }
         engine.prepare(&input_ids)?;
-        refuse_kept_gnu_properties(&engine)?;
+        refuse_unmodelled_gnu_properties(&engine)?;
         if options.machine == object::elf::EM_AARCH64 && options.aarch64.shared {
             aarch64::size_dynamic_relocs(&mut engine)?;
         }
@@ -336,24 +351,39 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
     }
 }
 
-/// ld merges every input's `.note.gnu.property` into the first one's (GNU properties: an AND
-/// of feature bits such as arm64's BTI, which one input without them clears) and drops the
-/// others; that merge is not modelled, so a script that keeps those sections (6.1's NOTES
-/// collects `.note.*`; 6.12 discards them) is refused rather than laid out wrong.
-fn refuse_kept_gnu_properties(engine: &place::Engine<'_, '_, '_>) -> Result<(), LayoutError> {
-    for (f, file) in engine.files.iter().enumerate() {
-        for (s, sec) in file.sections.iter().enumerate() {
-            if sec.name == ".note.gnu.property"
-                && let Some(Some(os)) = engine.input_output[f][s]
-            {
-                return Err(LayoutError::Unsupported {
-                    what: "merging .note.gnu.property sections (GNU properties) the script keeps",
-                    span: engine.prog.sections[os].span,
-                });
-            }
-        }
+fn note_format(options: &LayoutOptions) -> gnu_property::NoteFormat {
+    gnu_property::NoteFormat {
+        machine: options.machine,
+        is_64: options.is_64,
+        big_endian: options.big_endian,
     }
-    Ok(())
+}
+
+/// A script that keeps a `.note.gnu.property` ld's merge leaves as it is (a property type or
+/// note layout [`gnu_property`] does not model) is refused rather than laid out wrong.
+fn refuse_unmodelled_gnu_properties(engine: &place::Engine<'_, '_, '_>) -> Result<(), LayoutError> {
+    let kept = engine.files.iter().enumerate().find_map(|(f, file)| {
+        file.sections.iter().enumerate().find_map(|(s, sec)| {
+            if sec.name != gnu_property::SECTION {
+                return None;
+            }
+            match engine.input_output[f][s] {
+                Some(Some(os)) => Some(os),
+                _ => None,
+            }
+        })
+    });
+    let Some(os) = kept else {
+        return Ok(());
+    };
+    match gnu_property::unmodelled(engine.files, note_format(engine.opts)) {
+        Some(u) => Err(LayoutError::UnmodelledGnuProperty {
+            file: u.file,
+            problem: u.problem,
+            span: engine.prog.sections[os].span,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Section index given to the `COMMON` input section ld makes for a file's common symbols.

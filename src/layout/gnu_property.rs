@@ -76,8 +76,9 @@ fn align_up(value: usize, align: usize) -> Option<usize> {
     value.checked_add(align - 1).map(|v| v & !(align - 1))
 }
 
-/// The properties of one `.note.gnu.property` section, by type, or why it is not modelled.
-fn parse(data: &[u8], format: NoteFormat) -> Result<BTreeMap<u32, u32>, String> {
+/// The properties of one `.note.gnu.property` section (type → merge rule and value), or why
+/// it is not modelled.
+fn parse(data: &[u8], format: NoteFormat) -> Result<BTreeMap<u32, (Rule, u32)>, String> {
     let align = format.align();
     let truncated = || "the note is truncated".to_string();
     let mut properties = BTreeMap::new();
@@ -107,16 +108,16 @@ fn parse(data: &[u8], format: NoteFormat) -> Result<BTreeMap<u32, u32>, String> 
             else {
                 return Err(truncated());
             };
-            if rule(format.machine, pr_type).is_none() {
+            let Some(kind) = rule(format.machine, pr_type) else {
                 return Err(format!("GNU property type {pr_type:#x}"));
-            }
+            };
             if datasz != 4 {
                 return Err(format!(
                     "GNU property type {pr_type:#x} of {datasz} bytes (ld expects 4)"
                 ));
             }
             let value = format.word(body, at + 8).ok_or_else(truncated)?;
-            if properties.insert(pr_type, value).is_some() {
+            if properties.insert(pr_type, (kind, value)).is_some() {
                 return Err(format!("GNU property type {pr_type:#x} given twice"));
             }
             at = align_up(at + 8 + 4, align).ok_or_else(truncated)?;
@@ -140,7 +141,7 @@ fn notes<'f>(files: &'f [InputFile<'_>]) -> impl Iterator<Item = (usize, usize)>
 }
 
 /// A property note the merge cannot model: the file and the problem.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) struct Unmodelled {
     pub file: String,
     pub problem: String,
@@ -154,6 +155,7 @@ struct Merge {
     dropped: Vec<(usize, usize)>,
 }
 
+/// ld's merge over `files` in link order; None when no input has a property note.
 fn merge(files: &[InputFile<'_>], format: NoteFormat) -> Result<Option<Merge>, Unmodelled> {
     let mut found = Vec::new();
     for (f, s) in notes(files) {
@@ -178,14 +180,11 @@ fn merge(files: &[InputFile<'_>], format: NoteFormat) -> Result<Option<Merge>, U
     // (rule, combined value, inputs that have it)
     let mut combined: BTreeMap<u32, (Rule, u32, usize)> = BTreeMap::new();
     for (_, properties) in &found {
-        for (&pr_type, &value) in properties {
-            let Some(kind) = rule(format.machine, pr_type) else {
-                continue;
-            };
+        for (&pr_type, &(kind, value)) in properties {
             combined
                 .entry(pr_type)
-                .and_modify(|(kind, acc, count)| {
-                    *acc = if *kind == Rule::And {
+                .and_modify(|(_, acc, count)| {
+                    *acc = if kind == Rule::And {
                         *acc & value
                     } else {
                         *acc | value
@@ -267,7 +266,7 @@ mod tests {
     #[test]
     fn parses_properties_and_names_what_it_does_not_model() {
         let parsed = parse(&note(&[(0xc000_0000, 3)]), ARM64);
-        assert_eq!(parsed, Ok(BTreeMap::from([(0xc000_0000, 3)])));
+        assert_eq!(parsed, Ok(BTreeMap::from([(0xc000_0000, (Rule::And, 3))])));
         assert_eq!(
             parse(&note(&[(0xc000_0005, 1)]), ARM64),
             Err("GNU property type 0xc0000005".to_string())

@@ -288,6 +288,38 @@ mod tests {
         assert!(parse(&note(&[(0xc000_0002, 1), (0xc001_0002, 5)]), x86).is_ok());
     }
 
+    /// Every prefix of a valid note, and bytes of a fixed pseudo-random sequence, parse to a
+    /// result or an error: no panic, no endless loop (a note comes from an unvetted object).
+    #[test]
+    fn hostile_notes_give_errors() {
+        let valid = note(&[(0xc000_0000, 3), (0xb000_8000, 1)]);
+        for end in 0..valid.len() {
+            assert!(
+                parse(&valid[..end], ARM64).is_err(),
+                "prefix of {end} bytes"
+            );
+        }
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..2000 {
+            let mut bytes = valid.clone();
+            for _ in 0..1 + round % 4 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let at = (state % bytes.len() as u64) as usize;
+                bytes[at] = (state >> 32) as u8;
+            }
+            let _ = parse(&bytes, ARM64);
+            let _ = parse(
+                &bytes[..(state % 40) as usize],
+                NoteFormat {
+                    is_64: false,
+                    ..ARM64
+                },
+            );
+        }
+    }
+
     #[test]
     fn rules_follow_the_property_ranges() {
         assert_eq!(rule(object::elf::EM_AARCH64, 0xc000_0000), Some(Rule::And));

@@ -602,7 +602,7 @@ fn gnu_property_notes_are_merged() {
 
 /// A property note the merge does not model (a type ld 2.40 does not merge as a feature bit,
 /// here an unknown arm64 type, whose note ld keeps as it is) is refused when the script keeps
-/// it, with the file named, and laid out when the script discards it (6.12's NOTES).
+/// it, with the file named, and laid out as ld does when the script discards it (6.12's NOTES).
 #[test]
 fn unmodelled_gnu_property_notes_are_refused() {
     if !common::have_tool(ARM64.assembler) {
@@ -642,7 +642,13 @@ fn unmodelled_gnu_property_notes_are_refused() {
                     "{message}"
                 );
             }
-            Ok(_) => assert!(!kept, "an unmodelled property note was laid out"),
+            Ok(_) => {
+                assert!(!kept, "an unmodelled property note was laid out");
+                common::run(root, ARM64.linker, &args);
+                let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                let diffs = simulate_and_compare(root, &args);
+                assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+            }
         }
     }
 }

@@ -367,10 +367,7 @@ fn refuse_unmodelled_gnu_properties(engine: &place::Engine<'_, '_, '_>) -> Resul
             if sec.name != gnu_property::SECTION {
                 return None;
             }
-            match engine.input_output[f][s] {
-                Some(Some(os)) => Some(os),
-                _ => None,
-            }
+            engine.input_output[f][s].flatten()
         })
     });
     let Some(os) = kept else {

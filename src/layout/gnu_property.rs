@@ -120,7 +120,8 @@ fn parse(data: &[u8], format: NoteFormat) -> Result<BTreeMap<u32, (Rule, u32)>, 
             if properties.insert(pr_type, (kind, value)).is_some() {
                 return Err(format!("GNU property type {pr_type:#x} given twice"));
             }
-            at = align_up(at + 8 + 4, align).ok_or_else(truncated)?;
+            // A 4-byte value padded to the class's alignment.
+            at += 8 + align;
         }
         note = align_up(desc_end, align).ok_or_else(truncated)?;
     }
@@ -141,7 +142,7 @@ fn notes<'f>(files: &'f [InputFile<'_>]) -> impl Iterator<Item = (usize, usize)>
 }
 
 /// A property note the merge cannot model: the file and the problem.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Unmodelled {
     pub file: String,
     pub problem: String,
@@ -204,8 +205,8 @@ fn merge(files: &[InputFile<'_>], format: NoteFormat) -> Result<Option<Merge>, U
             nonzero && (kind == Rule::Or || everywhere)
         })
         .count();
-    let align = format.align();
-    let per_property = 8 + align_up(4, align).unwrap_or(8);
+    // Note header and "GNU\0", then per property its type, size and padded 4-byte value.
+    let per_property = 8 + format.align();
     let size = (survivors > 0).then(|| (16 + survivors * per_property) as u64);
     Ok(Some(Merge {
         keeper,

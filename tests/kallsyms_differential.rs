@@ -380,6 +380,53 @@ fn cached_layout_matches_full_tables() {
     }
 }
 
+/// Another link can list symbols at equal addresses in another order (the kallsyms tables
+/// grew between passes), which reorders the names but not their compression: the cache,
+/// warmed on one order, must give the full tool's layout for the other.
+#[test]
+fn cached_layout_ignores_the_order_of_names_at_equal_addresses() {
+    use ldcheck::kallsyms::{CompressCache, PtrWidth, rodata_layout_cached};
+    let address = |line: &[u8]| line.split(|&b| b == b' ').next().map(<[u8]>::to_vec);
+    for version in [Version::V6_12, Version::V6_1] {
+        let mut rng = Rng(0x0bde + version as u64);
+        let mut reordered_cases = 0;
+        for case in 0..60 {
+            let text = random_map(&mut rng, version);
+            let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+            let reversed_runs: Vec<u8> = lines
+                .chunk_by(|a, b| address(a) == address(b))
+                .flat_map(|run| run.iter().rev().flat_map(|l| l.iter().copied()))
+                .collect();
+            if reversed_runs == text {
+                continue;
+            }
+            let options = Options {
+                version,
+                all_symbols: rng.chance(50),
+                ..Options::default()
+            };
+            let (Ok(first), Ok(second)) = (
+                parse_symbol_map(&text, version),
+                parse_symbol_map(&reversed_runs, version),
+            ) else {
+                continue;
+            };
+            let mut cache = CompressCache::default();
+            let _ = rodata_layout_cached(&first, &options, PtrWidth::Bits64, &mut cache);
+            let expected =
+                build_tables(&second, &options).map(|t| t.rodata_layout(PtrWidth::Bits64));
+            let cached = rodata_layout_cached(&second, &options, PtrWidth::Bits64, &mut cache);
+            match (&expected, &cached) {
+                (Ok(x), Ok(y)) => assert_eq!(x, y, "{version} case {case}"),
+                (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string()),
+                _ => panic!("{version} case {case}: {expected:?} against {cached:?}"),
+            }
+            reordered_cases += 1;
+        }
+        assert!(reordered_cases > 20, "{reordered_cases}");
+    }
+}
+
 /// A map one symbol apart from a cached one takes the cache's resumed compression (when the
 /// rounds allow it); its layout must still be the full tool's.
 #[test]

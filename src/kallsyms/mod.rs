@@ -20,6 +20,7 @@ mod stable;
 mod symbols;
 
 use crate::prefetch;
+use rayon::slice::ParallelSliceMut;
 use std::fmt;
 use std::str::FromStr;
 
@@ -317,6 +318,16 @@ struct CacheEntry {
 /// Symbol sets kept; a margin search needs two (before and after a flip), passes up to three.
 const CACHE_ENTRIES: usize = 4;
 
+/// `syms` ordered by name and type. The compression's sizes depend only on which names
+/// there are (each round counts pairs over all of them and rewrites each name on its own),
+/// while the address order of names at equal addresses can change from one link to the next:
+/// keyed in this order, such a link finds its compression in the cache.
+fn by_name<'a>(syms: &[TableSymbol<'a>]) -> Vec<TableSymbol<'a>> {
+    let mut sorted = syms.to_vec();
+    sorted.par_sort_unstable_by(|a, b| a.name.cmp(b.name).then(a.kind.cmp(&b.kind)));
+    sorted
+}
+
 /// The cache key of `syms`: each name's length, type and bytes.
 fn cache_key(syms: &[TableSymbol<'_>]) -> Vec<u8> {
     let mut key = Vec::with_capacity(syms.iter().map(|s| s.name.len() + 9).sum());
@@ -406,6 +417,8 @@ impl CompressCache {
         syms: &[TableSymbol<'_>],
         longest_name: impl FnOnce() -> usize,
     ) -> (u64, u64) {
+        let canonical = by_name(syms);
+        let syms = canonical.as_slice();
         let entry = self
             .take(syms)
             .or_else(|| self.resume(syms))

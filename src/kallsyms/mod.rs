@@ -19,9 +19,11 @@ mod size;
 mod stable;
 mod symbols;
 
+use crate::hash::FastHasher;
 use crate::prefetch;
 use rayon::slice::ParallelSliceMut;
 use std::fmt;
+use std::hash::Hasher;
 use std::str::FromStr;
 
 pub use compress::TokenTable;
@@ -309,6 +311,8 @@ pub struct CompressCache {
 
 struct CacheEntry {
     key: Vec<u8>,
+    /// [`fingerprint`] of the symbols the key was made from.
+    fingerprint: u64,
     /// `kallsyms_names` bytes and token table bytes.
     sizes: (u64, u64),
     /// The compression's record, when it ran from the start.
@@ -318,14 +322,43 @@ struct CacheEntry {
 /// Symbol sets kept; a margin search needs two (before and after a flip), passes up to three.
 const CACHE_ENTRIES: usize = 4;
 
-/// `syms` ordered by name and type. The compression's sizes depend only on which names
-/// there are (each round counts pairs over all of them and rewrites each name on its own),
-/// while the address order of names at equal addresses can change from one link to the next:
-/// keyed in this order, such a link finds its compression in the cache.
-fn by_name<'a>(syms: &[TableSymbol<'a>]) -> Vec<TableSymbol<'a>> {
-    let mut sorted = syms.to_vec();
-    sorted.par_sort_unstable_by(|a, b| a.name.cmp(b.name).then(a.kind.cmp(&b.kind)));
-    sorted
+/// A hash of one key entry (type and name).
+fn entry_hash(kind: u8, name: &[u8]) -> u64 {
+    let mut h = FastHasher::default();
+    h.write_u8(kind);
+    h.write(name);
+    h.finish()
+}
+
+/// A hash of the set of (type, name) entries of `syms`, whatever their order: the sum of the
+/// entries' hashes. Equal sets have equal fingerprints; the converse is checked by
+/// [`same_entries`].
+fn fingerprint(syms: &[TableSymbol<'_>]) -> u64 {
+    syms.iter()
+        .fold(0u64, |sum, s| sum.wrapping_add(entry_hash(s.kind, s.name)))
+}
+
+/// Whether `key` was made from the same (type, name) entries as `syms`, in any order: both
+/// sorted by entry hash, ties by the entry itself.
+fn same_entries(key: &[u8], syms: &[TableSymbol<'_>]) -> bool {
+    fn sorted(mut entries: Vec<(u64, u8, &[u8])>) -> Vec<(u64, u8, &[u8])> {
+        entries.par_sort_unstable();
+        entries
+    }
+    let mut from_key = Vec::with_capacity(syms.len());
+    let mut rest = key;
+    while let Some((kind, name, after)) = key_entry(rest) {
+        from_key.push((entry_hash(kind, name), kind, name));
+        rest = after;
+    }
+    if !rest.is_empty() || from_key.len() != syms.len() {
+        return false;
+    }
+    let from_syms = syms
+        .iter()
+        .map(|s| (entry_hash(s.kind, s.name), s.kind, s.name))
+        .collect();
+    sorted(from_key) == sorted(from_syms)
 }
 
 /// The cache key of `syms`: each name's length, type and bytes.
@@ -403,6 +436,16 @@ impl CompressCache {
         Some(self.entries.remove(i))
     }
 
+    /// The entry made from the same names as `syms` in another order (names at equal
+    /// addresses that another link lists in another order), taken out of the cache.
+    fn take_reordered(&mut self, syms: &[TableSymbol<'_>], fingerprint: u64) -> Option<CacheEntry> {
+        let i = self
+            .entries
+            .iter()
+            .position(|e| e.fingerprint == fingerprint && same_entries(&e.key, syms))?;
+        Some(self.entries.remove(i))
+    }
+
     fn keep(&mut self, entry: CacheEntry) {
         self.entries.insert(0, entry);
         self.entries.truncate(CACHE_ENTRIES);
@@ -417,15 +460,16 @@ impl CompressCache {
         syms: &[TableSymbol<'_>],
         longest_name: impl FnOnce() -> usize,
     ) -> (u64, u64) {
-        let canonical = by_name(syms);
-        let syms = canonical.as_slice();
+        let mut fingerprint_of_syms = None;
         let entry = self
             .take(syms)
             .or_else(|| self.resume(syms))
+            .or_else(|| self.take_reordered(syms, *fingerprint_of_syms.insert(fingerprint(syms))))
             .unwrap_or_else(|| {
                 let (compressed, rounds) = compress::compress_recording(syms, longest_name());
                 CacheEntry {
                     key: cache_key(syms),
+                    fingerprint: fingerprint_of_syms.unwrap_or_else(|| fingerprint(syms)),
                     sizes: sizes_of(&compressed),
                     rounds: Some(rounds),
                 }
@@ -443,14 +487,21 @@ impl CompressCache {
             let rounds = entry.rounds.as_ref()?;
             let (names, tokens) = entry.sizes;
             let text;
-            let change = match one_apart(&entry.key, syms)? {
+            let (change, fingerprint) = match one_apart(&entry.key, syms)? {
                 OneApart::Added(at) => {
-                    text = [&[syms[at].kind][..], syms[at].name].concat();
-                    compress::Change::Added { at, text: &text }
+                    let (kind, name) = (syms[at].kind, syms[at].name);
+                    text = [&[kind][..], name].concat();
+                    (
+                        compress::Change::Added { at, text: &text },
+                        entry.fingerprint.wrapping_add(entry_hash(kind, name)),
+                    )
                 }
                 OneApart::Removed(at, kind, name) => {
                     text = [&[kind][..], name].concat();
-                    compress::Change::Removed { at, text: &text }
+                    (
+                        compress::Change::Removed { at, text: &text },
+                        entry.fingerprint.wrapping_sub(entry_hash(kind, name)),
+                    )
                 }
             };
             let sizes = match rounds.resume(change)? {
@@ -464,6 +515,7 @@ impl CompressCache {
             };
             Some(CacheEntry {
                 key: cache_key(syms),
+                fingerprint,
                 sizes,
                 rounds: None,
             })
@@ -533,4 +585,42 @@ fn order_symbols<'a>(map: &SymbolMap<'a>, options: &Options) -> Result<Ordered<'
 pub fn tables_size(input: &[u8], options: &Options, ptr: PtrWidth) -> Result<u64, KallsymsError> {
     let map = parse_symbol_map(input, options.version)?;
     Ok(build_tables(&map, options)?.rodata_size(ptr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn syms<'a>(entries: &[(u8, &'a [u8])]) -> Vec<TableSymbol<'a>> {
+        entries
+            .iter()
+            .map(|&(kind, name)| TableSymbol {
+                addr: 0,
+                kind,
+                name,
+                absolute: false,
+                line: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_entries_is_order_blind_and_exact() {
+        let key = cache_key(&syms(&[(b't', b"a"), (b't', b"a"), (b'T', b"b")]));
+        let reordered = syms(&[(b'T', b"b"), (b't', b"a"), (b't', b"a")]);
+        assert!(same_entries(&key, &reordered));
+        assert_eq!(
+            fingerprint(&reordered),
+            fingerprint(&syms(&[(b't', b"a"), (b't', b"a"), (b'T', b"b")]))
+        );
+        // The same names with other counts, another type, or one entry more or less.
+        for other in [
+            syms(&[(b't', b"a"), (b'T', b"b"), (b'T', b"b")]),
+            syms(&[(b't', b"a"), (b't', b"a"), (b't', b"b")]),
+            syms(&[(b't', b"a"), (b'T', b"b")]),
+            syms(&[(b't', b"a"), (b't', b"a"), (b'T', b"b"), (b'T', b"b")]),
+        ] {
+            assert!(!same_entries(&key, &other));
+        }
+    }
 }

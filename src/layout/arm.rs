@@ -18,7 +18,7 @@ use std::sync::Arc;
 use super::LayoutError;
 use super::flags::SecFlags;
 use super::map::SectionRef;
-use super::model::{InputFile, SymbolKind, SymbolSection as Place, elf};
+use super::model::{InputFile, Reloc, SymbolKind, SymbolSection as Place, elf};
 use super::place::{Engine, TargetHooks};
 use super::symbols::{InputSymbolIds, LinkedSymbol, SymBase, SymState, SymbolSection};
 use crate::hash::FastMap;
@@ -314,15 +314,14 @@ impl StubType {
     }
 }
 
-/// What a branch relocation resolves to. Borrowed: a scan resolves every branch of every
-/// layout, and only a branch that needs a stub keeps its target's name.
+/// What a branch relocation resolves to. Nameless: a scan resolves every branch of every
+/// layout, and only a branch that needs a stub looks its target's name up.
 #[derive(Debug, Clone)]
-struct Target<'n> {
+struct Target {
     destination: u64,
     branch: Branch,
     /// The symbol is absolute (a Thumb-only target then assumes Thumb).
     absolute: bool,
-    name: &'n str,
     /// Identifies the target in the stub's key: a global symbol or (file, symbol index).
     key: TargetKey,
 }
@@ -401,11 +400,103 @@ pub(crate) struct ArmBackend {
     stubs: Vec<Stub>,
     stub_index: FastMap<StubKey, usize>,
     a8_fixes: Vec<A8Fix>,
-    /// Each input symbol's id in the prepared symbol table: a branch's target is found
-    /// without hashing its name, in every scan of every layout.
-    input_ids: Arc<InputSymbolIds>,
     /// Where the erratum scan looks, found once per prepared link (see [`ThumbMaps`]).
     thumb_maps: Arc<ThumbMaps>,
+    /// What the stub scan reads, found once per prepared link (see [`BranchSites`]).
+    branch_sites: Arc<BranchSites>,
+}
+
+/// By file, each code section's branch relocations (the types a stub can serve) with their
+/// targets, and the section's position: every layout of a prepared link scans the same
+/// relocations, most of a section's relocations are not branches, and what a target is (a
+/// local symbol's section and value, a global's id) does not change between layouts.
+type BranchSites = Vec<Vec<(usize, Vec<BranchSite>)>>;
+
+/// One branch relocation and its target.
+struct BranchSite {
+    reloc: Reloc,
+    target: SiteTarget,
+}
+
+/// A branch's target symbol, as far as it is known before addresses are.
+enum SiteTarget {
+    /// A local symbol: its value (without the Thumb bit), its branch type, and its section
+    /// (None when absolute).
+    Local {
+        sym: usize,
+        value: u64,
+        branch: Branch,
+        section: Option<SectionRef>,
+    },
+    /// A global symbol, by id.
+    Global(usize),
+    /// A global the prepared symbol table names no id for: looked up by name.
+    ByName(usize),
+}
+
+fn branch_sites(files: &[InputFile<'_>], input_ids: &InputSymbolIds) -> BranchSites {
+    files
+        .iter()
+        .enumerate()
+        .map(|(f, file)| {
+            let target = |sym: usize| -> Option<SiteTarget> {
+                let s = file.symbols.get(sym)?;
+                if s.binding != Binding::Local {
+                    return Some(match input_ids.get(f, sym) {
+                        Some(id) => SiteTarget::Global(id),
+                        None => SiteTarget::ByName(sym),
+                    });
+                }
+                let value = match s.kind {
+                    SymbolKind::Section => 0,
+                    SymbolKind::Func => s.value & !1,
+                    _ => s.value,
+                };
+                let section = match s.section {
+                    Place::Absolute => None,
+                    Place::Section(shndx) => Some(SectionRef {
+                        file: f,
+                        sec: file.section_position(shndx)?,
+                    }),
+                    _ => return None,
+                };
+                Some(SiteTarget::Local {
+                    sym,
+                    value,
+                    branch: branch_of(s.kind, s.value),
+                    section,
+                })
+            };
+            file.sections
+                .iter()
+                .enumerate()
+                .filter(|(_, sec)| sec.sh_flags & elf::SHF_EXECINSTR != 0)
+                .filter_map(|(pos, sec)| {
+                    let branches: Vec<BranchSite> = sec
+                        .relocs
+                        .iter()
+                        .filter(|rel| {
+                            matches!(
+                                rel.r_type,
+                                R_ARM_CALL
+                                    | R_ARM_THM_CALL
+                                    | R_ARM_JUMP24
+                                    | R_ARM_THM_JUMP19
+                                    | R_ARM_THM_XPC22
+                                    | R_ARM_THM_JUMP24
+                                    | R_ARM_PLT32
+                            )
+                        })
+                        .filter_map(|reloc| {
+                            let target = target(reloc.sym)?;
+                            Some(BranchSite { reloc, target })
+                        })
+                        .collect();
+                    (!branches.is_empty()).then_some((pos, branches))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// By file, each section that holds Thumb code (a `$t` mapping symbol) with the indices of
@@ -455,11 +546,11 @@ impl ArmBackend {
     pub(crate) fn new(
         opts: ArmOptions,
         files: &[InputFile<'_>],
-        input_ids: Arc<InputSymbolIds>,
+        input_ids: &InputSymbolIds,
     ) -> Self {
         ArmBackend {
-            input_ids,
             thumb_maps: Arc::new(thumb_maps(files)),
+            branch_sites: Arc::new(branch_sites(files, input_ids)),
             opts,
             attrs: Attributes::default(),
             fix_a8: false,
@@ -653,42 +744,27 @@ impl ArmBackend {
 
     // ----- stub selection -----------------------------------------------------------------------
 
-    /// The target of relocation symbol `sym` of file `f`, None when ld skips it (undefined).
-    fn resolve<'e>(
-        &self,
-        e: &'e Engine<'_, '_, '_>,
-        f: usize,
-        sym: usize,
-        addend: i64,
-    ) -> Option<Target<'e>> {
-        let file = &e.files[f];
-        let s = file.symbols.get(sym)?;
-        if s.binding == Binding::Local {
-            let value = match s.kind {
-                SymbolKind::Section => 0,
-                SymbolKind::Func => s.value & !1,
-                _ => s.value,
-            };
-            let (base, absolute, sym_sec) = match s.section {
-                Place::Absolute => (0, true, None),
-                Place::Section(shndx) => {
-                    let pos = file.section_position(shndx)?;
-                    let r = SectionRef { file: f, sec: pos };
-                    (e.input_address(r).unwrap_or(0), false, Some(r))
-                }
-                _ => return None,
-            };
-            return Some(Target {
-                destination: base.wrapping_add(value).wrapping_add_signed(addend),
-                branch: branch_of(s.kind, s.value),
-                absolute,
-                name: s.name,
-                key: TargetKey::Local(f, sym, sym_sec),
-            });
-        }
-        let id = match self.input_ids.get(f, sym) {
-            Some(id) => id,
-            None => e.syms.lookup(s.name)?,
+    /// Where the branch `site` of file `f` goes at this layout's addresses, None when ld skips
+    /// it (an undefined target).
+    fn resolve(&self, e: &Engine<'_, '_, '_>, f: usize, site: &BranchSite) -> Option<Target> {
+        let addend = site.reloc.addend;
+        let id = match site.target {
+            SiteTarget::Local {
+                sym,
+                value,
+                branch,
+                section,
+            } => {
+                let base = section.map_or(0, |r| e.input_address(r).unwrap_or(0));
+                return Some(Target {
+                    destination: base.wrapping_add(value).wrapping_add_signed(addend),
+                    branch,
+                    absolute: section.is_none(),
+                    key: TargetKey::Local(f, sym, section),
+                });
+            }
+            SiteTarget::Global(id) => id,
+            SiteTarget::ByName(sym) => e.syms.lookup(e.files[f].symbols.get(sym)?.name)?,
         };
         let g = e.syms.get(id);
         let SymState::Defined { base, value } = g.state.clone() else {
@@ -714,9 +790,16 @@ impl ArmBackend {
             destination: addr.wrapping_add_signed(addend),
             branch,
             absolute: base == SymBase::Abs,
-            name: g.name,
             key: TargetKey::Global(id),
         })
+    }
+
+    /// The name of a branch target, for its stub's names.
+    fn target_name(e: &Engine<'_, '_, '_>, key: TargetKey) -> String {
+        match key {
+            TargetKey::Global(id) => e.syms.get(id).name.to_string(),
+            TargetKey::Local(f, sym, _) => e.files[f].symbols[sym].name.to_string(),
+        }
     }
 
     /// `arm_type_of_stub` for a static link; also returns the branch type the stub records.
@@ -809,34 +892,20 @@ impl ArmBackend {
         let mut changed = false;
         let prev_fixes = std::mem::take(&mut self.a8_fixes);
         let mut fixes = Vec::new();
-        for f in 0..e.files.len() {
+        let sites = Arc::clone(&self.branch_sites);
+        for (f, sections) in sites.iter().enumerate() {
             if e.files[f].symbols.is_empty() {
                 continue;
             }
             let mut a8_relocs = Vec::new();
-            for i in 0..e.files[f].sections.len() {
-                let sec = &e.files[f].sections[i];
-                let r = SectionRef { file: f, sec: i };
-                if sec.relocs.data.is_empty() || sec.sh_flags & elf::SHF_EXECINSTR == 0 {
-                    continue;
-                }
+            for (i, branches) in sections {
+                let r = SectionRef { file: f, sec: *i };
                 let Some(base) = e.input_address(r) else {
                     continue;
                 };
-                for rel in sec.relocs.iter() {
-                    if !matches!(
-                        rel.r_type,
-                        R_ARM_CALL
-                            | R_ARM_THM_CALL
-                            | R_ARM_JUMP24
-                            | R_ARM_THM_JUMP19
-                            | R_ARM_THM_XPC22
-                            | R_ARM_THM_JUMP24
-                            | R_ARM_PLT32
-                    ) {
-                        continue;
-                    }
-                    let Some(target) = self.resolve(e, f, rel.sym, rel.addend) else {
+                for site in branches {
+                    let rel = &site.reloc;
+                    let Some(target) = self.resolve(e, f, site) else {
                         continue;
                     };
                     let location = base.wrapping_add(rel.offset);
@@ -848,7 +917,7 @@ impl ArmBackend {
                     {
                         branch = b;
                         has_stub = true;
-                        let (key, name) = (target.key, target.name.to_string());
+                        let (key, name) = (target.key, Self::target_name(e, target.key));
                         let stub = StubRequest {
                             r_type: rel.r_type,
                             addend: rel.addend,

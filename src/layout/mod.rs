@@ -299,13 +299,12 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
             },
             || symbols::SymbolTable::with_input_names(files),
         );
-        let input_ids = Arc::new(input_ids);
         let mut engine = place::Engine::new(program, files, mapping, syms, options);
         if options.machine == object::elf::EM_ARM {
             engine.hooks = Some(Box::new(arm::ArmBackend::new(
                 options.arm,
                 files,
-                Arc::clone(&input_ids),
+                &input_ids,
             )));
         } else if options.machine == object::elf::EM_AARCH64 {
             engine.hooks = Some(Box::new(aarch64::Aarch64Backend::new(options.aarch64)));

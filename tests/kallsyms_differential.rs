@@ -380,12 +380,32 @@ fn cached_layout_matches_full_tables() {
     }
 }
 
+/// The layout a compression cache warmed on `first` gives for `second` is the full tool's
+/// (or fails as the tool fails).
+fn assert_warm_cache_gives_full_layout(
+    first: &ldcheck::kallsyms::SymbolMap<'_>,
+    second: &ldcheck::kallsyms::SymbolMap<'_>,
+    options: &Options,
+    case: usize,
+) {
+    use ldcheck::kallsyms::{CompressCache, PtrWidth, rodata_layout_cached};
+    let version = options.version;
+    let mut cache = CompressCache::default();
+    let _ = rodata_layout_cached(first, options, PtrWidth::Bits64, &mut cache);
+    let expected = build_tables(second, options).map(|t| t.rodata_layout(PtrWidth::Bits64));
+    let cached = rodata_layout_cached(second, options, PtrWidth::Bits64, &mut cache);
+    match (&expected, &cached) {
+        (Ok(x), Ok(y)) => assert_eq!(x, y, "{version} case {case}"),
+        (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string()),
+        _ => panic!("{version} case {case}: {expected:?} against {cached:?}"),
+    }
+}
+
 /// Another link can list symbols at equal addresses in another order (the kallsyms tables
 /// grew between passes), which reorders the names but not their compression: the cache,
 /// warmed on one order, must give the full tool's layout for the other.
 #[test]
 fn cached_layout_ignores_the_order_of_names_at_equal_addresses() {
-    use ldcheck::kallsyms::{CompressCache, PtrWidth, rodata_layout_cached};
     let address = |line: &[u8]| line.split(|&b| b == b' ').next().map(<[u8]>::to_vec);
     for version in [Version::V6_12, Version::V6_1] {
         let mut rng = Rng(0x0bde + version as u64);
@@ -411,16 +431,7 @@ fn cached_layout_ignores_the_order_of_names_at_equal_addresses() {
             ) else {
                 continue;
             };
-            let mut cache = CompressCache::default();
-            let _ = rodata_layout_cached(&first, &options, PtrWidth::Bits64, &mut cache);
-            let expected =
-                build_tables(&second, &options).map(|t| t.rodata_layout(PtrWidth::Bits64));
-            let cached = rodata_layout_cached(&second, &options, PtrWidth::Bits64, &mut cache);
-            match (&expected, &cached) {
-                (Ok(x), Ok(y)) => assert_eq!(x, y, "{version} case {case}"),
-                (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string()),
-                _ => panic!("{version} case {case}: {expected:?} against {cached:?}"),
-            }
+            assert_warm_cache_gives_full_layout(&first, &second, &options, case);
             reordered_cases += 1;
         }
         assert!(reordered_cases > 20, "{reordered_cases}");
@@ -431,7 +442,6 @@ fn cached_layout_ignores_the_order_of_names_at_equal_addresses() {
 /// rounds allow it); its layout must still be the full tool's.
 #[test]
 fn cached_layout_one_symbol_apart_matches_full_tables() {
-    use ldcheck::kallsyms::{CompressCache, PtrWidth, rodata_layout_cached};
     for version in [Version::V6_12, Version::V6_1] {
         let mut rng = Rng(0x0a9a + version as u64);
         let mut compared = 0;
@@ -455,22 +465,13 @@ fn cached_layout_one_symbol_apart_matches_full_tables() {
             };
             // Both directions: one symbol removed from the cached set, and one added.
             for (first, second) in [(&text, &fewer), (&fewer, &text)] {
-                let mut cache = CompressCache::default();
                 let (Ok(a), Ok(b)) = (
                     parse_symbol_map(first, version),
                     parse_symbol_map(second, version),
                 ) else {
                     continue;
                 };
-                let _ = rodata_layout_cached(&a, &options, PtrWidth::Bits64, &mut cache);
-                let expected =
-                    build_tables(&b, &options).map(|t| t.rodata_layout(PtrWidth::Bits64));
-                let cached = rodata_layout_cached(&b, &options, PtrWidth::Bits64, &mut cache);
-                match (&expected, &cached) {
-                    (Ok(x), Ok(y)) => assert_eq!(x, y, "{version} case {case}"),
-                    (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string()),
-                    _ => panic!("{version} case {case}: {expected:?} against {cached:?}"),
-                }
+                assert_warm_cache_gives_full_layout(&a, &b, &options, case);
                 compared += 1;
             }
         }

@@ -746,7 +746,7 @@ impl ArmBackend {
 
     /// Where the branch `site` of file `f` goes at this layout's addresses, None when ld skips
     /// it (an undefined target).
-    fn resolve(&self, e: &Engine<'_, '_, '_>, f: usize, site: &BranchSite) -> Option<Target> {
+    fn resolve(e: &Engine<'_, '_, '_>, f: usize, site: &BranchSite) -> Option<Target> {
         let addend = site.reloc.addend;
         let id = match site.target {
             SiteTarget::Local {
@@ -905,7 +905,7 @@ impl ArmBackend {
                 };
                 for site in branches {
                     let rel = &site.reloc;
-                    let Some(target) = self.resolve(e, f, site) else {
+                    let Some(target) = Self::resolve(e, f, site) else {
                         continue;
                     };
                     let location = base.wrapping_add(rel.offset);

@@ -301,9 +301,9 @@ fn compress_and_order(
 
 /// What the last few compressions [`rodata_layout_cached`] ran added to the tables' sizes,
 /// each keyed by its whole input ("type + name" of every kept symbol, in table order) and
-/// found again for the same names in another order (by an order-blind fingerprint). Successive link
-/// passes mostly move addresses, not names, and a margin search alternates between a handful
-/// of symbol sets; the compressor is the expensive step.
+/// found again for the same names in another order (by an order-blind fingerprint).
+/// Successive link passes mostly move addresses, not names, and a margin search alternates
+/// between a handful of symbol sets; the compressor is the expensive step.
 #[derive(Default)]
 pub struct CompressCache {
     /// Most recently used first.

@@ -19,9 +19,8 @@ mod size;
 mod stable;
 mod symbols;
 
-use crate::hash::FastHasher;
+use crate::hash::{FastHasher, FastMap};
 use crate::prefetch;
-use rayon::slice::ParallelSliceMut;
 use std::fmt;
 use std::hash::Hasher;
 use std::str::FromStr;
@@ -339,27 +338,24 @@ fn fingerprint(syms: &[TableSymbol<'_>]) -> u64 {
         .fold(0u64, |sum, s| sum.wrapping_add(entry_hash(s.kind, s.name)))
 }
 
-/// Whether `key` was made from the same (type, name) entries as `syms`, in any order: both
-/// sorted by entry hash, ties by the entry itself.
+/// Whether `key` was made from the same (type, name) entries as `syms`, in any order. Two
+/// links' lists differ only where names at equal addresses swapped places, so the lists are
+/// walked side by side and only the entries that differ position by position are counted
+/// (one up for the key's, one down for the list's): the same entries leave every count at 0.
 fn same_entries(key: &[u8], syms: &[TableSymbol<'_>]) -> bool {
-    fn sorted(mut entries: Vec<(u64, u8, &[u8])>) -> Vec<(u64, u8, &[u8])> {
-        entries.par_sort_unstable();
-        entries
-    }
-    let mut from_key = Vec::with_capacity(syms.len());
+    let mut unmatched: FastMap<(u8, &[u8]), i64> = FastMap::default();
     let mut rest = key;
-    while let Some((kind, name, after)) = key_entry(rest) {
-        from_key.push((entry_hash(kind, name), kind, name));
+    for s in syms {
+        let Some((kind, name, after)) = key_entry(rest) else {
+            return false;
+        };
         rest = after;
+        if (kind, name) != (s.kind, s.name) {
+            *unmatched.entry((kind, name)).or_default() += 1;
+            *unmatched.entry((s.kind, s.name)).or_default() -= 1;
+        }
     }
-    if !rest.is_empty() || from_key.len() != syms.len() {
-        return false;
-    }
-    let from_syms = syms
-        .iter()
-        .map(|s| (entry_hash(s.kind, s.name), s.kind, s.name))
-        .collect();
-    sorted(from_key) == sorted(from_syms)
+    rest.is_empty() && unmatched.values().all(|&count| count == 0)
 }
 
 /// The cache key of `syms`: each name's length, type and bytes.

@@ -457,20 +457,22 @@ impl CompressCache {
         syms: &[TableSymbol<'_>],
         longest_name: impl FnOnce() -> usize,
     ) -> (u64, u64) {
-        let mut fingerprint_of_syms = None;
-        let entry = self
-            .take(syms)
-            .or_else(|| self.resume(syms))
-            .or_else(|| self.take_reordered(syms, *fingerprint_of_syms.insert(fingerprint(syms))))
-            .unwrap_or_else(|| {
-                let (compressed, rounds) = compress::compress_recording(syms, longest_name());
-                CacheEntry {
-                    key: cache_key(syms),
-                    fingerprint: fingerprint_of_syms.unwrap_or_else(|| fingerprint(syms)),
-                    sizes: sizes_of(&compressed),
-                    rounds: Some(rounds),
-                }
-            });
+        // Cheapest first: the same list, the same names in another order, then a resumed
+        // or a whole compression.
+        let entry = self.take(syms).unwrap_or_else(|| {
+            let fingerprint = fingerprint(syms);
+            self.take_reordered(syms, fingerprint)
+                .or_else(|| self.resume(syms, fingerprint))
+                .unwrap_or_else(|| {
+                    let (compressed, rounds) = compress::compress_recording(syms, longest_name());
+                    CacheEntry {
+                        key: cache_key(syms),
+                        fingerprint,
+                        sizes: sizes_of(&compressed),
+                        rounds: Some(rounds),
+                    }
+                })
+        });
         let sizes = entry.sizes;
         self.keep(entry);
         sizes
@@ -479,26 +481,20 @@ impl CompressCache {
     /// The sizes for `syms` from a recorded compression of the same symbols but one (a
     /// margin probe that moves one symbol across a range boundary): unchanged rounds cost
     /// nothing, and a changed one reruns the rest from the last checkpoint before it.
-    fn resume(&self, syms: &[TableSymbol<'_>]) -> Option<CacheEntry> {
+    /// `fingerprint` is that of `syms`.
+    fn resume(&self, syms: &[TableSymbol<'_>], fingerprint: u64) -> Option<CacheEntry> {
         self.entries.iter().find_map(|entry| {
             let rounds = entry.rounds.as_ref()?;
             let (names, tokens) = entry.sizes;
             let text;
-            let (change, fingerprint) = match one_apart(&entry.key, syms)? {
+            let change = match one_apart(&entry.key, syms)? {
                 OneApart::Added(at) => {
-                    let (kind, name) = (syms[at].kind, syms[at].name);
-                    text = [&[kind][..], name].concat();
-                    (
-                        compress::Change::Added { at, text: &text },
-                        entry.fingerprint.wrapping_add(entry_hash(kind, name)),
-                    )
+                    text = [&[syms[at].kind][..], syms[at].name].concat();
+                    compress::Change::Added { at, text: &text }
                 }
                 OneApart::Removed(at, kind, name) => {
                     text = [&[kind][..], name].concat();
-                    (
-                        compress::Change::Removed { at, text: &text },
-                        entry.fingerprint.wrapping_sub(entry_hash(kind, name)),
-                    )
+                    compress::Change::Removed { at, text: &text }
                 }
             };
             let sizes = match rounds.resume(change)? {

@@ -139,17 +139,64 @@ fn errors_name_file_and_problem() {
     );
 
     std::fs::write(d.join("thin.a"), b"!<thin>\n").unwrap();
-    let mut thin = b"!<thin>\n".to_vec();
-    thin.extend_from_slice(
-        format!(
-            "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
-            "gone.o/", 0, 0, 0, 644, 10
-        )
-        .as_bytes(),
-    );
-    std::fs::write(d.join("thin.a"), &thin).unwrap();
+    std::fs::write(d.join("thin.a"), thin_archive(&[("gone.o", 10)])).unwrap();
     let e = store.load(&d.join("thin.a")).unwrap_err();
     assert!(e.to_string().contains("gone.o"), "{e}");
+}
+
+/// A thin archive listing `members` (name, size), without a symbol index.
+fn thin_archive(members: &[(&str, usize)]) -> Vec<u8> {
+    let mut thin = b"!<thin>\n".to_vec();
+    for (name, size) in members {
+        let header = format!(
+            "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+            format!("{name}/"),
+            0,
+            0,
+            0,
+            644,
+            size
+        );
+        thin.extend_from_slice(header.as_bytes());
+    }
+    thin
+}
+
+/// Thin members are mapped and parsed on several threads; whichever finishes first, the
+/// error reported is the one of the first bad member in archive order, as ld reports it.
+#[test]
+fn first_bad_thin_member_in_archive_order_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut truncated = b"\x7fELF\x02\x01\x01".to_vec();
+    truncated.resize(40, 0);
+    let names: Vec<String> = (0..64).map(|i| format!("m{i:02}.o")).collect();
+    for name in &names {
+        std::fs::write(d.join(name), &truncated).unwrap();
+    }
+    let listed: Vec<(&str, usize)> = names.iter().map(|n| (n.as_str(), 40)).collect();
+
+    // Missing files: the first one missing is named, not a later one.
+    let mut missing = listed.clone();
+    missing.insert(17, ("gone17.o", 40));
+    missing.insert(50, ("gone50.o", 40));
+    std::fs::write(d.join("missing.a"), thin_archive(&missing)).unwrap();
+    for _ in 0..8 {
+        let e = FileStore::new().load(&d.join("missing.a")).unwrap_err();
+        assert!(e.to_string().contains("gone17.o"), "{e}");
+    }
+
+    // Every member is malformed: the first member's error is the one reported.
+    std::fs::write(d.join("bad.a"), thin_archive(&listed)).unwrap();
+    for _ in 0..8 {
+        let mut store = FileStore::new();
+        let id = store.load(&d.join("bad.a")).unwrap();
+        let e = store.parse(id, None).unwrap_err();
+        assert!(
+            matches!(e, InputError::Malformed { .. }) && e.to_string().contains("m00.o"),
+            "{e}"
+        );
+    }
 }
 
 /// Every truncation of a real object is rejected with an error, never a panic.

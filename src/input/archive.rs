@@ -6,6 +6,7 @@ use crate::hash::FastMap;
 use std::path::{Path, PathBuf};
 
 use object::read::archive::ArchiveFile;
+use rayon::prelude::*;
 
 use super::{FileStore, InputError, InputObject, Origin};
 use crate::target::Target;
@@ -78,6 +79,43 @@ fn header_key(member: &object::read::archive::ArchiveMember<'_>) -> usize {
         .map_or(0, |h| std::ptr::from_ref(h) as usize)
 }
 
+/// One member's origin, bytes (a thin member's from its mapped file) and [`header_key`].
+fn member_bytes<'a>(
+    store: Option<&'a FileStore>,
+    path: &'a Path,
+    dir: &Path,
+    thin: bool,
+    data: &'a [u8],
+    member: object::Result<object::read::archive::ArchiveMember<'a>>,
+) -> Result<(Origin<'a>, &'a [u8], usize), InputError> {
+    let member = member.map_err(|e| bad_archive(path, e))?;
+    let name = member_name(path, member.name())?;
+    let bytes = if thin {
+        let file = dir.join(name);
+        let loaded = store.and_then(|s| Some((s, s.lookup(&file)?)));
+        let (store, id) = loaded.ok_or_else(|| {
+            bad_archive(
+                path,
+                format!("thin member {} was not loaded", file.display()),
+            )
+        })?;
+        store.bytes(id)
+    } else {
+        member.data(data).map_err(|e| bad_archive(path, e))?
+    };
+    if is_archive(bytes) {
+        return Err(bad_archive(
+            path,
+            format!("member {name} is itself an archive"),
+        ));
+    }
+    let origin = Origin {
+        file: path,
+        member: Some(name),
+    };
+    Ok((origin, bytes, header_key(&member)))
+}
+
 impl<'a> Archive<'a> {
     /// Parses an archive whose bytes (and, if thin, member files) `store` has mapped; without
     /// a store, a thin archive's members are reported as not loaded.
@@ -90,36 +128,30 @@ impl<'a> Archive<'a> {
         let archive = ArchiveFile::parse(data).map_err(|e| bad_archive(path, e))?;
         let thin = archive.is_thin();
         let dir = path.parent().unwrap_or(Path::new(""));
-        let mut members = Vec::new();
+        // Members are read in order and parsed on every thread; a bad member header stops
+        // the reading, and the first error in archive order is the one reported.
+        let mut unparsed = Vec::new();
         let mut by_offset = FastMap::default();
+        let mut stopped = None;
         for member in archive.members() {
-            let member = member.map_err(|e| bad_archive(path, e))?;
-            let name = member_name(path, member.name())?;
-            let bytes = if thin {
-                let file = dir.join(name);
-                let loaded = store.and_then(|s| Some((s, s.lookup(&file)?)));
-                let (store, id) = loaded.ok_or_else(|| {
-                    bad_archive(
-                        path,
-                        format!("thin member {} was not loaded", file.display()),
-                    )
-                })?;
-                store.bytes(id)
-            } else {
-                member.data(data).map_err(|e| bad_archive(path, e))?
-            };
-            if is_archive(bytes) {
-                return Err(bad_archive(
-                    path,
-                    format!("member {name} is itself an archive"),
-                ));
+            match member_bytes(store, path, dir, thin, data, member) {
+                Ok((origin, bytes, key)) => {
+                    by_offset.insert(key, unparsed.len());
+                    unparsed.push((origin, bytes));
+                }
+                Err(e) => {
+                    stopped = Some(e);
+                    break;
+                }
             }
-            let origin = Origin {
-                file: path,
-                member: Some(name),
-            };
-            by_offset.insert(header_key(&member), members.len());
-            members.push(InputObject::parse(bytes, origin, target)?);
+        }
+        let parsed: Vec<Result<InputObject<'a>, InputError>> = unparsed
+            .into_par_iter()
+            .map(|(origin, bytes)| InputObject::parse(bytes, origin, target))
+            .collect();
+        let members = parsed.into_iter().collect::<Result<Vec<_>, _>>()?;
+        if let Some(e) = stopped {
+            return Err(e);
         }
         let index = match archive.symbols().map_err(|e| bad_archive(path, e))? {
             None => None,

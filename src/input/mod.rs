@@ -10,11 +10,12 @@ pub mod nm;
 mod object;
 pub mod select;
 
-use crate::hash::FastMap;
+use crate::hash::{FastMap, FastSet};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
+use rayon::prelude::*;
 use thiserror::Error;
 
 pub use self::archive::{Archive, ArchiveSymbol};
@@ -159,54 +160,41 @@ impl FileStore {
     pub fn load(&mut self, path: &Path) -> Result<FileId, InputError> {
         let id = self.map_file(path)?;
         if let Some(members) = archive::thin_member_paths(path, self.bytes(id))? {
-            for member in members {
-                self.map_file(&member)?;
-            }
+            self.map_members(members)?;
         }
         Ok(id)
     }
 
     fn map_file(&mut self, path: &Path) -> Result<FileId, InputError> {
-        if let Some(&id) = self.by_path.get(path.as_os_str().as_encoded_bytes()) {
+        if let Some(id) = self.lookup(path) {
             return Ok(id);
         }
-        let io = |source| InputError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        // Opened without blocking, so that a FIFO named as an input is refused below instead of
-        // waiting for a writer; one fstat then tells what the path is.
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(io)?;
-        let meta = file.metadata().map_err(io)?;
-        if meta.is_dir() {
-            return Err(InputError::Directory(path.to_path_buf()));
+        let map = map_path(path)?;
+        Ok(self.add(path.to_path_buf(), map))
+    }
+
+    /// Maps a thin archive's member files, opening them on every thread (a kernel link
+    /// names hundreds); the first error in the archive's order is the one reported.
+    fn map_members(&mut self, members: Vec<PathBuf>) -> Result<(), InputError> {
+        let mut seen = FastSet::default();
+        let fresh: Vec<&PathBuf> = members
+            .iter()
+            .filter(|m| self.lookup(m).is_none() && seen.insert(m.as_os_str().as_encoded_bytes()))
+            .collect();
+        let maps: Vec<Result<Option<Mmap>, InputError>> =
+            fresh.par_iter().map(|m| map_path(m)).collect();
+        for (path, map) in fresh.into_iter().zip(maps) {
+            self.add(path.clone(), map?);
         }
-        regular(meta.file_type()).map_err(io)?;
-        let len = meta.len();
-        let map = if len == 0 {
-            None
-        } else {
-            // SAFETY: the mapping is read-only and private to this process. As with ld itself,
-            // another process truncating an input while we read it is outside our contract.
-            let map = unsafe {
-                memmap2::MmapOptions::new()
-                    .len(usize::try_from(len).unwrap_or(usize::MAX))
-                    .map(&file)
-            };
-            Some(map.map_err(io)?)
-        };
+        Ok(())
+    }
+
+    fn add(&mut self, path: PathBuf, map: Option<Mmap>) -> FileId {
         let id = FileId(self.files.len());
-        self.files.push(Mapped {
-            path: path.to_path_buf(),
-            map,
-        });
         self.by_path
             .insert(path.as_os_str().as_encoded_bytes().into(), id);
-        Ok(id)
+        self.files.push(Mapped { path, map });
+        id
     }
 
     /// The mapped bytes of a file.
@@ -234,6 +222,38 @@ impl FileStore {
     ) -> Result<InputFile<'_>, InputError> {
         parse_input(Some(self), self.path(id), self.bytes(id), target)
     }
+}
+
+/// Maps the regular file at `path` (`None` when it is empty, which cannot be mapped).
+fn map_path(path: &Path) -> Result<Option<Mmap>, InputError> {
+    let io = |source| InputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Opened without blocking, so that a FIFO named as an input is refused below instead of
+    // waiting for a writer; one fstat then tells what the path is.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.is_dir() {
+        return Err(InputError::Directory(path.to_path_buf()));
+    }
+    regular(meta.file_type()).map_err(io)?;
+    let len = meta.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the mapping is read-only and private to this process. As with ld itself,
+    // another process truncating an input while we read it is outside our contract.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .len(usize::try_from(len).unwrap_or(usize::MAX))
+            .map(&file)
+    };
+    map.map(Some).map_err(io)
 }
 
 /// Parses in-memory bytes as an object or archive, named `path` in errors: what

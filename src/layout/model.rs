@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::input::select::LinkSet;
 pub use crate::input::{Binding, InputSymbol, SymbolKind, SymbolSection, Visibility};
 use crate::target::{ElfClass, Endian};
+use rayon::prelude::*;
 
 /// Index of an input file in link order.
 pub type FileId = usize;
@@ -310,12 +311,14 @@ fn bfd_ids(set: &LinkSet<'_>) -> Vec<u32> {
 /// The layout view of a resolved link: objects in load order, sections as bfd creates them
 /// (no symbol, string-table, relocation or group-table sections), COMDAT losers marked.
 /// `base` is the directory the command line's relative paths were resolved against; names
-/// are reported relative to it, as ld sees them.
+/// are reported relative to it, as ld sees them. Objects are converted on every thread:
+/// each one's relocations are read to mark the symbols they reference.
 pub fn from_link_set<'a>(set: &'a LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>> {
     let dropped = set.discarded_duplicates();
-    let mut bfd_ids = bfd_ids(set).into_iter();
-    set.objects()
-        .map(|(r, obj)| {
+    let objects: Vec<_> = set.objects().zip(bfd_ids(set)).collect();
+    objects
+        .into_par_iter()
+        .map(|((r, obj), bfd_id)| {
             let (name, archive) = match obj.origin.member {
                 None => (display_path(obj.origin.file, base), None),
                 Some(member) => (
@@ -396,7 +399,7 @@ pub fn from_link_set<'a>(set: &'a LinkSet<'a>, base: &Path) -> Vec<InputFile<'a>
                 sections: sections.into(),
                 symbols: InputSymbols::Borrowed(&obj.symbols),
                 reloc_referenced,
-                bfd_id: bfd_ids.next().unwrap_or(0),
+                bfd_id,
             }
         })
         .collect()

@@ -13,7 +13,7 @@
 //! veneers. Stubs sharing one stub section are laid out in creation order, where bfd uses its
 //! stub hash table's order: sizes are exact, the symbol of each such stub may not be.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::LayoutError;
 use super::flags::SecFlags;
@@ -402,6 +402,8 @@ pub(crate) struct ArmBackend {
     a8_fixes: Vec<A8Fix>,
     /// Where the erratum scan looks, found once per prepared link (see [`ThumbMaps`]).
     thumb_maps: Arc<ThumbMaps>,
+    /// The erratum sites of that code, decoded at the first scan of a prepared link.
+    thumb_decode: Arc<OnceLock<ThumbDecode>>,
     /// What the stub scan reads, found once per prepared link (see [`BranchSites`]).
     branch_sites: Arc<BranchSites>,
 }
@@ -540,6 +542,124 @@ fn thumb_maps(files: &[InputFile<'_>]) -> ThumbMaps {
         .collect()
 }
 
+/// A 32-bit Thumb-2 branch right after a 32-bit non-branch instruction: the Cortex-A8
+/// erratum strikes there when the branch's first half-word ends a 4 KiB page.
+#[derive(Debug, Clone, Copy)]
+struct A8Site {
+    /// Offset in the section.
+    at: u64,
+    insn: u32,
+    /// Whether it is a B, BL, BLX or conditional B.
+    branch: (bool, bool, bool, bool),
+}
+
+/// A Thumb stretch `[start, end)` of a section (from a `$t` to the next mapping symbol or
+/// the section's end) and its erratum sites.
+#[derive(Debug)]
+struct ThumbStretch {
+    start: u64,
+    end: u64,
+    sites: Vec<A8Site>,
+}
+
+/// One section's Thumb stretches, with what they were decoded from: a section whose code,
+/// size or mapping symbols differ (a file a prepared link swapped in) is decoded again.
+#[derive(Debug)]
+struct SectionDecode {
+    code: (usize, usize),
+    size: u64,
+    map: Vec<(u64, u8)>,
+    stretches: Vec<ThumbStretch>,
+}
+
+impl SectionDecode {
+    fn decodes(&self, sec: &super::model::InputSection<'_>, map: &[(u64, u8)]) -> bool {
+        self.code == (sec.data.as_ptr() as usize, sec.data.len())
+            && self.size == sec.size
+            && self.map == map
+    }
+}
+
+/// By file, in [`ThumbMaps`] order, each code section's decode (None: not code).
+type ThumbDecode = Vec<Vec<Option<SectionDecode>>>;
+
+/// A section's mapping symbols as (offset, kind letter), in symbol-table order.
+fn mapping(file: &InputFile<'_>, symbols: &[usize]) -> Vec<(u64, u8)> {
+    symbols
+        .iter()
+        .map(|&k| (file.symbols[k].value, file.symbols[k].name.as_bytes()[1]))
+        .collect()
+}
+
+fn decode_thumb_code(files: &[InputFile<'_>], maps: &ThumbMaps) -> ThumbDecode {
+    maps.iter()
+        .zip(files)
+        .map(|(sections, file)| {
+            sections
+                .iter()
+                .map(|(i, symbols)| {
+                    let sec = file.sections.get(*i)?;
+                    if sec.sh_type != elf::SHT_PROGBITS || sec.sh_flags & elf::SHF_EXECINSTR == 0 {
+                        return None;
+                    }
+                    let map = mapping(file, symbols);
+                    Some(SectionDecode {
+                        code: (sec.data.as_ptr() as usize, sec.data.len()),
+                        size: sec.size,
+                        stretches: thumb_stretches(sec.data, sec.size, &map),
+                        map,
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Walks the Thumb stretches of a section of `size` bytes holding `data`, instruction by
+/// instruction, and lists their erratum sites.
+fn thumb_stretches(data: &[u8], size: u64, map: &[(u64, u8)]) -> Vec<ThumbStretch> {
+    let half = |at: u64| -> Option<u32> {
+        let at = usize::try_from(at).ok()?;
+        let b = data.get(at..at + 2)?;
+        Some(u32::from(u16::from_le_bytes([b[0], b[1]])))
+    };
+    let mut stretches = Vec::new();
+    for (k, &(start, kind)) in map.iter().enumerate() {
+        if kind != b't' {
+            continue;
+        }
+        let end = map.get(k + 1).map_or(size, |m| m.0);
+        let mut sites = Vec::new();
+        let (mut last_32, mut last_branch) = (false, false);
+        let mut at = start;
+        while at < end {
+            let Some(first) = half(at) else { break };
+            let is_32 = first & 0xe000 == 0xe000 && first & 0x1800 != 0;
+            let mut branch = (false, false, false, false);
+            let mut insn = first;
+            if is_32 {
+                let Some(second) = half(at + 2) else { break };
+                insn = (first << 16) | second;
+                branch = (
+                    insn & 0xf800_d000 == 0xf000_9000,
+                    insn & 0xf800_d000 == 0xf000_d000,
+                    insn & 0xf800_d000 == 0xf000_c000,
+                    insn & 0xf800_d000 == 0xf000_8000 && insn & 0x07f0_0000 != 0x0380_0000,
+                );
+            }
+            let is_branch = branch.0 || branch.1 || branch.2 || branch.3;
+            if is_32 && is_branch && last_32 && !last_branch {
+                sites.push(A8Site { at, insn, branch });
+            }
+            at += if is_32 { 4 } else { 2 };
+            last_32 = is_32;
+            last_branch = is_branch;
+        }
+        stretches.push(ThumbStretch { start, end, sites });
+    }
+    stretches
+}
+
 type Eng<'e, 's, 'a, 'f> = &'e mut Engine<'s, 'a, 'f>;
 
 impl ArmBackend {
@@ -550,6 +670,7 @@ impl ArmBackend {
     ) -> Self {
         ArmBackend {
             thumb_maps: Arc::new(thumb_maps(files)),
+            thumb_decode: Arc::default(),
             branch_sites: Arc::new(branch_sites(files, input_ids)),
             opts,
             attrs: Attributes::default(),
@@ -1027,7 +1148,9 @@ impl ArmBackend {
         true
     }
 
-    /// `cortex_a8_erratum_scan` over file `f`'s Thumb code.
+    /// `cortex_a8_erratum_scan` over file `f`'s Thumb code. Where the instructions start
+    /// does not depend on addresses, so each section's branches that can hit the erratum are
+    /// decoded once per prepared link ([`ThumbDecode`]); a layout only checks their pages.
     fn a8_scan(
         &self,
         e: &Engine<'_, '_, '_>,
@@ -1039,7 +1162,10 @@ impl ArmBackend {
         let Some(sections) = self.thumb_maps.get(f) else {
             return;
         };
-        for (i, symbols) in sections {
+        let decoded = self
+            .thumb_decode
+            .get_or_init(|| decode_thumb_code(e.files, &self.thumb_maps));
+        for (slot, (i, symbols)) in sections.iter().enumerate() {
             let (i, sec) = (*i, &file.sections[*i]);
             if sec.sh_type != elf::SHT_PROGBITS || sec.sh_flags & elf::SHF_EXECINSTR == 0 {
                 continue;
@@ -1048,62 +1174,41 @@ impl ArmBackend {
             let Some(base) = e.input_address(r) else {
                 continue;
             };
-            let map: Vec<(u64, u8)> = symbols
-                .iter()
-                .map(|&k| (file.symbols[k].value, file.symbols[k].name.as_bytes()[1]))
-                .collect();
-            let data = sec.data;
-            let half = |at: u64| -> Option<u32> {
-                let at = usize::try_from(at).ok()?;
-                let b = data.get(at..at + 2)?;
-                Some(u32::from(u16::from_le_bytes([b[0], b[1]])))
+            let map = mapping(file, symbols);
+            let fresh;
+            let stretches = match decoded
+                .get(f)
+                .and_then(|d| d.get(slot))
+                .and_then(Option::as_ref)
+                .filter(|d| d.decodes(sec, &map))
+            {
+                Some(d) => &d.stretches,
+                None => {
+                    fresh = thumb_stretches(sec.data, sec.size, &map);
+                    &fresh
+                }
             };
-            for (k, &(start, kind)) in map.iter().enumerate() {
-                let end = map.get(k + 1).map_or(sec.size, |m| m.0);
-                if kind != b't' || (base + start) & !0xfff == (base + end) & !0xfff {
+            for stretch in stretches {
+                if (base + stretch.start) & !0xfff == (base + stretch.end) & !0xfff {
                     continue;
                 }
-                let (mut last_32, mut last_branch) = (false, false);
-                let mut at = start;
-                while at < end {
-                    let Some(first) = half(at) else { break };
-                    let is_32 = first & 0xe000 == 0xe000 && first & 0x1800 != 0;
-                    let mut insn = first;
-                    let (mut is_b, mut is_bl, mut is_blx, mut is_bcc) =
-                        (false, false, false, false);
-                    if is_32 {
-                        let Some(second) = half(at + 2) else { break };
-                        insn = (first << 16) | second;
-                        is_b = insn & 0xf800_d000 == 0xf000_9000;
-                        is_bl = insn & 0xf800_d000 == 0xf000_d000;
-                        is_blx = insn & 0xf800_d000 == 0xf000_c000;
-                        is_bcc =
-                            insn & 0xf800_d000 == 0xf000_8000 && insn & 0x07f0_0000 != 0x0380_0000;
-                    }
-                    let is_branch = is_b || is_bl || is_blx || is_bcc;
-                    let pc_here = base + at;
+                for site in &stretch.sites {
+                    let pc_here = base + site.at;
                     if pc_here & 0xfff == 0xffe
-                        && is_32
-                        && is_branch
-                        && last_32
-                        && !last_branch
                         && let Some(kind) = a8_fix_kind(
-                            insn,
+                            site.insn,
                             pc_here,
                             relocs,
                             self.attrs.use_blx(),
-                            (is_b, is_bl, is_blx, is_bcc),
+                            site.branch,
                         )
                     {
                         fixes.push(A8Fix {
                             section: r,
-                            offset: at,
+                            offset: site.at,
                             kind,
                         });
                     }
-                    at += if is_32 { 4 } else { 2 };
-                    last_32 = is_32;
-                    last_branch = is_branch;
                 }
             }
         }
@@ -1304,4 +1409,61 @@ impl TargetHooks for ArmBackend {
 fn e_section_id(e: &Engine<'_, '_, '_>, r: SectionRef) -> u32 {
     let before: usize = e.files[..r.file].iter().map(|f| f.sections.len()).sum();
     0x14 + (before + r.sec) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SectionDecode, thumb_stretches};
+    use crate::layout::model::{InputSection, elf};
+
+    /// `ldr.w r0, [r0]`, then `b.w` (both 32-bit), then a 16-bit `nop`, little-endian.
+    const CODE: [u8; 10] = [0xd0, 0xf8, 0x00, 0x00, 0x00, 0xf0, 0x00, 0x90, 0x00, 0xbf];
+
+    #[test]
+    fn erratum_sites_are_32_bit_branches_after_32_bit_non_branches_in_thumb_code() {
+        let stretches = thumb_stretches(&CODE, 10, &[(0, b't')]);
+        let sites: Vec<_> = stretches.iter().flat_map(|s| &s.sites).collect();
+        assert_eq!(sites.len(), 1);
+        assert_eq!((sites[0].at, sites[0].insn), (4, 0xf000_9000));
+        assert_eq!(sites[0].branch, (true, false, false, false));
+        // Data from offset 4 on: no Thumb branch is left.
+        let stretches = thumb_stretches(&CODE, 10, &[(0, b't'), (4, b'd')]);
+        assert_eq!((stretches.len(), stretches[0].end), (1, 4));
+        assert!(stretches[0].sites.is_empty());
+        // After a 16-bit instruction the branch is not a site.
+        let mut code = CODE;
+        code[..4].copy_from_slice(&[0x00, 0xbf, 0x00, 0xbf]);
+        let stretches = thumb_stretches(&code, 10, &[(0, b't')]);
+        assert!(stretches[0].sites.is_empty());
+    }
+
+    #[test]
+    fn a_decode_is_reused_only_for_the_code_it_was_made_from() {
+        let section = |data: &'static [u8]| InputSection {
+            name: ".text",
+            index: 1,
+            size: data.len() as u64,
+            align: 4,
+            sh_type: elf::SHT_PROGBITS,
+            sh_flags: u64::from(elf::SHF_ALLOC | elf::SHF_EXECINSTR),
+            entsize: 0,
+            data,
+            duplicate: false,
+            linker_created: false,
+            link: 0,
+            relocs: Default::default(),
+        };
+        let map = vec![(0, b't')];
+        let original = section(&CODE);
+        let decode = SectionDecode {
+            code: (CODE.as_ptr() as usize, CODE.len()),
+            size: 10,
+            stretches: thumb_stretches(&CODE, 10, &map),
+            map: map.clone(),
+        };
+        assert!(decode.decodes(&original, &map));
+        let copy: &'static [u8] = Vec::leak(CODE.to_vec());
+        assert!(!decode.decodes(&section(copy), &map));
+        assert!(!decode.decodes(&original, &[(0, b't'), (4, b'd')]));
+    }
 }

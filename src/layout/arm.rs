@@ -1445,7 +1445,7 @@ mod tests {
             size: data.len() as u64,
             align: 4,
             sh_type: elf::SHT_PROGBITS,
-            sh_flags: u64::from(elf::SHF_ALLOC | elf::SHF_EXECINSTR),
+            sh_flags: elf::SHF_ALLOC | elf::SHF_EXECINSTR,
             entsize: 0,
             data,
             duplicate: false,

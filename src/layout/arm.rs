@@ -554,12 +554,13 @@ struct A8Site {
 }
 
 /// A Thumb stretch `[start, end)` of a section (from a `$t` to the next mapping symbol or
-/// the section's end) and its erratum sites.
+/// the section's end) and its erratum sites, decoded the first time a layout puts the
+/// stretch across a page boundary (most stretches never cross one).
 #[derive(Debug)]
 struct ThumbStretch {
     start: u64,
     end: u64,
-    sites: Vec<A8Site>,
+    sites: OnceLock<Vec<A8Site>>,
 }
 
 /// One section's Thumb stretches, with what they were decoded from: a section whose code,
@@ -606,7 +607,7 @@ fn decode_thumb_code(files: &[InputFile<'_>], maps: &ThumbMaps) -> ThumbDecode {
                     Some(SectionDecode {
                         code: (sec.data.as_ptr() as usize, sec.data.len()),
                         size: sec.size,
-                        stretches: thumb_stretches(sec.data, sec.size, &map),
+                        stretches: thumb_stretches(sec.size, &map),
                         map,
                     })
                 })
@@ -615,49 +616,54 @@ fn decode_thumb_code(files: &[InputFile<'_>], maps: &ThumbMaps) -> ThumbDecode {
         .collect()
 }
 
-/// Walks the Thumb stretches of a section of `size` bytes holding `data`, instruction by
-/// instruction, and lists their erratum sites.
-fn thumb_stretches(data: &[u8], size: u64, map: &[(u64, u8)]) -> Vec<ThumbStretch> {
+/// The Thumb stretches of a section of `size` bytes, by its mapping symbols.
+fn thumb_stretches(size: u64, map: &[(u64, u8)]) -> Vec<ThumbStretch> {
+    map.iter()
+        .enumerate()
+        .filter(|(_, (_, kind))| *kind == b't')
+        .map(|(k, &(start, _))| ThumbStretch {
+            start,
+            end: map.get(k + 1).map_or(size, |m| m.0),
+            sites: OnceLock::new(),
+        })
+        .collect()
+}
+
+/// Walks the Thumb code of `data` from `start` to `end`, instruction by instruction, and
+/// lists its erratum sites.
+fn a8_sites(data: &[u8], start: u64, end: u64) -> Vec<A8Site> {
     let half = |at: u64| -> Option<u32> {
         let at = usize::try_from(at).ok()?;
         let b = data.get(at..at + 2)?;
         Some(u32::from(u16::from_le_bytes([b[0], b[1]])))
     };
-    let mut stretches = Vec::new();
-    for (k, &(start, kind)) in map.iter().enumerate() {
-        if kind != b't' {
-            continue;
+    let mut sites = Vec::new();
+    let (mut last_32, mut last_branch) = (false, false);
+    let mut at = start;
+    while at < end {
+        let Some(first) = half(at) else { break };
+        let is_32 = first & 0xe000 == 0xe000 && first & 0x1800 != 0;
+        let mut branch = (false, false, false, false);
+        let mut insn = first;
+        if is_32 {
+            let Some(second) = half(at + 2) else { break };
+            insn = (first << 16) | second;
+            branch = (
+                insn & 0xf800_d000 == 0xf000_9000,
+                insn & 0xf800_d000 == 0xf000_d000,
+                insn & 0xf800_d000 == 0xf000_c000,
+                insn & 0xf800_d000 == 0xf000_8000 && insn & 0x07f0_0000 != 0x0380_0000,
+            );
         }
-        let end = map.get(k + 1).map_or(size, |m| m.0);
-        let mut sites = Vec::new();
-        let (mut last_32, mut last_branch) = (false, false);
-        let mut at = start;
-        while at < end {
-            let Some(first) = half(at) else { break };
-            let is_32 = first & 0xe000 == 0xe000 && first & 0x1800 != 0;
-            let mut branch = (false, false, false, false);
-            let mut insn = first;
-            if is_32 {
-                let Some(second) = half(at + 2) else { break };
-                insn = (first << 16) | second;
-                branch = (
-                    insn & 0xf800_d000 == 0xf000_9000,
-                    insn & 0xf800_d000 == 0xf000_d000,
-                    insn & 0xf800_d000 == 0xf000_c000,
-                    insn & 0xf800_d000 == 0xf000_8000 && insn & 0x07f0_0000 != 0x0380_0000,
-                );
-            }
-            let is_branch = branch.0 || branch.1 || branch.2 || branch.3;
-            if is_32 && is_branch && last_32 && !last_branch {
-                sites.push(A8Site { at, insn, branch });
-            }
-            at += if is_32 { 4 } else { 2 };
-            last_32 = is_32;
-            last_branch = is_branch;
+        let is_branch = branch.0 || branch.1 || branch.2 || branch.3;
+        if is_32 && is_branch && last_32 && !last_branch {
+            sites.push(A8Site { at, insn, branch });
         }
-        stretches.push(ThumbStretch { start, end, sites });
+        at += if is_32 { 4 } else { 2 };
+        last_32 = is_32;
+        last_branch = is_branch;
     }
-    stretches
+    sites
 }
 
 type Eng<'e, 's, 'a, 'f> = &'e mut Engine<'s, 'a, 'f>;
@@ -1184,7 +1190,7 @@ impl ArmBackend {
             {
                 Some(d) => &d.stretches,
                 None => {
-                    fresh = thumb_stretches(sec.data, sec.size, &map);
+                    fresh = thumb_stretches(sec.size, &map);
                     &fresh
                 }
             };
@@ -1192,7 +1198,10 @@ impl ArmBackend {
                 if (base + stretch.start) & !0xfff == (base + stretch.end) & !0xfff {
                     continue;
                 }
-                for site in &stretch.sites {
+                let sites = stretch
+                    .sites
+                    .get_or_init(|| a8_sites(sec.data, stretch.start, stretch.end));
+                for site in sites {
                     let pc_here = base + site.at;
                     if pc_here & 0xfff == 0xffe
                         && let Some(kind) = a8_fix_kind(
@@ -1413,7 +1422,7 @@ fn e_section_id(e: &Engine<'_, '_, '_>, r: SectionRef) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{SectionDecode, thumb_stretches};
+    use super::{A8Site, SectionDecode, a8_sites, thumb_stretches};
     use crate::layout::model::{InputSection, elf};
 
     /// `ldr.w r0, [r0]`, then `b.w` (both 32-bit), then a 16-bit `nop`, little-endian.
@@ -1421,20 +1430,20 @@ mod tests {
 
     #[test]
     fn erratum_sites_are_32_bit_branches_after_32_bit_non_branches_in_thumb_code() {
-        let stretches = thumb_stretches(&CODE, 10, &[(0, b't')]);
-        let sites: Vec<_> = stretches.iter().flat_map(|s| &s.sites).collect();
+        let sites = a8_sites(&CODE, 0, 10);
         assert_eq!(sites.len(), 1);
         assert_eq!((sites[0].at, sites[0].insn), (4, 0xf000_9000));
         assert_eq!(sites[0].branch, (true, false, false, false));
-        // Data from offset 4 on: no Thumb branch is left.
-        let stretches = thumb_stretches(&CODE, 10, &[(0, b't'), (4, b'd')]);
-        assert_eq!((stretches.len(), stretches[0].end), (1, 4));
-        assert!(stretches[0].sites.is_empty());
+        // Data from offset 4 on: the Thumb stretch ends there, before the branch.
+        let stretches = thumb_stretches(10, &[(0, b't'), (4, b'd')]);
+        assert_eq!(stretches.len(), 1);
+        assert_eq!((stretches[0].start, stretches[0].end), (0, 4));
+        assert!(a8_sites(&CODE, 0, 4).is_empty());
         // After a 16-bit instruction the branch is not a site.
         let mut code = CODE;
         code[..4].copy_from_slice(&[0x00, 0xbf, 0x00, 0xbf]);
-        let stretches = thumb_stretches(&code, 10, &[(0, b't')]);
-        assert!(stretches[0].sites.is_empty());
+        let sites: Vec<A8Site> = a8_sites(&code, 0, 10);
+        assert!(sites.is_empty());
     }
 
     #[test]
@@ -1458,7 +1467,7 @@ mod tests {
         let decode = SectionDecode {
             code: (CODE.as_ptr() as usize, CODE.len()),
             size: 10,
-            stretches: thumb_stretches(&CODE, 10, &map),
+            stretches: thumb_stretches(10, &map),
             map: map.clone(),
         };
         assert!(decode.decodes(&original, &map));

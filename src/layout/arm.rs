@@ -592,6 +592,7 @@ fn mapping(file: &InputFile<'_>, symbols: &[usize]) -> Vec<(u64, u8)> {
         .collect()
 }
 
+/// The stretches of every Thumb code section [`ThumbMaps`] lists, their sites not yet decoded.
 fn decode_thumb_code(files: &[InputFile<'_>], maps: &ThumbMaps) -> ThumbDecode {
     maps.iter()
         .zip(files)
@@ -1426,7 +1427,7 @@ mod tests {
     use crate::layout::model::{InputSection, elf};
 
     /// `ldr.w r0, [r0]`, then `b.w` (both 32-bit), then a 16-bit `nop`, little-endian.
-    const CODE: [u8; 10] = [0xd0, 0xf8, 0x00, 0x00, 0x00, 0xf0, 0x00, 0x90, 0x00, 0xbf];
+    static CODE: [u8; 10] = [0xd0, 0xf8, 0x00, 0x00, 0x00, 0xf0, 0x00, 0x90, 0x00, 0xbf];
 
     #[test]
     fn erratum_sites_are_32_bit_branches_after_32_bit_non_branches_in_thumb_code() {

@@ -109,6 +109,17 @@ fn no_transparent_huge_pages() {
     }
 }
 
+/// Makes the main thread one of rayon's workers. Otherwise the pool starts one worker per core
+/// beside it, and every parallel step is handed from the main thread to the pool while it
+/// waits: three threads for two cores, with idle workers spinning. Measured on the tinyconfig
+/// checks: 190–740 context switches per run down to ~20, and 4–6% less time.
+fn main_thread_joins_the_pool() {
+    // An error means the pool already exists, which can only be the default one: no harm.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .use_current_thread()
+        .build_global();
+}
+
 /// A closed output (`ldcheck verify … | head`) ends the process quietly, as it ends other Unix
 /// tools, instead of a failed print panicking: Rust starts programs with SIGPIPE ignored.
 fn default_sigpipe() {
@@ -123,6 +134,7 @@ fn default_sigpipe() {
 fn main() -> ExitCode {
     default_sigpipe();
     keep_freed_memory();
+    main_thread_joins_the_pool();
     no_transparent_huge_pages();
     // Paths and symbol names in messages must stay whole: no wrapping at hyphens or widths.
     let _ = miette::set_hook(Box::new(|_| {

@@ -400,10 +400,8 @@ pub(crate) struct ArmBackend {
     stubs: Vec<Stub>,
     stub_index: FastMap<StubKey, usize>,
     a8_fixes: Vec<A8Fix>,
-    /// Where the erratum scan looks, found once per prepared link (see [`ThumbMaps`]).
-    thumb_maps: Arc<ThumbMaps>,
-    /// The erratum sites of that code, decoded at the first scan of a prepared link.
-    thumb_decode: Arc<OnceLock<ThumbDecode>>,
+    /// Where the erratum scan looks, found once per prepared link (see [`ThumbSections`]).
+    thumb_sections: Arc<ThumbSections>,
     /// What the stub scan reads, found once per prepared link (see [`BranchSites`]).
     branch_sites: Arc<BranchSites>,
 }
@@ -501,13 +499,37 @@ fn branch_sites(files: &[InputFile<'_>], input_ids: &InputSymbolIds) -> BranchSi
         .collect()
 }
 
-/// By file, each section that holds Thumb code (a `$t` mapping symbol) with the indices of
-/// its mapping symbols (`$a`, `$t`, `$d`), in symbol-table order. The Cortex-A8 erratum scan
-/// reads only Thumb stretches, which these bound; symbol names and sections do not change
-/// between layouts of a prepared link (values may, so they are read at each scan).
-type ThumbMaps = Vec<Vec<(usize, Vec<usize>)>>;
+/// By file, in section order, each section that holds Thumb code (a `$t` mapping symbol).
+/// The Cortex-A8 erratum scan reads only Thumb stretches, which the mapping symbols bound;
+/// symbol names and sections do not change between layouts of a prepared link.
+type ThumbSections = Vec<Vec<ThumbSection>>;
 
-fn thumb_maps(files: &[InputFile<'_>]) -> ThumbMaps {
+/// A section holding Thumb code, as the prepared link's own file has it. Those files live as
+/// long as the prepared link, so its code is still at the address recorded here; a file
+/// swapped in for a layout that differs (other code, size or mapping symbols) has its
+/// stretches listed again.
+#[derive(Debug)]
+struct ThumbSection {
+    /// Position in the file's sections.
+    pos: usize,
+    /// Indices of its mapping symbols (`$a`, `$t`, `$d`), in symbol-table order.
+    symbols: Vec<usize>,
+    code: (usize, usize),
+    size: u64,
+    map: Vec<(u64, u8)>,
+    stretches: Vec<ThumbStretch>,
+}
+
+impl ThumbSection {
+    /// Whether the stretches were listed from `sec`'s code with the mapping symbols `map`.
+    fn lists(&self, sec: &super::model::InputSection<'_>, map: &[(u64, u8)]) -> bool {
+        self.code == (sec.data.as_ptr() as usize, sec.data.len())
+            && self.size == sec.size
+            && self.map == map
+    }
+}
+
+fn thumb_sections(files: &[InputFile<'_>]) -> ThumbSections {
     files
         .iter()
         .map(|file| {
@@ -538,6 +560,20 @@ fn thumb_maps(files: &[InputFile<'_>]) -> ThumbMaps {
             // The scan goes through a file's sections in order.
             by_section.sort_unstable_by_key(|&(pos, _)| pos);
             by_section
+                .into_iter()
+                .filter_map(|(pos, symbols)| {
+                    let sec = file.sections.get(pos)?;
+                    let map = mapping(file, &symbols);
+                    Some(ThumbSection {
+                        pos,
+                        symbols,
+                        code: (sec.data.as_ptr() as usize, sec.data.len()),
+                        size: sec.size,
+                        stretches: thumb_stretches(sec.size, &map),
+                        map,
+                    })
+                })
+                .collect()
         })
         .collect()
 }
@@ -563,57 +599,11 @@ struct ThumbStretch {
     sites: OnceLock<Vec<A8Site>>,
 }
 
-/// One section's Thumb stretches, with what they were decoded from: a section whose code,
-/// size or mapping symbols differ (a file a prepared link swapped in) is decoded again.
-#[derive(Debug)]
-struct SectionDecode {
-    code: (usize, usize),
-    size: u64,
-    map: Vec<(u64, u8)>,
-    stretches: Vec<ThumbStretch>,
-}
-
-impl SectionDecode {
-    fn decodes(&self, sec: &super::model::InputSection<'_>, map: &[(u64, u8)]) -> bool {
-        self.code == (sec.data.as_ptr() as usize, sec.data.len())
-            && self.size == sec.size
-            && self.map == map
-    }
-}
-
-/// By file, in [`ThumbMaps`] order, each code section's decode (None: not code).
-type ThumbDecode = Vec<Vec<Option<SectionDecode>>>;
-
 /// A section's mapping symbols as (offset, kind letter), in symbol-table order.
 fn mapping(file: &InputFile<'_>, symbols: &[usize]) -> Vec<(u64, u8)> {
     symbols
         .iter()
         .map(|&k| (file.symbols[k].value, file.symbols[k].name.as_bytes()[1]))
-        .collect()
-}
-
-/// The stretches of every Thumb code section [`ThumbMaps`] lists, their sites not yet decoded.
-fn decode_thumb_code(files: &[InputFile<'_>], maps: &ThumbMaps) -> ThumbDecode {
-    maps.iter()
-        .zip(files)
-        .map(|(sections, file)| {
-            sections
-                .iter()
-                .map(|(i, symbols)| {
-                    let sec = file.sections.get(*i)?;
-                    if sec.sh_type != elf::SHT_PROGBITS || sec.sh_flags & elf::SHF_EXECINSTR == 0 {
-                        return None;
-                    }
-                    let map = mapping(file, symbols);
-                    Some(SectionDecode {
-                        code: (sec.data.as_ptr() as usize, sec.data.len()),
-                        size: sec.size,
-                        stretches: thumb_stretches(sec.size, &map),
-                        map,
-                    })
-                })
-                .collect()
-        })
         .collect()
 }
 
@@ -676,8 +666,7 @@ impl ArmBackend {
         input_ids: &InputSymbolIds,
     ) -> Self {
         ArmBackend {
-            thumb_maps: Arc::new(thumb_maps(files)),
-            thumb_decode: Arc::default(),
+            thumb_sections: Arc::new(thumb_sections(files)),
             branch_sites: Arc::new(branch_sites(files, input_ids)),
             opts,
             attrs: Attributes::default(),
@@ -1156,8 +1145,8 @@ impl ArmBackend {
     }
 
     /// `cortex_a8_erratum_scan` over file `f`'s Thumb code. Where the instructions start
-    /// does not depend on addresses, so each section's branches that can hit the erratum are
-    /// decoded once per prepared link ([`ThumbDecode`]); a layout only checks their pages.
+    /// does not depend on addresses, so each stretch's branches that can hit the erratum are
+    /// decoded once per prepared link ([`ThumbStretch`]); a layout only checks their pages.
     fn a8_scan(
         &self,
         e: &Engine<'_, '_, '_>,
@@ -1166,14 +1155,11 @@ impl ArmBackend {
         fixes: &mut Vec<A8Fix>,
     ) {
         let file = &e.files[f];
-        let Some(sections) = self.thumb_maps.get(f) else {
+        let Some(sections) = self.thumb_sections.get(f) else {
             return;
         };
-        let decoded = self
-            .thumb_decode
-            .get_or_init(|| decode_thumb_code(e.files, &self.thumb_maps));
-        for (slot, (i, symbols)) in sections.iter().enumerate() {
-            let (i, sec) = (*i, &file.sections[*i]);
+        for thumb in sections {
+            let (i, sec) = (thumb.pos, &file.sections[thumb.pos]);
             if sec.sh_type != elf::SHT_PROGBITS || sec.sh_flags & elf::SHF_EXECINSTR == 0 {
                 continue;
             }
@@ -1181,19 +1167,13 @@ impl ArmBackend {
             let Some(base) = e.input_address(r) else {
                 continue;
             };
-            let map = mapping(file, symbols);
+            let map = mapping(file, &thumb.symbols);
             let fresh;
-            let stretches = match decoded
-                .get(f)
-                .and_then(|d| d.get(slot))
-                .and_then(Option::as_ref)
-                .filter(|d| d.decodes(sec, &map))
-            {
-                Some(d) => &d.stretches,
-                None => {
-                    fresh = thumb_stretches(sec.size, &map);
-                    &fresh
-                }
+            let stretches = if thumb.lists(sec, &map) {
+                &thumb.stretches
+            } else {
+                fresh = thumb_stretches(sec.size, &map);
+                &fresh
             };
             for stretch in stretches {
                 if (base + stretch.start) & !0xfff == (base + stretch.end) & !0xfff {
@@ -1423,7 +1403,7 @@ fn e_section_id(e: &Engine<'_, '_, '_>, r: SectionRef) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{A8Site, SectionDecode, a8_sites, thumb_stretches};
+    use super::{A8Site, ThumbSection, a8_sites, thumb_stretches};
     use crate::layout::model::{InputSection, elf};
 
     /// `ldr.w r0, [r0]`, then `b.w` (both 32-bit), then a 16-bit `nop`, little-endian.
@@ -1465,15 +1445,17 @@ mod tests {
         };
         let map = vec![(0, b't')];
         let original = section(&CODE);
-        let decode = SectionDecode {
+        let decode = ThumbSection {
+            pos: 1,
+            symbols: Vec::new(),
             code: (CODE.as_ptr() as usize, CODE.len()),
             size: 10,
             stretches: thumb_stretches(10, &map),
             map: map.clone(),
         };
-        assert!(decode.decodes(&original, &map));
+        assert!(decode.lists(&original, &map));
         let copy: &'static [u8] = Vec::leak(CODE.to_vec());
-        assert!(!decode.decodes(&section(copy), &map));
-        assert!(!decode.decodes(&original, &[(0, b't'), (4, b'd')]));
+        assert!(!decode.lists(&section(copy), &map));
+        assert!(!decode.lists(&original, &[(0, b't'), (4, b'd')]));
     }
 }

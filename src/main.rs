@@ -92,7 +92,9 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
     args
 }
 
-/// Stops transparent huge pages for this process (mimalloc asks for them on its arenas). On
+/// Stops transparent huge pages for this process. mimalloc is built without its request for
+/// them (libmimalloc-sys's `no_thp`), which covers hosts that grant them only on request;
+/// this covers hosts that grant them to every process, from the first allocation after it. On
 /// a busy host a huge-page fault can stall for memory compaction: with them, 15 interleaved
 /// runs of the x86_64 tinyconfig check took 39-223 ms (median 126) against 51-73 ms (median
 /// 59) without, and `ldcheck kallsyms` on a 200k-symbol map 101-602 ms against 144-194 ms.
@@ -134,8 +136,9 @@ fn default_sigpipe() {
 fn main() -> ExitCode {
     default_sigpipe();
     keep_freed_memory();
-    main_thread_joins_the_pool();
+    // Before the pool's worker starts: its first allocation would otherwise still be a huge page.
     no_transparent_huge_pages();
+    main_thread_joins_the_pool();
     // Paths and symbol names in messages must stay whole: no wrapping at hyphens or widths.
     let _ = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())

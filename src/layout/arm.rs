@@ -13,6 +13,7 @@
 //! veneers. Stubs sharing one stub section are laid out in creation order, where bfd uses its
 //! stub hash table's order: sizes are exact, the symbol of each such stub may not be.
 
+use rayon::prelude::*;
 use std::sync::{Arc, OnceLock};
 
 use super::LayoutError;
@@ -363,6 +364,14 @@ struct StubRequest {
     branch: Branch,
 }
 
+/// What one file's branches need at a layout (see [`ArmBackend::scan_file`]): each stub with
+/// the calling section, the target's key and name, and the request.
+#[derive(Default)]
+struct FileScan {
+    stubs: Vec<(SectionRef, TargetKey, String, StubRequest)>,
+    fixes: Vec<A8Fix>,
+}
+
 /// A Cortex-A8 erratum fix: a 32-bit Thumb-2 branch whose first half ends a 4 KiB page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct A8Fix {
@@ -402,6 +411,8 @@ pub(crate) struct ArmBackend {
     a8_fixes: Vec<A8Fix>,
     /// Where the erratum scan looks, found once per prepared link (see [`ThumbSections`]).
     thumb_sections: Arc<ThumbSections>,
+    /// What the layouts read of each input, by position (see [`FileRead`]).
+    file_read: Arc<Vec<FileRead>>,
     /// What the stub scan reads, found once per prepared link (see [`BranchSites`]).
     branch_sites: Arc<BranchSites>,
 }
@@ -436,7 +447,7 @@ enum SiteTarget {
 
 fn branch_sites(files: &[InputFile<'_>], input_ids: &InputSymbolIds) -> BranchSites {
     files
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(f, file)| {
             let target = |sym: usize| -> Option<SiteTarget> {
@@ -531,7 +542,7 @@ impl ThumbSection {
 
 fn thumb_sections(files: &[InputFile<'_>]) -> ThumbSections {
     files
-        .iter()
+        .par_iter()
         .map(|file| {
             let mut by_section: Vec<(usize, Vec<usize>)> = Vec::new();
             let mut slot: FastMap<usize, usize> = FastMap::default();
@@ -657,6 +668,58 @@ fn a8_sites(data: &[u8], start: u64, end: u64) -> Vec<A8Site> {
     sites
 }
 
+/// What every layout reads of one input and no layout changes, read once per prepared link
+/// from its own files.
+struct FileRead {
+    /// The file's section list, by address: a file swapped in for a layout has another.
+    /// The prepared link keeps its files alive, so no other list can have this address.
+    sections: usize,
+    /// The tags its `.ARM.attributes` brings to the merge (None: it has none, or they cannot
+    /// be read).
+    tags: Option<Attributes>,
+    /// Its code sections (see [`code_sections`]).
+    code: Vec<(usize, Option<usize>)>,
+}
+
+/// The positions of `file`'s code sections (`SHT_PROGBITS`, executable), in order, each with
+/// the position of the `.ARM.exidx` section that covers it, if any.
+fn code_sections(file: &InputFile<'_>) -> Vec<(usize, Option<usize>)> {
+    let mut code: Vec<(usize, Option<usize>)> = file
+        .sections
+        .iter()
+        .enumerate()
+        .filter(|(_, sec)| {
+            sec.sh_type == elf::SHT_PROGBITS && sec.sh_flags & elf::SHF_EXECINSTR != 0
+        })
+        .map(|(pos, _)| (pos, None))
+        .collect();
+    for (pos, sec) in file.sections.iter().enumerate() {
+        if sec.sh_type == SHT_ARM_EXIDX
+            && sec.link != 0
+            && let Some(text) = file.section_position(sec.link)
+            && let Ok(k) = code.binary_search_by_key(&text, |&(p, _)| p)
+        {
+            code[k].1 = Some(pos);
+        }
+    }
+    code
+}
+
+/// The merge's tags in `file`'s `.ARM.attributes`.
+fn attribute_tags(file: &InputFile<'_>) -> Option<Attributes> {
+    let sec = file
+        .sections
+        .iter()
+        .find(|s| s.sh_type == SHT_ARM_ATTRIBUTES)?;
+    let attrs = parse_attributes(sec.data, sec.relocs.big_endian)?;
+    let get = |t| attrs.get(&t).copied().unwrap_or(0);
+    Some(Attributes {
+        arch: get(TAG_CPU_ARCH),
+        profile: get(TAG_CPU_ARCH_PROFILE),
+        thumb_isa: get(TAG_THUMB_ISA_USE),
+    })
+}
+
 type Eng<'e, 's, 'a, 'f> = &'e mut Engine<'s, 'a, 'f>;
 
 impl ArmBackend {
@@ -665,9 +728,28 @@ impl ArmBackend {
         files: &[InputFile<'_>],
         input_ids: &InputSymbolIds,
     ) -> Self {
+        let ((thumb_sections, file_read), branch_sites) = rayon::join(
+            || {
+                rayon::join(
+                    || thumb_sections(files),
+                    || {
+                        files
+                            .par_iter()
+                            .map(|file| FileRead {
+                                sections: Arc::as_ptr(&file.sections) as usize,
+                                tags: attribute_tags(file),
+                                code: code_sections(file),
+                            })
+                            .collect()
+                    },
+                )
+            },
+            || branch_sites(files, input_ids),
+        );
         ArmBackend {
-            thumb_sections: Arc::new(thumb_sections(files)),
-            branch_sites: Arc::new(branch_sites(files, input_ids)),
+            thumb_sections: Arc::new(thumb_sections),
+            file_read: Arc::new(file_read),
+            branch_sites: Arc::new(branch_sites),
             opts,
             attrs: Attributes::default(),
             fix_a8: false,
@@ -682,34 +764,24 @@ impl ArmBackend {
 
     /// Merges the inputs' attributes as bfd does while loading them.
     fn merge_attributes(&mut self, e: &Engine<'_, '_, '_>) {
-        let mut first = true;
-        for file in e.files {
-            let Some(sec) = file
-                .sections
-                .iter()
-                .find(|s| s.sh_type == SHT_ARM_ATTRIBUTES)
-            else {
+        let mut merged: Option<Attributes> = None;
+        for (f, file) in e.files.iter().enumerate() {
+            let tags = match self.file_read.get(f) {
+                Some(read) if read.sections == Arc::as_ptr(&file.sections) as usize => read.tags,
+                _ => attribute_tags(file),
+            };
+            let Some(tags) = tags else { continue };
+            let Some(attrs) = merged.as_mut() else {
+                merged = Some(tags);
                 continue;
             };
-            let Some(attrs) = parse_attributes(sec.data, sec.relocs.big_endian) else {
-                continue;
-            };
-            let get = |t| attrs.get(&t).copied().unwrap_or(0);
-            if first {
-                self.attrs = Attributes {
-                    arch: get(TAG_CPU_ARCH),
-                    profile: get(TAG_CPU_ARCH_PROFILE),
-                    thumb_isa: get(TAG_THUMB_ISA_USE),
-                };
-                first = false;
-                continue;
+            attrs.arch = combine_arch(attrs.arch, tags.arch);
+            if attrs.profile == 0 {
+                attrs.profile = tags.profile;
             }
-            self.attrs.arch = combine_arch(self.attrs.arch, get(TAG_CPU_ARCH));
-            if self.attrs.profile == 0 {
-                self.attrs.profile = get(TAG_CPU_ARCH_PROFILE);
-            }
-            self.attrs.thumb_isa = self.attrs.thumb_isa.max(get(TAG_THUMB_ISA_USE));
+            attrs.thumb_isa = attrs.thumb_isa.max(tags.thumb_isa);
         }
+        self.attrs = merged.unwrap_or_default();
         self.fix_a8 = self
             .opts
             .fix_cortex_a8
@@ -720,24 +792,24 @@ impl ArmBackend {
 
     /// `elf32_arm_fix_exidx_coverage` over the executable inputs sorted by address.
     fn fix_exidx_coverage(&self, e: Eng<'_, '_, '_, '_>) {
-        let mut exidx_of: FastMap<SectionRef, SectionRef> = FastMap::default();
         let mut text = Vec::new();
         for (f, file) in e.files.iter().enumerate() {
-            for (i, sec) in file.sections.iter().enumerate() {
-                let r = SectionRef { file: f, sec: i };
-                if sec.sh_type == SHT_ARM_EXIDX && sec.link != 0 {
-                    if let Some(t) = file.section_position(sec.link) {
-                        exidx_of.insert(SectionRef { file: f, sec: t }, r);
-                    }
-                } else if sec.sh_type == elf::SHT_PROGBITS
-                    && sec.sh_flags & elf::SHF_EXECINSTR != 0
-                    && let Some(addr) = e.input_address(r)
-                {
-                    text.push((addr, r));
+            let listed;
+            let code = match self.file_read.get(f) {
+                Some(read) if read.sections == Arc::as_ptr(&file.sections) as usize => &read.code,
+                _ => {
+                    listed = code_sections(file);
+                    &listed
+                }
+            };
+            for &(sec, exidx) in code {
+                let r = SectionRef { file: f, sec };
+                if let Some(addr) = e.input_address(r) {
+                    text.push((addr, r, exidx.map(|x| SectionRef { file: f, sec: x })));
                 }
             }
         }
-        text.sort_by_key(|&(addr, _)| addr);
+        text.sort_by_key(|&(addr, _, _)| addr);
 
         let mut delta: FastMap<SectionRef, i64> = FastMap::default();
         let mut last_exidx: Option<SectionRef> = None;
@@ -748,8 +820,8 @@ impl ArmBackend {
                 .and_then(|b| b.try_into().ok())
                 .map_or(0, u32::from_le_bytes)
         };
-        for &(_, sec) in &text {
-            let Some(&exidx) = exidx_of.get(&sec) else {
+        for &(_, sec, exidx) in &text {
+            let Some(exidx) = exidx else {
                 let Some(last) = last_exidx else { continue };
                 if last_type == 0 || e.input_size(sec) == 0 {
                     continue;
@@ -1006,66 +1078,27 @@ impl ArmBackend {
     /// One scan of every branch relocation (`elf32_arm_size_stubs`' loop body); returns whether
     /// a stub or erratum fix appeared.
     fn scan(&mut self, e: Eng<'_, '_, '_, '_>) -> bool {
-        let mut changed = false;
         let prev_fixes = std::mem::take(&mut self.a8_fixes);
-        let mut fixes = Vec::new();
         let sites = Arc::clone(&self.branch_sites);
-        for (f, sections) in sites.iter().enumerate() {
-            if e.files[f].symbols.is_empty() {
-                continue;
-            }
-            let mut a8_relocs = Vec::new();
-            for (i, branches) in sections {
-                let r = SectionRef { file: f, sec: *i };
-                let Some(base) = e.input_address(r) else {
-                    continue;
-                };
-                for site in branches {
-                    let rel = &site.reloc;
-                    let Some(target) = Self::resolve(e, f, site) else {
-                        continue;
-                    };
-                    let location = base.wrapping_add(rel.offset);
-                    let destination = target.destination;
-                    let mut branch = target.branch;
-                    let mut has_stub = false;
-                    if let Some((kind, b)) =
-                        self.type_of_stub(rel.r_type, branch, location, &target)
-                    {
-                        branch = b;
-                        has_stub = true;
-                        let (key, name) = (target.key, Self::target_name(e, target.key));
-                        let stub = StubRequest {
-                            r_type: rel.r_type,
-                            addend: rel.addend,
-                            kind,
-                            branch,
-                        };
-                        if self.add_stub(e, r, key, &name, stub) {
-                            changed = true;
-                        }
-                    }
-                    if self.fix_a8
-                        && matches!(
-                            rel.r_type,
-                            R_ARM_THM_JUMP24 | R_ARM_THM_JUMP19 | R_ARM_THM_CALL | R_ARM_THM_XPC22
-                        )
-                        && location & 0xfff == 0xffe
-                    {
-                        a8_relocs.push(A8Reloc {
-                            from: location,
-                            destination,
-                            r_type: rel.r_type,
-                            branch,
-                            has_stub,
-                        });
-                    }
+        // What a file's branches need depends on this layout's addresses alone, so the files
+        // are read side by side; the stubs are then created in file order, as ld creates them.
+        let found: Vec<FileScan> = {
+            let (backend, engine) = (&*self, &*e);
+            sites
+                .par_iter()
+                .enumerate()
+                .map(|(f, sections)| backend.scan_file(engine, f, sections))
+                .collect()
+        };
+        let mut changed = false;
+        let mut fixes = Vec::new();
+        for found in found {
+            for (section, target, name, stub) in found.stubs {
+                if self.add_stub(e, section, target, &name, stub) {
+                    changed = true;
                 }
             }
-            if self.fix_a8 {
-                a8_relocs.sort_by_key(|r| r.from);
-                self.a8_scan(e, f, &a8_relocs, &mut fixes);
-            }
+            fixes.extend(found.fixes);
         }
         if fixes.len() != prev_fixes.len()
             || fixes
@@ -1077,6 +1110,70 @@ impl ArmBackend {
         }
         self.a8_fixes = fixes;
         changed
+    }
+
+    /// The stubs file `f`'s branches (`sections`) need at this layout, in the order ld meets
+    /// them, and the Cortex-A8 fixes its Thumb code needs.
+    fn scan_file(
+        &self,
+        e: &Engine<'_, '_, '_>,
+        f: usize,
+        sections: &[(usize, Vec<BranchSite>)],
+    ) -> FileScan {
+        let mut found = FileScan::default();
+        if e.files[f].symbols.is_empty() {
+            return found;
+        }
+        let mut a8_relocs = Vec::new();
+        for (i, branches) in sections {
+            let r = SectionRef { file: f, sec: *i };
+            let Some(base) = e.input_address(r) else {
+                continue;
+            };
+            for site in branches {
+                let rel = &site.reloc;
+                let Some(target) = Self::resolve(e, f, site) else {
+                    continue;
+                };
+                let location = base.wrapping_add(rel.offset);
+                let destination = target.destination;
+                let mut branch = target.branch;
+                let mut has_stub = false;
+                if let Some((kind, b)) = self.type_of_stub(rel.r_type, branch, location, &target) {
+                    branch = b;
+                    has_stub = true;
+                    let stub = StubRequest {
+                        r_type: rel.r_type,
+                        addend: rel.addend,
+                        kind,
+                        branch,
+                    };
+                    found
+                        .stubs
+                        .push((r, target.key, Self::target_name(e, target.key), stub));
+                }
+                if self.fix_a8
+                    && matches!(
+                        rel.r_type,
+                        R_ARM_THM_JUMP24 | R_ARM_THM_JUMP19 | R_ARM_THM_CALL | R_ARM_THM_XPC22
+                    )
+                    && location & 0xfff == 0xffe
+                {
+                    a8_relocs.push(A8Reloc {
+                        from: location,
+                        destination,
+                        r_type: rel.r_type,
+                        branch,
+                        has_stub,
+                    });
+                }
+            }
+        }
+        if self.fix_a8 {
+            a8_relocs.sort_by_key(|r| r.from);
+            self.a8_scan(e, f, &a8_relocs, &mut found.fixes);
+        }
+        found
     }
 
     /// `elf32_arm_create_stub`; returns whether the stub is new.

@@ -300,16 +300,21 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
             || symbols::SymbolTable::with_input_names(files),
         );
         let mut engine = place::Engine::new(program, files, mapping, syms, options);
-        if options.machine == object::elf::EM_ARM {
-            engine.hooks = Some(Box::new(arm::ArmBackend::new(
-                options.arm,
-                files,
-                &input_ids,
-            )));
+        // The ARM backend's tables read only the inputs, and preparing uses no target hooks:
+        // they are built side by side.
+        let (arm, prepared) = rayon::join(
+            || {
+                (options.machine == object::elf::EM_ARM)
+                    .then(|| arm::ArmBackend::new(options.arm, files, &input_ids))
+            },
+            || engine.prepare(&input_ids),
+        );
+        prepared?;
+        if let Some(arm) = arm {
+            engine.hooks = Some(Box::new(arm));
         } else if options.machine == object::elf::EM_AARCH64 {
             engine.hooks = Some(Box::new(aarch64::Aarch64Backend::new(options.aarch64)));
         }
-        engine.prepare(&input_ids)?;
         refuse_unmodelled_gnu_properties(&engine)?;
         if options.machine == object::elf::EM_AARCH64 && options.aarch64.shared {
             aarch64::size_dynamic_relocs(&mut engine)?;

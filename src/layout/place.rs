@@ -41,7 +41,7 @@ pub(crate) enum Phase {
 /// the allocation pass and the final assignments (`ldemul_after_allocation`), and the local
 /// symbols it writes itself (`output_arch_local_syms`). The generic passes call it and know
 /// nothing else about the target.
-pub(crate) trait TargetHooks {
+pub(crate) trait TargetHooks: Send + Sync {
     /// Runs after the first allocation pass. It may resize input sections
     /// ([`Engine::set_input_size`]), add linker-made input sections ([`Engine::add_linker_section`])
     /// and lay out again ([`Engine::relayout`]).

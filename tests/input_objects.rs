@@ -199,6 +199,40 @@ fn first_bad_thin_member_in_archive_order_is_reported() {
     }
 }
 
+/// A member that is itself an archive is refused, and named, even when malformed members
+/// follow it: the check runs where the members are parsed, on several threads.
+#[test]
+fn nested_archive_member_is_reported_in_archive_order() {
+    if !have("as") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    asm(d, "good", ".text\nf: ret\n");
+    std::fs::write(d.join("inner.a"), b"!<arch>\n").unwrap();
+    let mut truncated = b"\x7fELF\x02\x01\x01".to_vec();
+    truncated.resize(40, 0);
+    let good = std::fs::metadata(d.join("good.o")).unwrap().len() as usize;
+    let mut listed = vec![("good.o".to_string(), good), ("inner.a".to_string(), 8)];
+    for i in 0..32 {
+        let name = format!("t{i:02}.o");
+        std::fs::write(d.join(&name), &truncated).unwrap();
+        listed.push((name, 40));
+    }
+    let members: Vec<(&str, usize)> = listed.iter().map(|(n, l)| (n.as_str(), *l)).collect();
+    std::fs::write(d.join("nested.a"), thin_archive(&members)).unwrap();
+    for _ in 0..8 {
+        let mut store = FileStore::new();
+        let id = store.load(&d.join("nested.a")).unwrap();
+        let e = store.parse(id, None).unwrap_err();
+        assert!(
+            matches!(e, InputError::BadArchive { .. })
+                && e.to_string().contains("inner.a is itself an archive"),
+            "{e}"
+        );
+    }
+}
+
 /// Every truncation of a real object is rejected with an error, never a panic.
 #[test]
 fn truncated_objects_never_panic() {

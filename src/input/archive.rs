@@ -103,12 +103,6 @@ fn member_bytes<'a>(
     } else {
         member.data(data).map_err(|e| bad_archive(path, e))?
     };
-    if is_archive(bytes) {
-        return Err(bad_archive(
-            path,
-            format!("member {name} is itself an archive"),
-        ));
-    }
     let origin = Origin {
         file: path,
         member: Some(name),
@@ -128,8 +122,9 @@ impl<'a> Archive<'a> {
         let archive = ArchiveFile::parse(data).map_err(|e| bad_archive(path, e))?;
         let thin = archive.is_thin();
         let dir = path.parent().unwrap_or(Path::new(""));
-        // Members are read in order and parsed on every thread; a bad member header stops
-        // the reading, and the first error in archive order is the one reported.
+        // Members are read in order and parsed on every thread, which is also where a thin
+        // archive's member files are first touched; a bad member header stops the reading,
+        // and the first error in archive order is the one reported.
         let mut unparsed = Vec::new();
         let mut by_offset = FastMap::default();
         let mut stopped = None;
@@ -147,7 +142,16 @@ impl<'a> Archive<'a> {
         }
         let parsed: Vec<Result<InputObject<'a>, InputError>> = unparsed
             .into_par_iter()
-            .map(|(origin, bytes)| InputObject::parse(bytes, origin, target))
+            .map(|(origin, bytes)| {
+                if is_archive(bytes) {
+                    let name = origin.member.unwrap_or_default();
+                    return Err(bad_archive(
+                        path,
+                        format!("member {name} is itself an archive"),
+                    ));
+                }
+                InputObject::parse(bytes, origin, target)
+            })
             .collect();
         let members = parsed.into_iter().collect::<Result<Vec<_>, _>>()?;
         if let Some(e) = stopped {

@@ -120,8 +120,7 @@ fn errors_name_file_and_problem() {
         Err(InputError::Foreign { .. })
     ));
 
-    let mut hdr = b"\x7fELF\x02\x01\x01".to_vec();
-    hdr.resize(40, 0);
+    let hdr = truncated_elf();
     std::fs::write(d.join("trunc.o"), &hdr).unwrap();
     let id = store.load(&d.join("trunc.o")).unwrap();
     let e = store.parse(id, None).unwrap_err();
@@ -142,6 +141,13 @@ fn errors_name_file_and_problem() {
     std::fs::write(d.join("thin.a"), thin_archive(&[("gone.o", 10)])).unwrap();
     let e = store.load(&d.join("thin.a")).unwrap_err();
     assert!(e.to_string().contains("gone.o"), "{e}");
+}
+
+/// The first 40 bytes of a 64-bit little-endian ELF header, the rest cut off.
+fn truncated_elf() -> Vec<u8> {
+    let mut hdr = b"\x7fELF\x02\x01\x01".to_vec();
+    hdr.resize(40, 0);
+    hdr
 }
 
 /// A thin archive listing `members` (name, size), without a symbol index.
@@ -168,8 +174,7 @@ fn thin_archive(members: &[(&str, usize)]) -> Vec<u8> {
 fn first_bad_thin_member_in_archive_order_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut truncated = b"\x7fELF\x02\x01\x01".to_vec();
-    truncated.resize(40, 0);
+    let truncated = truncated_elf();
     let names: Vec<String> = (0..64).map(|i| format!("m{i:02}.o")).collect();
     for name in &names {
         std::fs::write(d.join(name), &truncated).unwrap();
@@ -210,8 +215,7 @@ fn nested_archive_member_is_reported_in_archive_order() {
     let d = dir.path();
     asm(d, "good", ".text\nf: ret\n");
     std::fs::write(d.join("inner.a"), b"!<arch>\n").unwrap();
-    let mut truncated = b"\x7fELF\x02\x01\x01".to_vec();
-    truncated.resize(40, 0);
+    let truncated = truncated_elf();
     let good = std::fs::metadata(d.join("good.o")).unwrap().len() as usize;
     let mut listed = vec![("good.o".to_string(), good), ("inner.a".to_string(), 8)];
     for i in 0..32 {

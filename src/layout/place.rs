@@ -251,19 +251,31 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         }
         self.create_sections();
         self.place_orphans();
-        self.merge_sections();
         self.syms.share_names();
-        let files = self.files;
-        self.shared_names = Arc::new(SharedNames {
-            globals: SymbolNames::new(self.syms.all().iter().map(|s| s.name)).unwrap_or_default(),
-            locals: SymbolNames::new(
-                self.syms
-                    .locals
-                    .iter()
-                    .map(|l| files[l.file].symbols[l.index].name),
-            )
-            .unwrap_or_default(),
-        });
+        // Merging reads the sections and the names read the symbols: side by side.
+        let (files, syms) = (self.files, &self.syms);
+        let (input_output, file_base) = (&self.input_output, &self.file_base);
+        let (merged, shared) = rayon::join(
+            || merged_sections(files, input_output, file_base),
+            || SharedNames {
+                globals: SymbolNames::new(syms.all().iter().map(|s| s.name)).unwrap_or_default(),
+                locals: SymbolNames::new(
+                    syms.locals
+                        .iter()
+                        .map(|l| files[l.file].symbols[l.index].name),
+                )
+                .unwrap_or_default(),
+            },
+        );
+        if let Some(merged) = merged {
+            for (id, outcome) in merged.outcomes() {
+                if outcome == Outcome::Excluded {
+                    self.merge_excluded.insert(self.unflat(id));
+                }
+            }
+            self.merged = Some(Arc::new(merged));
+        }
+        self.shared_names = Arc::new(shared);
         Ok(())
     }
 
@@ -335,41 +347,6 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
     }
 
     /// `bfd_merge_sections`: SHF_MERGE inputs placed in an output section, in input order.
-    fn merge_sections(&mut self) {
-        let mut inputs = Vec::new();
-        for (f, file) in self.files.iter().enumerate() {
-            for (i, sec) in file.sections.iter().enumerate() {
-                if sec.sh_flags & elf::SHF_MERGE == 0 {
-                    continue;
-                }
-                let Some(Some(os)) = self.input_output[f][i] else {
-                    continue;
-                };
-                inputs.push(MergeInput {
-                    id: self.file_base[f] + i,
-                    group: os,
-                    data: sec.data,
-                    entsize: sec.entsize,
-                    align: sec.align,
-                    strings: sec.sh_flags & elf::SHF_STRINGS != 0,
-                    has_relocations: sec.has_relocs(),
-                });
-            }
-        }
-        if inputs.is_empty() {
-            return;
-        }
-        let Ok(merged) = merge(&inputs) else {
-            return;
-        };
-        for (id, outcome) in merged.outcomes() {
-            if outcome == Outcome::Excluded {
-                self.merge_excluded.insert(self.unflat(id));
-            }
-        }
-        self.merged = Some(Arc::new(merged));
-    }
-
     pub(crate) fn is_defined_for_script(&self, name: &str) -> bool {
         let Some(id) = self.syms.lookup(name) else {
             return false;
@@ -1967,6 +1944,39 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
     fn mask(&self, v: u64) -> u64 {
         if self.opts.is_64 { v } else { v & 0xffff_ffff }
     }
+}
+
+/// The merge of the `SHF_MERGE` input sections (`input_output` says where each went,
+/// `file_base` numbers them), None when there are none or ld's merge would give up on them.
+fn merged_sections<'a>(
+    files: &[InputFile<'a>],
+    input_output: &[Vec<InputOutput>],
+    file_base: &[usize],
+) -> Option<Merged<'a>> {
+    let mut inputs = Vec::new();
+    for (f, file) in files.iter().enumerate() {
+        for (i, sec) in file.sections.iter().enumerate() {
+            if sec.sh_flags & elf::SHF_MERGE == 0 {
+                continue;
+            }
+            let Some(Some(os)) = input_output[f][i] else {
+                continue;
+            };
+            inputs.push(MergeInput {
+                id: file_base[f] + i,
+                group: os,
+                data: sec.data,
+                entsize: sec.entsize,
+                align: sec.align,
+                strings: sec.sh_flags & elf::SHF_STRINGS != 0,
+                has_relocations: sec.has_relocs(),
+            });
+        }
+    }
+    if inputs.is_empty() {
+        return None;
+    }
+    merge(&inputs).ok()
 }
 
 /// Bindings times kinds [`letter_slot`] has a place for.

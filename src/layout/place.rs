@@ -40,7 +40,8 @@ pub(crate) enum Phase {
 /// A target backend's part in ld's passes: what bfd's target code and ld's emulation do between
 /// the allocation pass and the final assignments (`ldemul_after_allocation`), and the local
 /// symbols it writes itself (`output_arch_local_syms`). The generic passes call it and know
-/// nothing else about the target.
+/// nothing else about the target. Shared between threads: a backend is built beside the
+/// link's preparation, and an engine holding one is read from several threads.
 pub(crate) trait TargetHooks: Send + Sync {
     /// Runs after the first allocation pass. It may resize input sections
     /// ([`Engine::set_input_size`]), add linker-made input sections ([`Engine::add_linker_section`])

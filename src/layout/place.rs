@@ -128,8 +128,9 @@ pub(crate) struct Engine<'s, 'a, 'f> {
     file_base: Vec<usize>,
     /// Shared: merging is done once per prepared link and only read afterwards.
     merged: Option<Arc<Merged<'a>>>,
-    /// Merge sections ld excluded (their entries live in other sections).
-    merge_excluded: FastSet<SectionRef>,
+    /// What merging made of each input section's size, by flat id ([`Engine::file_base`]);
+    /// empty when nothing was merged. Read for every input section in every sizing pass.
+    merge_sizes: Arc<Vec<MergedSize>>,
     /// The target backend, if the machine has one.
     pub hooks: Option<Box<dyn TargetHooks>>,
     /// Sizes a target backend changed (ARM unwind index editing).
@@ -216,7 +217,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 })
                 .collect(),
             merged: None,
-            merge_excluded: FastSet::default(),
+            merge_sizes: Arc::default(),
             hooks: None,
             resized: FastMap::default(),
             linker_sections: Vec::new(),
@@ -269,11 +270,18 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             },
         );
         if let Some(merged) = merged {
+            let total = self.file_base.last().copied().unwrap_or(0)
+                + self.files.last().map_or(0, |f| f.sections.len());
+            let mut sizes = vec![MergedSize::AsRead; total];
             for (id, outcome) in merged.outcomes() {
-                if outcome == Outcome::Excluded {
-                    self.merge_excluded.insert(self.unflat(id));
+                if let Some(size) = sizes.get_mut(id) {
+                    *size = match outcome {
+                        Outcome::Excluded => MergedSize::Excluded,
+                        _ => MergedSize::Merged(merged.size(id).unwrap_or(0)),
+                    };
                 }
             }
+            self.merge_sizes = Arc::new(sizes);
             self.merged = Some(Arc::new(merged));
         }
         self.shared_names = Arc::new(shared);
@@ -1065,7 +1073,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         let vma = self.os[id].vma;
         for &r in list {
             if self.input_output[r.file][r.sec] != Some(Some(id))
-                || self.merge_excluded.contains(&r)
+                || self.merged_size(r) == MergedSize::Excluded
             {
                 continue;
             }
@@ -1079,7 +1087,11 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             self.input_offset[r.file][r.sec] = dot - vma;
             dot += self.input_size(r);
             self.os[id].size = dot - vma;
-            let stubs = self.after_input.get(&r).map_or(0, Vec::len);
+            let stubs = if self.after_input.is_empty() {
+                0
+            } else {
+                self.after_input.get(&r).map_or(0, Vec::len)
+            };
             for j in 0..stubs {
                 let k = self.after_input[&r][j];
                 let ls = &mut self.linker_sections[k];
@@ -1138,7 +1150,8 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             out.extend(list.iter().copied());
         }
         out.retain(|r| {
-            self.input_output[r.file][r.sec] == Some(Some(id)) && !self.merge_excluded.contains(r)
+            self.input_output[r.file][r.sec] == Some(Some(id))
+                && self.merged_size(*r) != MergedSize::Excluded
         });
         out
     }
@@ -1150,15 +1163,24 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
     }
 
     pub(crate) fn input_size(&self, r: SectionRef) -> u64 {
-        if let Some(&size) = self.resized.get(&r) {
+        if !self.resized.is_empty()
+            && let Some(&size) = self.resized.get(&r)
+        {
             return size;
         }
-        match &self.merged {
-            Some(m) => m
-                .size(self.file_base[r.file] + r.sec)
-                .unwrap_or(self.files[r.file].sections[r.sec].size),
-            None => self.files[r.file].sections[r.sec].size,
+        match self.merged_size(r) {
+            MergedSize::AsRead => self.files[r.file].sections[r.sec].size,
+            MergedSize::Merged(size) => size,
+            MergedSize::Excluded => 0,
         }
+    }
+
+    /// What merging made of input section `r`'s size.
+    fn merged_size(&self, r: SectionRef) -> MergedSize {
+        self.merge_sizes
+            .get(self.file_base[r.file] + r.sec)
+            .copied()
+            .unwrap_or(MergedSize::AsRead)
     }
 
     /// One assignment statement in any phase; returns whether it assigned a symbol (not `.`).
@@ -1945,6 +1967,17 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
     fn mask(&self, v: u64) -> u64 {
         if self.opts.is_64 { v } else { v & 0xffff_ffff }
     }
+}
+
+/// What merging made of an input section's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MergedSize {
+    /// Not merged: the section's own size.
+    AsRead,
+    /// Its size after merging.
+    Merged(u64),
+    /// Its entries live in another section: it takes no room.
+    Excluded,
 }
 
 /// The merge of the `SHF_MERGE` input sections (`input_output` says where each went,

@@ -540,51 +540,47 @@ impl ThumbSection {
     }
 }
 
-fn thumb_sections(files: &[InputFile<'_>]) -> ThumbSections {
-    files
-        .par_iter()
-        .map(|file| {
-            let mut by_section: Vec<(usize, Vec<usize>)> = Vec::new();
-            let mut slot: FastMap<usize, usize> = FastMap::default();
-            for (k, s) in file.symbols.iter().enumerate() {
-                let b = s.name.as_bytes();
-                if s.binding == Binding::Local
-                    && b.len() >= 2
-                    && b[0] == b'$'
-                    && matches!(b[1], b'a' | b't' | b'd')
-                    && (b.len() == 2 || b[2] == b'.')
-                    && let Place::Section(shndx) = s.section
-                    && let Some(pos) = file.section_position(shndx)
-                {
-                    let at = *slot.entry(pos).or_insert_with(|| {
-                        by_section.push((pos, Vec::new()));
-                        by_section.len() - 1
-                    });
-                    by_section[at].1.push(k);
-                }
-            }
-            by_section.retain(|(_, symbols)| {
-                symbols
-                    .iter()
-                    .any(|&k| file.symbols[k].name.as_bytes()[1] == b't')
+/// `file`'s sections holding Thumb code, in section order (see [`ThumbSections`]).
+fn thumb_sections(file: &InputFile<'_>) -> Vec<ThumbSection> {
+    let mut by_section: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut slot: FastMap<usize, usize> = FastMap::default();
+    for (k, s) in file.symbols.iter().enumerate() {
+        let b = s.name.as_bytes();
+        if s.binding == Binding::Local
+            && b.len() >= 2
+            && b[0] == b'$'
+            && matches!(b[1], b'a' | b't' | b'd')
+            && (b.len() == 2 || b[2] == b'.')
+            && let Place::Section(shndx) = s.section
+            && let Some(pos) = file.section_position(shndx)
+        {
+            let at = *slot.entry(pos).or_insert_with(|| {
+                by_section.push((pos, Vec::new()));
+                by_section.len() - 1
             });
-            // The scan goes through a file's sections in order.
-            by_section.sort_unstable_by_key(|&(pos, _)| pos);
-            by_section
-                .into_iter()
-                .filter_map(|(pos, symbols)| {
-                    let sec = file.sections.get(pos)?;
-                    let map = mapping(file, &symbols);
-                    Some(ThumbSection {
-                        pos,
-                        symbols,
-                        code: (sec.data.as_ptr() as usize, sec.data.len()),
-                        size: sec.size,
-                        stretches: thumb_stretches(sec.size, &map),
-                        map,
-                    })
-                })
-                .collect()
+            by_section[at].1.push(k);
+        }
+    }
+    by_section.retain(|(_, symbols)| {
+        symbols
+            .iter()
+            .any(|&k| file.symbols[k].name.as_bytes()[1] == b't')
+    });
+    // The scan goes through a file's sections in order.
+    by_section.sort_unstable_by_key(|&(pos, _)| pos);
+    by_section
+        .into_iter()
+        .filter_map(|(pos, symbols)| {
+            let sec = file.sections.get(pos)?;
+            let map = mapping(file, &symbols);
+            Some(ThumbSection {
+                pos,
+                symbols,
+                code: (sec.data.as_ptr() as usize, sec.data.len()),
+                size: sec.size,
+                stretches: thumb_stretches(sec.size, &map),
+                map,
+            })
         })
         .collect()
 }
@@ -681,6 +677,16 @@ struct FileRead {
     code: Vec<(usize, Option<usize>)>,
 }
 
+impl FileRead {
+    fn of(file: &InputFile<'_>) -> FileRead {
+        FileRead {
+            sections: Arc::as_ptr(&file.sections) as usize,
+            tags: attribute_tags(file),
+            code: code_sections(file),
+        }
+    }
+}
+
 /// The positions of `file`'s code sections (`SHT_PROGBITS`, executable), in order, each with
 /// the position of the `.ARM.exidx` section that covers it, if any.
 fn code_sections(file: &InputFile<'_>) -> Vec<(usize, Option<usize>)> {
@@ -728,21 +734,12 @@ impl ArmBackend {
         files: &[InputFile<'_>],
         input_ids: &InputSymbolIds,
     ) -> Self {
-        let ((thumb_sections, file_read), branch_sites) = rayon::join(
+        let ((file_read, thumb_sections), branch_sites): ((Vec<_>, Vec<_>), _) = rayon::join(
             || {
-                rayon::join(
-                    || thumb_sections(files),
-                    || {
-                        files
-                            .par_iter()
-                            .map(|file| FileRead {
-                                sections: Arc::as_ptr(&file.sections) as usize,
-                                tags: attribute_tags(file),
-                                code: code_sections(file),
-                            })
-                            .collect()
-                    },
-                )
+                files
+                    .par_iter()
+                    .map(|file| (FileRead::of(file), thumb_sections(file)))
+                    .unzip()
             },
             || branch_sites(files, input_ids),
         );
@@ -762,14 +759,21 @@ impl ArmBackend {
         }
     }
 
+    /// What was read of input `f` for the prepared link, if `file` (this layout's input `f`)
+    /// is the prepared link's own file.
+    fn read_of(&self, f: usize, file: &InputFile<'_>) -> Option<&FileRead> {
+        self.file_read
+            .get(f)
+            .filter(|read| read.sections == Arc::as_ptr(&file.sections) as usize)
+    }
+
     /// Merges the inputs' attributes as bfd does while loading them.
     fn merge_attributes(&mut self, e: &Engine<'_, '_, '_>) {
         let mut merged: Option<Attributes> = None;
         for (f, file) in e.files.iter().enumerate() {
-            let tags = match self.file_read.get(f) {
-                Some(read) if read.sections == Arc::as_ptr(&file.sections) as usize => read.tags,
-                _ => attribute_tags(file),
-            };
+            let tags = self
+                .read_of(f, file)
+                .map_or_else(|| attribute_tags(file), |read| read.tags);
             let Some(tags) = tags else { continue };
             let Some(attrs) = merged.as_mut() else {
                 merged = Some(tags);
@@ -795,9 +799,9 @@ impl ArmBackend {
         let mut text = Vec::new();
         for (f, file) in e.files.iter().enumerate() {
             let listed;
-            let code = match self.file_read.get(f) {
-                Some(read) if read.sections == Arc::as_ptr(&file.sections) as usize => &read.code,
-                _ => {
+            let code = match self.read_of(f, file) {
+                Some(read) => &read.code,
+                None => {
                     listed = code_sections(file);
                     &listed
                 }

@@ -355,7 +355,6 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         }
     }
 
-    /// `bfd_merge_sections`: SHF_MERGE inputs placed in an output section, in input order.
     pub(crate) fn is_defined_for_script(&self, name: &str) -> bool {
         let Some(id) = self.syms.lookup(name) else {
             return false;
@@ -1087,11 +1086,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             self.input_offset[r.file][r.sec] = dot - vma;
             dot += self.input_size(r);
             self.os[id].size = dot - vma;
-            let stubs = if self.after_input.is_empty() {
-                0
-            } else {
-                self.after_input.get(&r).map_or(0, Vec::len)
-            };
+            let stubs = self.after_input.get(&r).map_or(0, Vec::len);
             for j in 0..stubs {
                 let k = self.after_input[&r][j];
                 let ls = &mut self.linker_sections[k];
@@ -1163,9 +1158,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
     }
 
     pub(crate) fn input_size(&self, r: SectionRef) -> u64 {
-        if !self.resized.is_empty()
-            && let Some(&size) = self.resized.get(&r)
-        {
+        if let Some(&size) = self.resized.get(&r) {
             return size;
         }
         match self.merged_size(r) {
@@ -1980,8 +1973,9 @@ enum MergedSize {
     Excluded,
 }
 
-/// The merge of the `SHF_MERGE` input sections (`input_output` says where each went,
-/// `file_base` numbers them), None when there are none or ld's merge would give up on them.
+/// `bfd_merge_sections`: the merge of the `SHF_MERGE` inputs placed in an output section, in
+/// input order (`input_output` says where each went, `file_base` numbers them); None when
+/// there are none or ld's merge would give up on them.
 fn merged_sections<'a>(
     files: &[InputFile<'a>],
     input_output: &[Vec<InputOutput>],

@@ -206,11 +206,10 @@ impl NewPairs {
 }
 
 /// Pair → strings of the original set that contain it, in compressed-sparse-row form (a
-/// string once per occurrence). Per-pair arrays are zero-initialised, so only pairs that
-/// occur cost anything.
+/// string once per occurrence, in string order), the lists in pair order: pair `p`'s is
+/// `items[start[p]..start[p + 1]]`.
 struct Initial {
     start: Vec<u32>,
-    end: Vec<u32>,
     items: Vec<u32>,
 }
 
@@ -230,28 +229,28 @@ impl Initial {
                 pairs.add(p);
             }
         }
-        let mut start = vec![0u32; PAIRS];
-        let mut end = vec![0u32; PAIRS];
-        let mut total = 0;
-        for &p in &pairs.fresh {
-            let p = usize::from(p);
-            start[p] = total;
-            end[p] = total;
-            total += work.counts[p] as u32;
-        }
+        // Each list's end first; filling the lists backwards, from the last string's last
+        // pair, moves every bound down to its list's start.
+        let mut start = Vec::with_capacity(PAIRS + 1);
+        let mut total = 0u32;
+        start.extend(work.counts.iter().map(|&c| {
+            total += c as u32;
+            total
+        }));
+        start.push(total);
         let mut items = vec![0u32; total as usize];
-        for i in 0..n {
-            for w in work.string(i).windows(2) {
-                let p = pair(w[0], w[1]);
-                items[end[p] as usize] = i as u32;
-                end[p] += 1;
+        for i in (0..n).rev() {
+            for w in work.string(i).windows(2).rev() {
+                let bound = &mut start[pair(w[0], w[1])];
+                *bound -= 1;
+                items[*bound as usize] = i as u32;
             }
         }
-        (Initial { start, end, items }, pairs)
+        (Initial { start, items }, pairs)
     }
 
     fn list(&self, p: usize) -> &[u32] {
-        &self.items[self.start[p] as usize..self.end[p] as usize]
+        &self.items[self.start[p] as usize..self.start[p + 1] as usize]
     }
 }
 
@@ -648,18 +647,20 @@ pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {
     compress_in_shards(syms, shard_count(string_bytes(syms)), None)
 }
 
-/// [`compress`], also recording what [`Rounds::resume`] needs to add or remove a name of up
-/// to `longest_name` bytes (with its type, one more).
-pub(super) fn compress_recording(
+/// What the compression of `syms` adds to the tables' sizes (`kallsyms_names` bytes, token
+/// table bytes), without gathering the compressed names; also records what
+/// [`Rounds::resume`] needs to add or remove a name of up to `longest_name` bytes (with its
+/// type, one more).
+pub(super) fn compressed_sizes_recording(
     syms: &[TableSymbol<'_>],
     longest_name: usize,
-) -> (Compressed, Rounds) {
+) -> ((u64, u64), Rounds) {
     let mut rounds = Rounds {
         reach: i64::try_from(longest_name).map_or(MAX_REACH, |n| n.min(MAX_REACH)),
         ..Rounds::default()
     };
-    let compressed = compress_in_shards(syms, shard_count(string_bytes(syms)), Some(&mut rounds));
-    (compressed, rounds)
+    let (shards, tokens) = run_in_shards(syms, shard_count(string_bytes(syms)), Some(&mut rounds));
+    (table_sizes(&shards, &tokens), rounds)
 }
 
 /// Shards for strings of `bytes` bytes in all: one per thread, none below [`MIN_SHARD_BYTES`].
@@ -676,8 +677,19 @@ fn string_bytes(syms: &[TableSymbol<'_>]) -> usize {
 fn compress_in_shards(
     syms: &[TableSymbol<'_>],
     shard_count: usize,
-    mut record: Option<&mut Rounds>,
+    record: Option<&mut Rounds>,
 ) -> Compressed {
+    let (shards, tokens) = run_in_shards(syms, shard_count, record);
+    finish(&shards, &tokens)
+}
+
+/// Every round of the compression of `syms`, in `shard_count` shards (at least one): the
+/// strings as the rounds left them and the token table.
+fn run_in_shards(
+    syms: &[TableSymbol<'_>],
+    shard_count: usize,
+    mut record: Option<&mut Rounds>,
+) -> (Vec<Shard>, Tokens) {
     let per_shard = strings_per_shard(syms.len(), shard_count);
     let mut shards: Vec<Shard> = syms.par_chunks(per_shard).map(Shard::new).collect();
     let mut bytes = [0u64; 256];
@@ -691,7 +703,7 @@ fn compress_in_shards(
         rounds.bytes = bytes;
     }
     run_rounds(&mut shards, &mut tokens, 0, record);
-    finish(&shards, &tokens)
+    (shards, tokens)
 }
 
 /// The token table being built: what each code stands for so far, and the codes the rounds
@@ -1055,6 +1067,27 @@ fn replace_pair(s: &[u8], a: u8, b: u8, code: u8) -> Vec<u8> {
     out
 }
 
+/// `kallsyms_names` bytes and token table bytes of the compression the shards and tokens
+/// hold: what [`finish`] would give, by lengths alone.
+fn table_sizes(shards: &[Shard], tokens: &Tokens) -> (u64, u64) {
+    let names = shards
+        .iter()
+        .flat_map(|shard| &shard.work.lens)
+        .map(|&len| super::size::entry_bytes(len as usize))
+        .sum();
+    let mut token_lens: [u64; 256] = std::array::from_fn(|c| u64::from(tokens.lens[c] == 1));
+    // Codes are assigned from 255 downwards, each from used bytes or earlier codes (see
+    // `expand_tokens`).
+    for c in (0..256).rev() {
+        if tokens.lens[c] == 2 {
+            let [x, y] = tokens.table[c];
+            token_lens[c] = token_lens[usize::from(x)] + token_lens[usize::from(y)];
+        }
+    }
+    // Each expansion ends in a NUL.
+    (names, token_lens.iter().sum::<u64>() + 256)
+}
+
 /// Expands every code to the text it stands for (`expand_symbol` on each table entry).
 fn expand_tokens(table: &[[u8; 2]; 256], lens: &[u8; 256]) -> TokenTable {
     let mut text: Vec<Vec<u8>> = (0..256)
@@ -1391,6 +1424,28 @@ mod reference {
             unchanged >= 10 && reruns >= 50,
             "{unchanged} unchanged, {reruns} reruns"
         );
+    }
+
+    #[test]
+    fn sizes_alone_match_the_gathered_compression() {
+        let mut next = xorshift(0x5a1e_5b0d_7e11_0042);
+        for case in 0..100 {
+            let count = 1 + next() % 600;
+            let names: Vec<Vec<u8>> = (0..count)
+                .map(|_| {
+                    let len = 2 + next() % if case % 4 == 0 { 200 } else { 24 };
+                    (0..len).map(|_| b'a' + (next() % 12) as u8).collect()
+                })
+                .collect();
+            let syms = table_syms(&names);
+            let whole = compress(&syms);
+            let (sizes, _) = compressed_sizes_recording(&syms, 200);
+            let want = (
+                super::super::size::names_bytes(&whole.name_ends),
+                whole.tokens.table_bytes(),
+            );
+            assert_eq!(sizes, want, "case {case}");
+        }
     }
 
     #[test]

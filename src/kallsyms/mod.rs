@@ -464,11 +464,12 @@ impl CompressCache {
             self.take_reordered(syms, fingerprint)
                 .or_else(|| self.resume(syms, fingerprint))
                 .unwrap_or_else(|| {
-                    let (compressed, rounds) = compress::compress_recording(syms, longest_name());
+                    let (sizes, rounds) =
+                        compress::compressed_sizes_recording(syms, longest_name());
                     CacheEntry {
                         key: cache_key(syms),
                         fingerprint,
-                        sizes: sizes_of(&compressed),
+                        sizes,
                         rounds: Some(rounds),
                     }
                 })

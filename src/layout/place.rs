@@ -339,7 +339,10 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
     /// Where byte `offset` of input section `r` ends up: merge sections move entries to the
     /// section that owns them (ld's `_bfd_merged_section_offset`).
     pub(crate) fn merged_location(&self, r: SectionRef, offset: u64) -> (SectionRef, u64) {
-        if let Some(m) = &self.merged
+        // Most sections were no input of the merge: the size array settles them without a
+        // lookup in the merge's map (every kept local of every layout comes here).
+        if self.merged_size(r) != MergedSize::AsRead
+            && let Some(m) = &self.merged
             && let Some(t) = m.map_offset(self.file_base[r.file] + r.sec, offset)
         {
             return (self.unflat(t.id), t.offset);

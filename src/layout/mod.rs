@@ -350,6 +350,7 @@ impl<'s, 'a, 'f> PreparedLink<'s, 'a, 'f> {
         files[index] = replacement;
         let mut engine: place::Engine<'s, 'a, '_> = self.engine.clone();
         engine.syms.revalue_file(index, original, &files[index]);
+        engine.replaced_file = Some(index);
         engine.files = &files;
         Some(engine.finish())
     }

@@ -141,6 +141,21 @@ pub(crate) struct Engine<'s, 'a, 'f> {
     /// Output names of the symbols known when [`Engine::prepare`] ended, shared by every layout
     /// of a prepared link.
     shared_names: Arc<SharedNames>,
+    /// Where merging put each kept local defined in a merge input, worked out once per
+    /// prepared link (finding a string's entry costs a hash of its bytes), in locals order.
+    merged_locals: Arc<Vec<MergedLocal>>,
+    /// The input a layout took from a file of the same shape
+    /// ([`super::PreparedLink::layout_with`]): its symbols' values may differ from those the
+    /// prepared link saw.
+    pub replaced_file: Option<usize>,
+}
+
+/// A kept local defined in a merge input: its position in [`SymbolTable::locals`] and the
+/// place merging gave its value.
+#[derive(Debug, Clone, Copy)]
+struct MergedLocal {
+    local: u32,
+    place: (SectionRef, u64),
 }
 
 /// Symbol names as the output's symbol table lists them, gathered once per prepared link.
@@ -223,6 +238,8 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             linker_sections: Vec::new(),
             after_input: FastMap::default(),
             shared_names: Arc::default(),
+            merged_locals: Arc::default(),
+            replaced_file: None,
             mapping,
             prog,
         }
@@ -285,6 +302,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             self.merged = Some(Arc::new(merged));
         }
         self.shared_names = Arc::new(shared);
+        self.merged_locals = Arc::new(self.merged_locals());
         Ok(())
     }
 
@@ -1922,7 +1940,12 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 _ => {}
             }
         }
+        let mut merged_locals = self.merged_locals.iter().peekable();
         for (k, local) in self.syms.locals.iter().enumerate() {
+            while merged_locals.next_if(|m| (m.local as usize) < k).is_some() {}
+            let merged = merged_locals
+                .next_if(|m| m.local as usize == k && self.replaced_file != Some(local.file))
+                .map(|m| m.place);
             let file = local.file;
             let sym = &self.files[file].symbols[local.index];
             let (sec, addr) = match (sym.section, local.section) {
@@ -1935,7 +1958,8 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                     if self.os[os].excluded {
                         continue;
                     }
-                    let (owner, off) = self.merged_location(r, sym.value);
+                    let (owner, off) =
+                        merged.unwrap_or_else(|| self.merged_location(r, sym.value));
                     let Some(Some(os)) = self.input_output[owner.file][owner.sec] else {
                         continue;
                     };
@@ -1958,6 +1982,30 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             out.extend(hooks.local_symbols(self));
         }
         out
+    }
+
+    /// [`Engine::merged_locals`] for the prepared inputs.
+    fn merged_locals(&self) -> Vec<MergedLocal> {
+        if self.merged.is_none() {
+            return Vec::new();
+        }
+        let locals = self.syms.locals.iter().enumerate();
+        locals
+            .filter_map(|(k, local)| {
+                let r = SectionRef {
+                    file: local.file,
+                    sec: local.section?,
+                };
+                if self.merged_size(r) == MergedSize::AsRead {
+                    return None;
+                }
+                let value = self.files[local.file].symbols[local.index].value;
+                Some(MergedLocal {
+                    local: u32::try_from(k).ok()?,
+                    place: self.merged_location(r, value),
+                })
+            })
+            .collect()
     }
 
     fn mask(&self, v: u64) -> u64 {

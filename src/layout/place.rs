@@ -144,10 +144,22 @@ pub(crate) struct Engine<'s, 'a, 'f> {
     /// Where merging put each kept local defined in a merge input, worked out once per
     /// prepared link (finding a string's entry costs a hash of its bytes), in locals order.
     merged_locals: Arc<Vec<MergedLocal>>,
+    /// Each prepared input section's size and alignment, by flat id: the sizing passes read
+    /// them for every input section, and the section records are too wide to stay in cache.
+    geometry: Arc<Vec<InputGeometry>>,
     /// The input a layout took from a file of the same shape
     /// ([`super::PreparedLink::layout_with`]): its symbols' values may differ from those the
     /// prepared link saw.
     pub replaced_file: Option<usize>,
+}
+
+/// What the sizing passes read of an input section: its size after merging, its own
+/// alignment (at least 1), and whether merging excluded it.
+#[derive(Debug, Clone, Copy)]
+struct InputGeometry {
+    size: u64,
+    align: u64,
+    excluded: bool,
 }
 
 /// A kept local defined in a merge input: its position in [`SymbolTable::locals`] and the
@@ -239,6 +251,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             after_input: FastMap::default(),
             shared_names: Arc::default(),
             merged_locals: Arc::default(),
+            geometry: Arc::default(),
             replaced_file: None,
             mapping,
             prog,
@@ -303,6 +316,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         }
         self.shared_names = Arc::new(shared);
         self.merged_locals = Arc::new(self.merged_locals());
+        self.geometry = Arc::new(self.input_geometry());
         Ok(())
     }
 
@@ -1092,13 +1106,20 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
     ) -> u64 {
         let vma = self.os[id].vma;
         for &r in list {
-            if self.input_output[r.file][r.sec] != Some(Some(id))
-                || self.merged_size(r) == MergedSize::Excluded
-            {
+            if self.input_output[r.file][r.sec] != Some(Some(id)) {
                 continue;
             }
-            let sec = &self.files[r.file].sections[r.sec];
-            let align = subalign.unwrap_or(sec.align.max(1));
+            let (excluded, own_align) = match self.prepared_geometry(r) {
+                Some(g) => (g.excluded, g.align),
+                None => (
+                    self.merged_size(r) == MergedSize::Excluded,
+                    self.files[r.file].sections[r.sec].align.max(1),
+                ),
+            };
+            if excluded {
+                continue;
+            }
+            let align = subalign.unwrap_or(own_align);
             self.input_align[r.file][r.sec] = align;
             if self.os[id].align < align {
                 self.os[id].align = align;
@@ -1182,11 +1203,44 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         if let Some(&size) = self.resized.get(&r) {
             return size;
         }
+        match self.prepared_geometry(r) {
+            Some(g) => g.size,
+            None => self.size_after_merging(r),
+        }
+    }
+
+    /// Input section `r`'s size as merging left it.
+    fn size_after_merging(&self, r: SectionRef) -> u64 {
         match self.merged_size(r) {
             MergedSize::AsRead => self.files[r.file].sections[r.sec].size,
             MergedSize::Merged(size) => size,
             MergedSize::Excluded => 0,
         }
+    }
+
+    /// [`Engine::geometry`] of input section `r`, unless `r` is not a prepared input (before
+    /// preparing ends, or in the file a layout swapped in).
+    fn prepared_geometry(&self, r: SectionRef) -> Option<&InputGeometry> {
+        if self.replaced_file == Some(r.file) {
+            return None;
+        }
+        self.geometry.get(self.file_base[r.file] + r.sec)
+    }
+
+    /// [`Engine::geometry`] for the prepared inputs.
+    fn input_geometry(&self) -> Vec<InputGeometry> {
+        let mut geometry = Vec::with_capacity(self.files.iter().map(|f| f.sections.len()).sum());
+        for (file, f) in self.files.iter().enumerate() {
+            for (sec, section) in f.sections.iter().enumerate() {
+                let r = SectionRef { file, sec };
+                geometry.push(InputGeometry {
+                    size: self.size_after_merging(r),
+                    align: section.align.max(1),
+                    excluded: self.merged_size(r) == MergedSize::Excluded,
+                });
+            }
+        }
+        geometry
     }
 
     /// What merging made of input section `r`'s size.
@@ -1958,8 +2012,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                     if self.os[os].excluded {
                         continue;
                     }
-                    let (owner, off) =
-                        merged.unwrap_or_else(|| self.merged_location(r, sym.value));
+                    let (owner, off) = merged.unwrap_or_else(|| self.merged_location(r, sym.value));
                     let Some(Some(os)) = self.input_output[owner.file][owner.sec] else {
                         continue;
                     };

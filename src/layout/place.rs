@@ -14,7 +14,7 @@ use super::flags::SecFlags;
 use super::ir::{AddrSpec, LmaSpec, OsId, OsStmt, Program, SecStmt, SectionType, TopStmt};
 use super::map::{Disposition, Mapping, SectionRef};
 use super::merge::{MergeInput, Merged, Outcome, merge};
-use super::model::{Binding, InputFile, SymbolKind, SymbolSection as Place, elf};
+use super::model::{Binding, InputFile, SymbolKind, elf};
 use super::symbols::{
     InputSymbolIds, LinkedSymbol, SymBase, SymState, SymbolName, SymbolNames, SymbolSection,
     SymbolTable,
@@ -2001,10 +2001,16 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 .next_if(|m| m.local as usize == k && self.replaced_file != Some(local.file))
                 .map(|m| m.place);
             let file = local.file;
-            let sym = &self.files[file].symbols[local.index];
-            let (sec, addr) = match (sym.section, local.section) {
-                (Place::Absolute, _) => (None, sym.value),
-                (Place::Section(_), Some(pos)) => {
+            // A file a layout swapped in may give its locals other values.
+            let (value, kind) = if self.replaced_file == Some(file) {
+                let sym = &self.files[file].symbols[local.index];
+                (sym.value, sym.kind)
+            } else {
+                (local.value, local.kind)
+            };
+            let (sec, addr) = match local.section {
+                None => (None, value),
+                Some(pos) => {
                     let r = SectionRef { file, sec: pos };
                     let Some(Some(os)) = self.input_output[file][pos] else {
                         continue;
@@ -2012,23 +2018,25 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                     if self.os[os].excluded {
                         continue;
                     }
-                    let (owner, off) = merged.unwrap_or_else(|| self.merged_location(r, sym.value));
+                    let (owner, off) = merged.unwrap_or_else(|| self.merged_location(r, value));
                     let Some(Some(os)) = self.input_output[owner.file][owner.sec] else {
                         continue;
                     };
                     let addr = self.os[os].vma + self.input_offset[owner.file][owner.sec] + off;
                     (Some(os), addr)
                 }
-                _ => continue,
             };
             out.push(LinkedSymbol {
-                name: shared.locals.get(k).unwrap_or_else(|| sym.name.into()),
+                name: shared
+                    .locals
+                    .get(k)
+                    .unwrap_or_else(|| self.files[file].symbols[local.index].name.into()),
                 value: self.mask(addr),
                 section: section(sec),
-                nm: letter(sec, Binding::Local, sym.kind),
+                nm: letter(sec, Binding::Local, kind),
                 global: false,
                 from_script: false,
-                is_function: sym.kind == SymbolKind::Func,
+                is_function: kind == SymbolKind::Func,
             });
         }
         if let Some(hooks) = &self.hooks {
@@ -2052,10 +2060,9 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                 if self.merged_size(r) == MergedSize::AsRead {
                     return None;
                 }
-                let value = self.files[local.file].symbols[local.index].value;
                 Some(MergedLocal {
                     local: u32::try_from(k).ok()?,
-                    place: self.merged_location(r, value),
+                    place: self.merged_location(r, local.value),
                 })
             })
             .collect()

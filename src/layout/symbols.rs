@@ -135,6 +135,10 @@ pub(crate) struct KeptLocal {
     /// Position in the file's sections of the section it is defined in (None: absolute).
     /// Found once here: every layout of a prepared link lists the locals again.
     pub section: Option<usize>,
+    /// The symbol's value and type in its file, copied here for the same reason: the files'
+    /// symbol records lie all over memory.
+    pub value: u64,
+    pub kind: SymbolKind,
 }
 
 /// Room a copy of the table keeps for symbols the script defines that no input named: a
@@ -329,6 +333,8 @@ impl<'n> SymbolTable<'n> {
                         file: file_id,
                         index: sym_idx,
                         section,
+                        value: sym.value,
+                        kind: sym.kind,
                     });
                     continue;
                 }

@@ -14,7 +14,7 @@
 //! stub hash table's order: sizes are exact, the symbol of each such stub may not be.
 
 use rayon::prelude::*;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::LayoutError;
 use super::flags::SecFlags;
@@ -415,6 +415,18 @@ pub(crate) struct ArmBackend {
     file_read: Arc<Vec<FileRead>>,
     /// What the stub scan reads, found once per prepared link (see [`BranchSites`]).
     branch_sites: Arc<BranchSites>,
+    /// The last unwind index edits of the prepared link's layouts (see [`ExidxMemo`]).
+    exidx_memo: Arc<Mutex<ExidxMemo>>,
+}
+
+/// The unwind index edits a layout made, and what they were worked out from: the code
+/// sections in address order, each with its index section and whether it is empty. Layouts
+/// of one prepared link put the code in the same order, and walking every index entry is the
+/// costly part, so a layout whose code matches takes the edits as they are.
+#[derive(Default)]
+struct ExidxMemo {
+    code: Vec<(SectionRef, Option<SectionRef>, bool)>,
+    resized: Vec<(SectionRef, u64)>,
 }
 
 /// By file, each code section's branch relocations (the types a stub can serve) with their
@@ -747,6 +759,7 @@ impl ArmBackend {
             thumb_sections: Arc::new(thumb_sections),
             file_read: Arc::new(file_read),
             branch_sites: Arc::new(branch_sites),
+            exidx_memo: Arc::default(),
             opts,
             attrs: Attributes::default(),
             fix_a8: false,
@@ -797,12 +810,15 @@ impl ArmBackend {
     /// `elf32_arm_fix_exidx_coverage` over the executable inputs sorted by address.
     fn fix_exidx_coverage(&self, e: Eng<'_, '_, '_, '_>) {
         let mut text = Vec::new();
+        // The memo holds for index sections of the prepared link's own files only.
+        let mut memo_holds = true;
         for (f, file) in e.files.iter().enumerate() {
             let listed;
             let code = match self.read_of(f, file) {
                 Some(read) => &read.code,
                 None => {
                     listed = code_sections(file);
+                    memo_holds &= listed.iter().all(|(_, exidx)| exidx.is_none());
                     &listed
                 }
             };
@@ -814,6 +830,20 @@ impl ArmBackend {
             }
         }
         text.sort_by_key(|&(addr, _, _)| addr);
+        let code: Vec<_> = text
+            .iter()
+            .map(|&(_, r, exidx)| (r, exidx, e.input_size(r) == 0))
+            .collect();
+        let mut memo = self
+            .exidx_memo
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if memo_holds && memo.code == code {
+            for &(r, size) in &memo.resized {
+                e.set_input_size(r, size);
+            }
+            return;
+        }
 
         let mut delta: FastMap<SectionRef, i64> = FastMap::default();
         let mut last_exidx: Option<SectionRef> = None;
@@ -871,11 +901,23 @@ impl ArmBackend {
         {
             *delta.entry(last).or_default() += 8;
         }
-        for (r, d) in delta {
-            if d != 0 {
-                let size = e.files[r.file].sections[r.sec].size;
-                e.set_input_size(r, size.saturating_add_signed(d));
-            }
+        let resized: Vec<(SectionRef, u64)> = delta
+            .into_iter()
+            .filter(|&(_, d)| d != 0)
+            .map(|(r, d)| {
+                (
+                    r,
+                    e.files[r.file].sections[r.sec]
+                        .size
+                        .saturating_add_signed(d),
+                )
+            })
+            .collect();
+        for &(r, size) in &resized {
+            e.set_input_size(r, size);
+        }
+        if memo_holds {
+            *memo = ExidxMemo { code, resized };
         }
     }
 

@@ -5,6 +5,7 @@
 //! phases), `strip_excluded_output_sections`, `lang_do_assignments_1` (final phase),
 //! `section_for_dot`, `ldexp_finalize_syms` and `_bfd_fix_excluded_sec_syms`, in that order.
 
+use rayon::prelude::*;
 use std::sync::Arc;
 
 use crate::hash::{FastMap, FastSet};
@@ -289,14 +290,17 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         let (input_output, file_base) = (&self.input_output, &self.file_base);
         let (merged, shared) = rayon::join(
             || merged_sections(files, input_output, file_base),
-            || SharedNames {
-                globals: SymbolNames::new(syms.all().iter().map(|s| s.name)).unwrap_or_default(),
-                locals: SymbolNames::new(
-                    syms.locals
-                        .iter()
-                        .map(|l| files[l.file].symbols[l.index].name),
-                )
-                .unwrap_or_default(),
+            || {
+                // Two tasks: a core that finishes the merge first takes the other.
+                let (globals, locals) = rayon::join(
+                    || SymbolNames::new(syms.all().iter().map(|s| s.name)).unwrap_or_default(),
+                    || {
+                        let names = syms.locals.iter();
+                        SymbolNames::new(names.map(|l| files[l.file].symbols[l.index].name))
+                            .unwrap_or_default()
+                    },
+                );
+                SharedNames { globals, locals }
             },
         );
         if let Some(merged) = merged {
@@ -2050,7 +2054,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         if self.merged.is_none() {
             return Vec::new();
         }
-        let locals = self.syms.locals.iter().enumerate();
+        let locals = self.syms.locals.par_iter().enumerate();
         locals
             .filter_map(|(k, local)| {
                 let r = SectionRef {

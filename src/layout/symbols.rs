@@ -6,6 +6,7 @@
 
 use crate::hash::NameIndex;
 
+use rayon::prelude::*;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -13,7 +14,8 @@ use serde::Serialize;
 use super::ir::OsId;
 use super::map::{Disposition, SectionRef};
 use super::model::{
-    Binding, FileId, InputFile, SymbolKind, SymbolSection as Place, Visibility, elf,
+    Binding, FileId, InputFile, SectionPositions, SymbolKind, SymbolSection as Place, Visibility,
+    elf,
 };
 use crate::link_args::Discard;
 use crate::prefetch;
@@ -283,61 +285,28 @@ impl<'n> SymbolTable<'n> {
         emit_relocs: bool,
         localize_hidden: bool,
     ) {
+        // Which locals a file keeps depends on that file alone: the files are read side by
+        // side, and their locals listed in file order.
+        let kept: Vec<Vec<KeptLocal>> = files
+            .par_iter()
+            .zip(disposition)
+            .enumerate()
+            .map(|(file_id, (file, disposition))| {
+                kept_locals(file_id, file, disposition, discard, emit_relocs)
+            })
+            .collect();
+        Arc::make_mut(&mut self.locals).extend(kept.into_iter().flatten());
         for (file_id, file) in files.iter().enumerate() {
             let positions = file.section_positions();
             for (sym_idx, sym) in file.symbols.iter().enumerate() {
-                if matches!(sym.kind, SymbolKind::Section | SymbolKind::File) || sym.name.is_empty()
+                if matches!(sym.kind, SymbolKind::Section | SymbolKind::File)
+                    || sym.name.is_empty()
+                    || sym.binding == Binding::Local
                 {
                     continue;
                 }
-                let placed = |shndx: usize| -> Option<SectionRef> {
-                    let pos = positions.get(shndx)?;
-                    match disposition[file_id][pos] {
-                        Disposition::Dropped => None,
-                        _ => Some(SectionRef {
-                            file: file_id,
-                            sec: pos,
-                        }),
-                    }
-                };
-                if sym.binding == Binding::Local {
-                    // Measured against ld 2.40: `--emit-relocs` keeps a local that a kept
-                    // relocation names whatever the discard mode.
-                    let in_merge_section = || match sym.section {
-                        Place::Section(shndx) => positions
-                            .get(shndx)
-                            .is_some_and(|pos| file.sections[pos].sh_flags & elf::SHF_MERGE != 0),
-                        _ => false,
-                    };
-                    let discarded = match discard {
-                        Discard::None => false,
-                        Discard::SecMerge => is_local_label_name(sym.name) && in_merge_section(),
-                        Discard::Locals => is_local_label_name(sym.name),
-                        Discard::All => true,
-                    };
-                    if discarded
-                        && !(emit_relocs
-                            && file.reloc_referenced.get(sym_idx).copied().unwrap_or(false))
-                    {
-                        continue;
-                    }
-                    let section = match sym.section {
-                        Place::Section(shndx) => match placed(shndx) {
-                            Some(r) => Some(r.sec),
-                            None => continue,
-                        },
-                        Place::Absolute => None,
-                        _ => continue,
-                    };
-                    Arc::make_mut(&mut self.locals).push(KeptLocal {
-                        file: file_id,
-                        index: sym_idx,
-                        section,
-                        value: sym.value,
-                        kind: sym.kind,
-                    });
-                    continue;
-                }
+                let placed =
+                    |shndx: usize| placed(&positions, &disposition[file_id], file_id, shndx);
                 let Some(id) = ids.get(file_id, sym_idx) else {
                     continue;
                 };
@@ -578,6 +547,79 @@ pub struct LinkedSymbol {
     pub from_script: bool,
     /// STT_FUNC (ARM's nm clears the Thumb bit of these).
     pub is_function: bool,
+}
+
+/// Where a symbol of input `file_id` defined in its section of ELF index `shndx` ends up:
+/// None when that section was dropped.
+fn placed(
+    positions: &SectionPositions<'_, '_>,
+    disposition: &[Disposition],
+    file_id: FileId,
+    shndx: usize,
+) -> Option<SectionRef> {
+    let pos = positions.get(shndx)?;
+    match disposition[pos] {
+        Disposition::Dropped => None,
+        _ => Some(SectionRef {
+            file: file_id,
+            sec: pos,
+        }),
+    }
+}
+
+/// The local symbols input `file_id` keeps in the output, in its symbol table's order.
+fn kept_locals(
+    file_id: FileId,
+    file: &InputFile<'_>,
+    disposition: &[Disposition],
+    discard: Discard,
+    emit_relocs: bool,
+) -> Vec<KeptLocal> {
+    let positions = file.section_positions();
+    let mut kept = Vec::new();
+    for (sym_idx, sym) in file.symbols.iter().enumerate() {
+        if matches!(sym.kind, SymbolKind::Section | SymbolKind::File)
+            || sym.name.is_empty()
+            || sym.binding != Binding::Local
+        {
+            continue;
+        }
+        // Measured against ld 2.40: `--emit-relocs` keeps a local that a kept relocation
+        // names whatever the discard mode.
+        let in_merge_section = || match sym.section {
+            Place::Section(shndx) => positions
+                .get(shndx)
+                .is_some_and(|pos| file.sections[pos].sh_flags & elf::SHF_MERGE != 0),
+            _ => false,
+        };
+        let discarded = match discard {
+            Discard::None => false,
+            Discard::SecMerge => is_local_label_name(sym.name) && in_merge_section(),
+            Discard::Locals => is_local_label_name(sym.name),
+            Discard::All => true,
+        };
+        if discarded
+            && !(emit_relocs && file.reloc_referenced.get(sym_idx).copied().unwrap_or(false))
+        {
+            continue;
+        }
+        let section = match sym.section {
+            Place::Section(shndx) => match placed(&positions, disposition, file_id, shndx) {
+                Some(r) => Some(r.sec),
+                None => continue,
+            },
+            Place::Absolute => None,
+            _ => continue,
+        };
+        kept.push(KeptLocal {
+            file: file_id,
+            index: sym_idx,
+            section,
+            value: sym.value,
+            kind: sym.kind,
+        });
+    }
+    kept
 }
 
 /// bfd's `_bfd_elf_is_local_label_name`: assembler temporaries (`.L…`, `..…`, `_.L_…`) and

@@ -295,7 +295,9 @@ impl<'n> SymbolTable<'n> {
                 kept_locals(file_id, file, disposition, discard, emit_relocs)
             })
             .collect();
-        Arc::make_mut(&mut self.locals).extend(kept.into_iter().flatten());
+        let locals = Arc::make_mut(&mut self.locals);
+        locals.reserve_exact(kept.iter().map(Vec::len).sum());
+        locals.extend(kept.into_iter().flatten());
         for (file_id, file) in files.iter().enumerate() {
             let positions = file.section_positions();
             for (sym_idx, sym) in file.symbols.iter().enumerate() {

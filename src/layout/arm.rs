@@ -854,10 +854,10 @@ impl ArmBackend {
                 .and_then(|b| b.try_into().ok())
                 .map_or(0, u32::from_le_bytes)
         };
-        for &(_, sec, exidx) in &text {
+        for &(_, exidx, empty) in &code {
             let Some(exidx) = exidx else {
                 let Some(last) = last_exidx else { continue };
-                if last_type == 0 || e.input_size(sec) == 0 {
+                if last_type == 0 || empty {
                     continue;
                 }
                 *delta.entry(last).or_default() += 8;

@@ -2000,13 +2000,13 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
         }
         let mut merged_locals = self.merged_locals.iter().peekable();
         for (k, local) in self.syms.locals.iter().enumerate() {
-            while merged_locals.next_if(|m| (m.local as usize) < k).is_some() {}
             let merged = merged_locals
-                .next_if(|m| m.local as usize == k && self.replaced_file != Some(local.file))
+                .next_if(|m| m.local as usize == k)
                 .map(|m| m.place);
             let file = local.file;
             // A file a layout swapped in may give its locals other values.
-            let (value, kind) = if self.replaced_file == Some(file) {
+            let swapped = self.replaced_file == Some(file);
+            let (value, kind) = if swapped {
                 let sym = &self.files[file].symbols[local.index];
                 (sym.value, sym.kind)
             } else {
@@ -2022,7 +2022,12 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
                     if self.os[os].excluded {
                         continue;
                     }
-                    let (owner, off) = merged.unwrap_or_else(|| self.merged_location(r, value));
+                    // Of the prepared files, only the locals `merged_locals` lists moved.
+                    let (owner, off) = match merged {
+                        _ if swapped => self.merged_location(r, value),
+                        Some(place) => place,
+                        None => (r, value),
+                    };
                     let Some(Some(os)) = self.input_output[owner.file][owner.sec] else {
                         continue;
                     };

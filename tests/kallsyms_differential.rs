@@ -341,7 +341,7 @@ fn cached_layout_matches_full_tables() {
     use ldcheck::kallsyms::{CompressCache, PtrWidth, StableOptions, rodata_layout_cached};
     for version in [Version::V6_12, Version::V6_1] {
         let mut rng = Rng(0x1a70 + version as u64);
-        let mut cache = CompressCache::default();
+        let cache = CompressCache::default();
         let (mut compared, mut failed) = (0, 0);
         for case in 0..60 {
             let map_text = random_map(&mut rng, version);
@@ -363,7 +363,7 @@ fn cached_layout_matches_full_tables() {
                     PtrWidth::Bits32
                 };
                 let expected = build_tables(&map, &options).map(|t| t.rodata_layout(ptr));
-                let cached = rodata_layout_cached(&map, &options, ptr, &mut cache);
+                let cached = rodata_layout_cached(&map, &options, ptr, &cache);
                 match (&expected, &cached) {
                     (Ok(a), Ok(b)) => assert_eq!(a, b, "{version} case {case} round {round}"),
                     (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
@@ -390,10 +390,10 @@ fn assert_warm_cache_gives_full_layout(
 ) {
     use ldcheck::kallsyms::{CompressCache, PtrWidth, rodata_layout_cached};
     let version = options.version;
-    let mut cache = CompressCache::default();
-    let _ = rodata_layout_cached(first, options, PtrWidth::Bits64, &mut cache);
+    let cache = CompressCache::default();
+    let _ = rodata_layout_cached(first, options, PtrWidth::Bits64, &cache);
     let expected = build_tables(second, options).map(|t| t.rodata_layout(PtrWidth::Bits64));
-    let cached = rodata_layout_cached(second, options, PtrWidth::Bits64, &mut cache);
+    let cached = rodata_layout_cached(second, options, PtrWidth::Bits64, &cache);
     match (&expected, &cached) {
         (Ok(x), Ok(y)) => assert_eq!(x, y, "{version} case {case}"),
         (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string()),

@@ -154,14 +154,19 @@ fn margins(
         });
     }
     let template = sim.tables_of_map(map, 0)?;
-    let grow = search(sim, &template, &coincidences, true, &[])?;
-    let shrink = search(
-        sim,
-        &template,
-        &coincidences,
-        false,
-        &[grow.unchanged_up_to],
-    )?;
+    // The two directions probe side by side: a probe is one layout, mostly on one thread.
+    // Only the shrinking side's last step reads the growing side's result.
+    let (grow, shrink) = rayon::join(
+        || find_flip(sim, &template, &coincidences, true),
+        || find_flip(sim, &template, &coincidences, false),
+    );
+    let grow = grow?;
+    let grow_unchanged = [grow.unchanged_up_to];
+    let (grow, shrink) = rayon::join(
+        || settle(sim, &template, grow, &[]),
+        || shrink.and_then(|found| settle(sim, &template, found, &grow_unchanged)),
+    );
+    let (grow, shrink) = (grow?, shrink?);
     Ok(Margins {
         tables_size: template.size,
         grow: grow.flip.as_ref().map(|(margin, _)| *margin),
@@ -178,6 +183,15 @@ struct Search {
     flip: Option<(u64, Flip)>,
     /// Layouts laid out (or found in the simulator's cache) for it.
     probes: u32,
+}
+
+/// Where a search first found the tables change size, before asking whether the change
+/// settles.
+struct Found<'c> {
+    /// The change of the tables' size (signed) at which they first flip, the size they flip
+    /// to, and the coincidence that flips.
+    flip: Option<(i64, u64, &'c str)>,
+    probes: u32,
     /// The farthest change of the tables' size (signed) up to which every size gives tables
     /// of the current size: probed, or between probes with no coincidence in between.
     unchanged_up_to: i64,
@@ -190,22 +204,27 @@ fn known_unchanged(delta: i64, unchanged: &[i64]) -> bool {
         .any(|&u| delta.signum() == u.signum() && delta.unsigned_abs() <= u.unsigned_abs())
 }
 
-/// Searches for the nearest flip when the tables grow (`grow`) or shrink from `template`'s size.
-/// `unchanged` holds bounds found by earlier searches (see [`Search::unchanged_up_to`]).
-fn search(
+/// The tables' size when they are `delta` bytes larger than `template`'s, counting the probe.
+fn size_at(
     sim: &Simulator<'_, '_>,
     template: &RodataLayout,
-    coincidences: &[(String, u64, u64)],
+    probes: &mut u32,
+    delta: i64,
+) -> Result<u64, PassError> {
+    *probes += 1;
+    let v = template.size.saturating_add_signed(delta);
+    Ok(sim.tables_with_size(template, v)?.size)
+}
+
+/// Searches for the nearest flip when the tables grow (`grow`) or shrink from `template`'s size.
+fn find_flip<'c>(
+    sim: &Simulator<'_, '_>,
+    template: &RodataLayout,
+    coincidences: &'c [(String, u64, u64)],
     grow: bool,
-    unchanged: &[i64],
-) -> Result<Search, PassError> {
+) -> Result<Found<'c>, PassError> {
     let v0 = template.size;
     let mut probes = 0u32;
-    let mut size_at = |delta: i64| -> Result<u64, PassError> {
-        probes += 1;
-        let v = v0.saturating_add_signed(delta);
-        Ok(sim.tables_with_size(template, v)?.size)
-    };
     let mut candidates: Vec<(i64, &str)> = coincidences
         .iter()
         .filter_map(|(cause, addr, n)| {
@@ -223,7 +242,7 @@ fn search(
     candidates.sort_by_key(|(d, _)| d.unsigned_abs());
     let mut same = 0i64;
     for (d, cause) in candidates {
-        let size = size_at(d)?;
+        let size = size_at(sim, template, &mut probes, d)?;
         if size == v0 {
             same = d;
             continue;
@@ -233,7 +252,7 @@ fn search(
         // candidate itself: one probe just short of it settles that.
         let short = d - d.signum();
         if short != same {
-            let before = size_at(short)?;
+            let before = size_at(sim, template, &mut probes, short)?;
             if before == v0 {
                 lo = short;
             } else {
@@ -243,34 +262,52 @@ fn search(
         // Otherwise bisect between the last unchanged size and this one.
         while (hi - lo).abs() > 1 {
             let mid = lo + (hi - lo) / 2;
-            let size = size_at(mid)?;
+            let size = size_at(sim, template, &mut probes, mid)?;
             if size == v0 {
                 lo = mid
             } else {
                 (hi, flipped) = (mid, size)
             }
         }
-        let tables_delta = flipped as i64 - v0 as i64;
-        // Tables of the flipped size are not a fixed point: the passes keep changing. Where
-        // the search already knows that size gives unchanged tables, no layout is needed.
-        let settles = !known_unchanged(tables_delta, &[unchanged, &[hi - hi.signum()]].concat())
-            && size_at(tables_delta)? == flipped;
-        let flip = Flip {
-            at: hi,
-            tables_delta,
-            cause: cause.to_string(),
-            feeds_back: !settles,
-        };
-        return Ok(Search {
-            flip: Some((hi.unsigned_abs() - 1, flip)),
+        return Ok(Found {
+            flip: Some((hi, flipped, cause)),
             probes,
             unchanged_up_to: hi - hi.signum(),
         });
     }
-    Ok(Search {
+    Ok(Found {
         flip: None,
         probes,
         unchanged_up_to: same,
+    })
+}
+
+/// Completes a search with whether its flip settles: tables of the flipped size that are
+/// not a fixed point keep the passes changing. `unchanged` holds bounds found by other
+/// searches (see [`Found::unchanged_up_to`]); where they already tell that size gives
+/// unchanged tables, no layout is needed.
+fn settle(
+    sim: &Simulator<'_, '_>,
+    template: &RodataLayout,
+    found: Found<'_>,
+    unchanged: &[i64],
+) -> Result<Search, PassError> {
+    let mut probes = found.probes;
+    let Some((hi, flipped, cause)) = found.flip else {
+        return Ok(Search { flip: None, probes });
+    };
+    let tables_delta = flipped as i64 - template.size as i64;
+    let settles = !known_unchanged(tables_delta, &[unchanged, &[hi - hi.signum()]].concat())
+        && size_at(sim, template, &mut probes, tables_delta)? == flipped;
+    let flip = Flip {
+        at: hi,
+        tables_delta,
+        cause: cause.to_string(),
+        feeds_back: !settles,
+    };
+    Ok(Search {
+        flip: Some((hi.unsigned_abs() - 1, flip)),
+        probes,
     })
 }
 

@@ -4,8 +4,7 @@
 //! the final `cmp` of System.map) on top of the layout simulator and the kallsyms generator.
 //! The kallsyms object of each pass is synthesised from the tables' layout; nothing is run.
 
-use std::cell::{OnceCell, RefCell};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde::Serialize;
 use thiserror::Error;
@@ -181,7 +180,7 @@ pub(super) fn with_simulator<R>(
     let base = from_link_set(&set, &session.base);
     let ptr = ptr_width(session.target);
     let options = session.options()?;
-    let with_object = OnceCell::new();
+    let with_object = OnceLock::new();
     let sim = Simulator {
         session,
         script: &script,
@@ -191,11 +190,11 @@ pub(super) fn with_simulator<R>(
         opts,
         layout_options: &options,
         with_object: &with_object,
-        prepared: OnceCell::new(),
-        links: RefCell::new(Vec::new()),
-        probes: RefCell::new(Vec::new()),
-        nm_order: RefCell::new(Vec::new()),
-        compress: RefCell::new(CompressCache::default()),
+        prepared: OnceLock::new(),
+        links: Mutex::new(Vec::new()),
+        probes: Mutex::new(Vec::new()),
+        nm_order: Mutex::new(Vec::new()),
+        compress: CompressCache::default(),
     };
     f(&sim)
 }
@@ -218,16 +217,16 @@ pub(super) struct Simulator<'s, 'a> {
     layout_options: &'s LayoutOptions,
     /// The inputs plus the first kallsyms object linked, and that link prepared up to ld's
     /// sizing passes: every later link differs from it only in the object's tables.
-    with_object: &'s OnceCell<Vec<InputFile<'a>>>,
-    prepared: OnceCell<PreparedLink<'s, 's, 's>>,
+    with_object: &'s OnceLock<Vec<InputFile<'a>>>,
+    prepared: OnceLock<PreparedLink<'s, 's, 's>>,
     /// The latest links, by the kallsyms object they linked: a link is a pure function of the
     /// object's tables layout (and of its name, where the script's file patterns can see it).
-    links: RefCell<Vec<(LinkedObject, Step)>>,
+    links: Mutex<Vec<(LinkedObject, Step)>>,
     /// The tables of each margin probe, by the `.rodata` size it laid out.
-    probes: RefCell<Vec<(u64, RodataLayout)>>,
+    probes: Mutex<Vec<(u64, RodataLayout)>>,
     /// The nm order of the latest link, where the next link's sort starts.
-    nm_order: RefCell<Vec<u32>>,
-    compress: RefCell<CompressCache>,
+    nm_order: Mutex<Vec<u32>>,
+    compress: CompressCache,
 }
 
 impl Simulator<'_, '_> {
@@ -243,12 +242,12 @@ impl Simulator<'_, '_> {
             }
             _ => false,
         };
-        if let Some((_, step)) = self.links.borrow().iter().find(|(k, _)| same_object(k)) {
+        if let Some((_, step)) = locked(&self.links).iter().find(|(k, _)| same_object(k)) {
             return Ok(step.clone());
         }
         let step = self.link_uncached(tables)?;
         let key = tables.map(|(layout, name)| (layout.clone(), name.to_string()));
-        let mut done = self.links.borrow_mut();
+        let mut done = locked(&self.links);
         done.insert(0, (key, step.clone()));
         done.truncate(LINKS_KEPT);
         Ok(step)
@@ -283,19 +282,17 @@ impl Simulator<'_, '_> {
     /// What nm lists for `layout`, sorted from the order of the previous link's list.
     fn nm_symbols<'l>(&self, layout: &'l Layout) -> Vec<NmSymbol<'l>> {
         let e_machine = self.session.target.e_machine;
-        nm_symbols_from(layout, e_machine, &mut self.nm_order.borrow_mut())
+        // Margin probes list side by side: each sorts from its own copy of the order.
+        let mut order = locked(&self.nm_order).clone();
+        let symbols = nm_symbols_from(layout, e_machine, &mut order);
+        *locked(&self.nm_order) = order;
+        symbols
     }
 
     /// The tables of a map as kallsyms read it; None on an error, which the caller reports by
     /// reading the map's text for the pass concerned.
     fn build(&self, read: &SymbolMap<'_>) -> Option<RodataLayout> {
-        kallsyms::rodata_layout_cached(
-            read,
-            &self.opts.kallsyms,
-            self.ptr,
-            &mut self.compress.borrow_mut(),
-        )
-        .ok()
+        kallsyms::rodata_layout_cached(read, &self.opts.kallsyms, self.ptr, &self.compress).ok()
     }
 
     /// The link of the inputs plus `object`: the first one prepares the link, later ones
@@ -336,7 +333,7 @@ impl Simulator<'_, '_> {
         template: &RodataLayout,
         size: u64,
     ) -> Result<RodataLayout, PassError> {
-        if let Some((_, tables)) = self.probes.borrow().iter().find(|(s, _)| *s == size) {
+        if let Some((_, tables)) = locked(&self.probes).iter().find(|(s, _)| *s == size) {
             return Ok(tables.clone());
         }
         let blob = RodataLayout {
@@ -359,7 +356,7 @@ impl Simulator<'_, '_> {
                 self.tables(&map, 0)?
             }
         };
-        self.probes.borrow_mut().push((size, tables.clone()));
+        locked(&self.probes).push((size, tables.clone()));
         Ok(tables)
     }
 
@@ -373,9 +370,7 @@ impl Simulator<'_, '_> {
 
     /// The tables kallsyms builds from `map`, reusing those of a kept link with that map.
     pub(super) fn tables_of_map(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
-        let kept = self
-            .links
-            .borrow()
+        let kept = locked(&self.links)
             .iter()
             .find(|(_, step)| step.map.as_slice() == map)
             .and_then(|(_, step)| step.tables.clone());
@@ -389,13 +384,8 @@ impl Simulator<'_, '_> {
     pub(super) fn tables(&self, map: &[u8], pass: u32) -> Result<RodataLayout, PassError> {
         let err = |source| PassError::Kallsyms { pass, source };
         let parsed = kallsyms::parse_symbol_map(map, self.version()).map_err(err)?;
-        kallsyms::rodata_layout_cached(
-            &parsed,
-            &self.opts.kallsyms,
-            self.ptr,
-            &mut self.compress.borrow_mut(),
-        )
-        .map_err(err)
+        kallsyms::rodata_layout_cached(&parsed, &self.opts.kallsyms, self.ptr, &self.compress)
+            .map_err(err)
     }
 
     fn summary(&self, t: &RodataLayout) -> TablesSummary {
@@ -561,6 +551,14 @@ impl Simulator<'_, '_> {
 }
 
 /// The end of the highest allocated output section.
+/// The simulator's caches hold only finished values, so one a panicking thread left behind
+/// is still whole.
+fn locked<T>(cache: &Mutex<T>) -> MutexGuard<'_, T> {
+    cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn image_end(layout: &Layout) -> u64 {
     layout
         .sections

@@ -24,6 +24,7 @@ use crate::prefetch;
 use std::fmt;
 use std::hash::Hasher;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 pub use compress::TokenTable;
 pub use filter::{AddrRange, Ranges};
@@ -306,7 +307,7 @@ fn compress_and_order(
 #[derive(Default)]
 pub struct CompressCache {
     /// Most recently used first.
-    entries: Vec<CacheEntry>,
+    entries: Mutex<Vec<Arc<CacheEntry>>>,
 }
 
 struct CacheEntry {
@@ -424,28 +425,24 @@ fn key_entry(key: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 impl CompressCache {
-    /// The entry for `syms`, taken out of the cache; [`CompressCache::keep`] puts it back.
-    fn take(&mut self, syms: &[TableSymbol<'_>]) -> Option<CacheEntry> {
-        let i = self
-            .entries
-            .iter()
-            .position(|e| key_matches(&e.key, syms))?;
-        Some(self.entries.remove(i))
+    /// The entries as they stand, so that a lookup or a compression holds no lock: margin
+    /// probes build their tables side by side.
+    fn entries(&self) -> Vec<Arc<CacheEntry>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
-    /// The entry made from the same names as `syms` in another order (names at equal
-    /// addresses that another link lists in another order), taken out of the cache.
-    fn take_reordered(&mut self, syms: &[TableSymbol<'_>], fingerprint: u64) -> Option<CacheEntry> {
-        let i = self
+    /// Puts `entry` first, once, dropping the least recently used past [`CACHE_ENTRIES`].
+    fn keep(&self, entry: Arc<CacheEntry>) {
+        let mut entries = self
             .entries
-            .iter()
-            .position(|e| e.fingerprint == fingerprint && same_entries(&e.key, syms))?;
-        Some(self.entries.remove(i))
-    }
-
-    fn keep(&mut self, entry: CacheEntry) {
-        self.entries.insert(0, entry);
-        self.entries.truncate(CACHE_ENTRIES);
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.retain(|e| !Arc::ptr_eq(e, &entry));
+        entries.insert(0, entry);
+        entries.truncate(CACHE_ENTRIES);
     }
 
     /// What the compression of `syms` contributes to the tables' sizes: `kallsyms_names`
@@ -453,26 +450,35 @@ impl CompressCache {
     /// here is recorded for resuming with any one name of up to `longest_name()` bytes more
     /// or less.
     fn compressed_sizes(
-        &mut self,
+        &self,
         syms: &[TableSymbol<'_>],
         longest_name: impl FnOnce() -> usize,
     ) -> (u64, u64) {
-        // Cheapest first: the same list, the same names in another order, then a resumed
-        // or a whole compression.
-        let entry = self.take(syms).unwrap_or_else(|| {
+        // Cheapest first: the same list, the same names in another order (names at equal
+        // addresses that another link lists in another order), then a resumed or a whole
+        // compression.
+        let entries = self.entries();
+        let found = entries.iter().find(|e| key_matches(&e.key, syms)).cloned();
+        let entry = found.unwrap_or_else(|| {
             let fingerprint = fingerprint(syms);
-            self.take_reordered(syms, fingerprint)
-                .or_else(|| self.resume(syms, fingerprint))
-                .unwrap_or_else(|| {
-                    let (sizes, rounds) =
-                        compress::compressed_sizes_recording(syms, longest_name());
-                    CacheEntry {
-                        key: cache_key(syms),
-                        fingerprint,
-                        sizes,
-                        rounds: Some(rounds),
-                    }
-                })
+            let reordered = entries
+                .iter()
+                .find(|e| e.fingerprint == fingerprint && same_entries(&e.key, syms))
+                .cloned();
+            reordered.unwrap_or_else(|| {
+                Arc::new(
+                    Self::resume(&entries, syms, fingerprint).unwrap_or_else(|| {
+                        let (sizes, rounds) =
+                            compress::compressed_sizes_recording(syms, longest_name());
+                        CacheEntry {
+                            key: cache_key(syms),
+                            fingerprint,
+                            sizes,
+                            rounds: Some(rounds),
+                        }
+                    }),
+                )
+            })
         });
         let sizes = entry.sizes;
         self.keep(entry);
@@ -483,8 +489,12 @@ impl CompressCache {
     /// margin probe that moves one symbol across a range boundary): unchanged rounds cost
     /// nothing, and a changed one reruns the rest from the last checkpoint before it.
     /// `fingerprint` is that of `syms`.
-    fn resume(&self, syms: &[TableSymbol<'_>], fingerprint: u64) -> Option<CacheEntry> {
-        self.entries.iter().find_map(|entry| {
+    fn resume(
+        entries: &[Arc<CacheEntry>],
+        syms: &[TableSymbol<'_>],
+        fingerprint: u64,
+    ) -> Option<CacheEntry> {
+        entries.iter().find_map(|entry| {
             let rounds = entry.rounds.as_ref()?;
             let (names, tokens) = entry.sizes;
             let text;
@@ -524,7 +534,7 @@ pub fn rodata_layout_cached(
     map: &SymbolMap<'_>,
     options: &Options,
     ptr: PtrWidth,
-    cache: &mut CompressCache,
+    cache: &CompressCache,
 ) -> Result<RodataLayout, KallsymsError> {
     let ordered = order_symbols(map, options)?;
     // A map of the same link one kept symbol apart (a later pass, a margin probe) differs by

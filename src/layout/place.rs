@@ -1941,8 +1941,12 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             None => self.letter(sec, binding, kind),
         };
         let shared = &self.shared_names;
+        let (global_text, local_text) = (shared.globals.hold(), shared.locals.hold());
         let global_name = |id: usize, name: &str| -> SymbolName {
-            shared.globals.get(id).unwrap_or_else(|| name.into())
+            shared
+                .globals
+                .get(&global_text, id)
+                .unwrap_or_else(|| name.into())
         };
         for (id, s) in self.syms.all().iter().enumerate() {
             match &s.state {
@@ -2038,7 +2042,7 @@ impl<'s, 'a, 'f> Engine<'s, 'a, 'f> {
             out.push(LinkedSymbol {
                 name: shared
                     .locals
-                    .get(k)
+                    .get(&local_text, k)
                     .unwrap_or_else(|| self.files[file].symbols[local.index].name.into()),
                 value: self.mask(addr),
                 section: section(sec),

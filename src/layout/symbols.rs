@@ -432,15 +432,19 @@ pub enum SymbolSection {
 /// layout, and as many allocations when preparing).
 #[derive(Clone)]
 pub struct SymbolName {
-    text: Arc<String>,
+    text: Arc<NamesHold>,
     start: u32,
     len: u32,
 }
 
+/// One layout's reference to a names text. Its symbols count their references here, not on
+/// the text, so that layouts built side by side (margin probes) do not all update one count.
+pub struct NamesHold(Arc<String>);
+
 impl SymbolName {
     pub fn as_str(&self) -> &str {
         let start = self.start as usize;
-        &self.text[start..start + self.len as usize]
+        &self.text.0[start..start + self.len as usize]
     }
 }
 
@@ -472,11 +476,16 @@ impl SymbolNames {
         })
     }
 
-    /// Name `i` of the list.
-    pub fn get(&self, i: usize) -> Option<SymbolName> {
+    /// A new hold on the text, for one layout's names.
+    pub fn hold(&self) -> Arc<NamesHold> {
+        Arc::new(NamesHold(Arc::clone(&self.text)))
+    }
+
+    /// Name `i` of the list, held by `hold` (from [`SymbolNames::hold`]).
+    pub fn get(&self, hold: &Arc<NamesHold>, i: usize) -> Option<SymbolName> {
         let &(start, len) = self.spans.get(i)?;
         Some(SymbolName {
-            text: Arc::clone(&self.text),
+            text: Arc::clone(hold),
             start,
             len,
         })
@@ -486,7 +495,7 @@ impl SymbolNames {
 impl From<&str> for SymbolName {
     fn from(name: &str) -> Self {
         SymbolName {
-            text: Arc::new(name.to_string()),
+            text: Arc::new(NamesHold(Arc::new(name.to_string()))),
             start: 0,
             len: name.len() as u32,
         }
@@ -498,7 +507,7 @@ impl From<String> for SymbolName {
         SymbolName {
             start: 0,
             len: name.len() as u32,
-            text: Arc::new(name),
+            text: Arc::new(NamesHold(Arc::new(name))),
         }
     }
 }

@@ -120,3 +120,46 @@ fn system_map_read_from_symbols_matches_the_text_round_trip() {
         }
     }
 }
+
+/// The margin search probes its two directions side by side; on one thread it must find the
+/// same margins, flips and number of layouts, and the passes the same maps.
+#[test]
+fn margins_do_not_depend_on_the_number_of_threads() {
+    use ldcheck::analysis::hazards::analyze;
+    use ldcheck::analysis::margin::simulate_with_margins;
+
+    let Some(builds) = common::builds_with_inputs() else {
+        return;
+    };
+    for build in builds {
+        let config = std::fs::read_to_string(build.join("config")).expect("config");
+        let mut kallsyms = Options::new(Version::V6_12);
+        kallsyms.all_symbols = config_enabled(&config, "KALLSYMS_ALL");
+        kallsyms.absolute_percpu = config_enabled(&config, "KALLSYMS_ABSOLUTE_PERCPU");
+        let options = PassOptions {
+            kallsyms,
+            extra_pass: false,
+        };
+        let args = common::final_link_args(&build);
+        let session = LinkSession::open(&args, &build.join("objtree")).expect("open session");
+        let script = session.script().expect("script");
+        let hazards = analyze(&script);
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool")
+                .install(|| simulate_with_margins(&session, &options, &hazards))
+                .expect("simulate")
+        };
+        let (one_report, one) = on(1);
+        let (two_report, two) = on(2);
+        assert_eq!(one, two, "{}", build.display());
+        assert!(one.probes > 0, "{}: no margin probe", build.display());
+        assert!(
+            one_report.system_map == two_report.system_map,
+            "{}: System.map",
+            build.display()
+        );
+    }
+}

@@ -34,26 +34,29 @@ fn real_table_offsets(path: &Path) -> Vec<(String, u64)> {
     out
 }
 
+/// The build's final link, and the pass options its configuration implies.
+fn open_build(build: &Path) -> (LinkSession, PassOptions) {
+    let config = std::fs::read_to_string(build.join("config")).expect("config");
+    let mut kallsyms = Options::new(Version::V6_12);
+    kallsyms.all_symbols = config_enabled(&config, "KALLSYMS_ALL");
+    kallsyms.absolute_percpu = config_enabled(&config, "KALLSYMS_ABSOLUTE_PERCPU");
+    let args = common::final_link_args(build);
+    let session = LinkSession::open(&args, &build.join("objtree")).expect("open session");
+    let options = PassOptions {
+        kallsyms,
+        extra_pass: false,
+    };
+    (session, options)
+}
+
 #[test]
 fn predicted_system_map_matches_real_builds() {
     let Some(builds) = common::builds_with_inputs() else {
         return;
     };
     for build in builds {
-        let config = std::fs::read_to_string(build.join("config")).expect("config");
-        let mut kallsyms = Options::new(Version::V6_12);
-        kallsyms.all_symbols = config_enabled(&config, "KALLSYMS_ALL");
-        kallsyms.absolute_percpu = config_enabled(&config, "KALLSYMS_ABSOLUTE_PERCPU");
-        let args = common::final_link_args(&build);
-        let session = LinkSession::open(&args, &build.join("objtree")).expect("open session");
-        let report = simulate(
-            &session,
-            &PassOptions {
-                kallsyms,
-                extra_pass: false,
-            },
-        )
-        .expect("simulate");
+        let (session, options) = open_build(&build);
+        let report = simulate(&session, &options).expect("simulate");
         let real = std::fs::read(build.join("System.map")).expect("System.map");
         assert!(
             *report.system_map == real,
@@ -132,16 +135,7 @@ fn margins_do_not_depend_on_the_number_of_threads() {
         return;
     };
     for build in builds {
-        let config = std::fs::read_to_string(build.join("config")).expect("config");
-        let mut kallsyms = Options::new(Version::V6_12);
-        kallsyms.all_symbols = config_enabled(&config, "KALLSYMS_ALL");
-        kallsyms.absolute_percpu = config_enabled(&config, "KALLSYMS_ABSOLUTE_PERCPU");
-        let options = PassOptions {
-            kallsyms,
-            extra_pass: false,
-        };
-        let args = common::final_link_args(&build);
-        let session = LinkSession::open(&args, &build.join("objtree")).expect("open session");
+        let (session, options) = open_build(&build);
         let script = session.script().expect("script");
         let hazards = analyze(&script);
         let on = |threads: usize| {

@@ -316,7 +316,7 @@ struct CacheEntry {
     fingerprint: u64,
     /// `kallsyms_names` bytes and token table bytes.
     sizes: (u64, u64),
-    /// The compression's record, when it ran from the start.
+    /// The compression's record, when it ran from the start and was asked to keep one.
     rounds: Option<compress::Rounds>,
 }
 
@@ -446,13 +446,13 @@ impl CompressCache {
     }
 
     /// What the compression of `syms` contributes to the tables' sizes: `kallsyms_names`
-    /// bytes and token table bytes. Keeps only those, and orders no names. A compression run
-    /// here is recorded for resuming with any one name of up to `longest_name()` bytes more
-    /// or less.
+    /// bytes and token table bytes. Keeps only those, and orders no names. With
+    /// `longest_name`, a compression run here is recorded for resuming with any one name of
+    /// up to `longest_name()` bytes more or less.
     fn compressed_sizes(
         &self,
         syms: &[TableSymbol<'_>],
-        longest_name: impl FnOnce() -> usize,
+        longest_name: Option<impl FnOnce() -> usize>,
     ) -> (u64, u64) {
         // Cheapest first: the same list, the same names in another order (names at equal
         // addresses that another link lists in another order), then a resumed or a whole
@@ -469,12 +469,12 @@ impl CompressCache {
                 Arc::new(
                     Self::resume(&entries, syms, fingerprint).unwrap_or_else(|| {
                         let (sizes, rounds) =
-                            compress::compressed_sizes_recording(syms, longest_name());
+                            compress::compressed_sizes(syms, longest_name.map(|longest| longest()));
                         CacheEntry {
                             key: cache_key(syms),
                             fingerprint,
                             sizes,
-                            rounds: Some(rounds),
+                            rounds,
                         }
                     }),
                 )
@@ -538,9 +538,13 @@ pub fn rodata_layout_cached(
 ) -> Result<RodataLayout, KallsymsError> {
     let ordered = order_symbols(map, options)?;
     // A map of the same link one kept symbol apart (a later pass, a margin probe) differs by
-    // a name this one lists.
+    // a name this one lists. That is how the symbol sets of one link differ where the text
+    // ranges decide which symbols are kept; with every symbol kept, a symbol's address does
+    // not decide whether it is, and the recording (a quarter of a compression's time) would
+    // go unused: a set one apart is then compressed whole.
     let longest_name = || map.symbols.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    let (names_bytes, token_table_bytes) = cache.compressed_sizes(&ordered.syms, longest_name);
+    let record = (!options.all_symbols).then_some(longest_name);
+    let (names_bytes, token_table_bytes) = cache.compressed_sizes(&ordered.syms, record);
     let sizes = size::TableSizes {
         options: *options,
         symbols: ordered.syms.len() as u64,

@@ -1301,6 +1301,7 @@ impl ArmBackend {
         let Some(sections) = self.thumb_sections.get(f) else {
             return;
         };
+        let own = self.read_of(f, file).is_some();
         for thumb in sections {
             let (i, sec) = (thumb.pos, &file.sections[thumb.pos]);
             if sec.sh_type != elf::SHT_PROGBITS || sec.sh_flags & elf::SHF_EXECINSTR == 0 {
@@ -1310,13 +1311,18 @@ impl ArmBackend {
             let Some(base) = e.input_address(r) else {
                 continue;
             };
-            let map = mapping(file, &thumb.symbols);
+            // A prepared file's stretches are those listed; a file swapped in is checked.
             let fresh;
-            let stretches = if thumb.lists(sec, &map) {
+            let stretches = if own {
                 &thumb.stretches
             } else {
-                fresh = thumb_stretches(sec.size, &map);
-                &fresh
+                let map = mapping(file, &thumb.symbols);
+                if thumb.lists(sec, &map) {
+                    &thumb.stretches
+                } else {
+                    fresh = thumb_stretches(sec.size, &map);
+                    &fresh
+                }
             };
             for stretch in stretches {
                 if (base + stretch.start) & !0xfff == (base + stretch.end) & !0xfff {

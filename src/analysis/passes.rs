@@ -550,7 +550,6 @@ impl Simulator<'_, '_> {
     }
 }
 
-/// The end of the highest allocated output section.
 /// The simulator's caches hold only finished values, so one a panicking thread left behind
 /// is still whole.
 fn locked<T>(cache: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -559,6 +558,7 @@ fn locked<T>(cache: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The end of the highest allocated output section.
 fn image_end(layout: &Layout) -> u64 {
     layout
         .sections

@@ -650,7 +650,7 @@ pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {
 /// What the compression of `syms` adds to the tables' sizes (`kallsyms_names` bytes, token
 /// table bytes), without gathering the compressed names. With `longest_name`, also records
 /// what [`Rounds::resume`] needs to add or remove a name of up to that many bytes (with its
-/// type, one more); the record costs about a quarter of the compression's time.
+/// type, one more); the record costs a fifth to a quarter of the compression's time.
 pub(super) fn compressed_sizes(
     syms: &[TableSymbol<'_>],
     longest_name: Option<usize>,

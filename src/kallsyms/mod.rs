@@ -540,8 +540,8 @@ pub fn rodata_layout_cached(
     // A map of the same link one kept symbol apart (a later pass, a margin probe) differs by
     // a name this one lists. That is how the symbol sets of one link differ where the text
     // ranges decide which symbols are kept; with every symbol kept, a symbol's address does
-    // not decide whether it is, and the recording (a quarter of a compression's time) would
-    // go unused: a set one apart is then compressed whole.
+    // not decide whether it is, and the recording (a fifth to a quarter of a compression's
+    // time) would go unused: a set one apart is then compressed whole.
     let longest_name = || map.symbols.iter().map(|s| s.name.len()).max().unwrap_or(0);
     let record = (!options.all_symbols).then_some(longest_name);
     let (names_bytes, token_table_bytes) = cache.compressed_sizes(&ordered.syms, record);

@@ -191,6 +191,7 @@ struct Found<'c> {
     /// The change of the tables' size (signed) at which they first flip, the size they flip
     /// to, and the coincidence that flips.
     flip: Option<(i64, u64, &'c str)>,
+    /// Layouts the search asked for so far.
     probes: u32,
     /// The farthest change of the tables' size (signed) up to which every size gives tables
     /// of the current size: probed, or between probes with no coincidence in between.

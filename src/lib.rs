@@ -14,6 +14,7 @@ mod prefetch;
 pub mod report;
 pub mod script;
 pub mod simulate;
+mod sync;
 pub mod target;
 #[cfg(test)]
 mod test_rng;

@@ -4,7 +4,7 @@
 //! the final `cmp` of System.map) on top of the layout simulator and the kallsyms generator.
 //! The kallsyms object of each pass is synthesised from the tables' layout; nothing is run.
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
 use thiserror::Error;
@@ -25,6 +25,7 @@ use crate::layout::{Layout, LayoutOptions, PreparedLink, prepare_inputs};
 use crate::report::{Finding, Place};
 use crate::script::ast::{Script, Span};
 use crate::simulate::{LinkSession, SimulateError, nm_symbols_from, nm_width};
+use crate::sync::locked;
 use crate::target::{ElfClass, Target};
 
 /// Why the passes could not be simulated.
@@ -548,14 +549,6 @@ impl Simulator<'_, '_> {
         }
         self.finish(passes, s2, t2, o2.into())
     }
-}
-
-/// The simulator's caches hold only finished values, so one a panicking thread left behind
-/// is still whole.
-fn locked<T>(cache: &Mutex<T>) -> MutexGuard<'_, T> {
-    cache
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The end of the highest allocated output section.

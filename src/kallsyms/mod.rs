@@ -21,6 +21,7 @@ mod symbols;
 
 use crate::hash::{FastHasher, FastMap};
 use crate::prefetch;
+use crate::sync::locked;
 use std::fmt;
 use std::hash::Hasher;
 use std::str::FromStr;
@@ -428,18 +429,12 @@ impl CompressCache {
     /// The entries as they stand, so that a lookup or a compression holds no lock: margin
     /// probes build their tables side by side.
     fn entries(&self) -> Vec<Arc<CacheEntry>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        locked(&self.entries).clone()
     }
 
     /// Puts `entry` first, once, dropping the least recently used past [`CACHE_ENTRIES`].
     fn keep(&self, entry: Arc<CacheEntry>) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = locked(&self.entries);
         entries.retain(|e| !Arc::ptr_eq(e, &entry));
         entries.insert(0, entry);
         entries.truncate(CACHE_ENTRIES);
@@ -458,18 +453,19 @@ impl CompressCache {
         // addresses that another link lists in another order), then a resumed or a whole
         // compression.
         let entries = self.entries();
-        let found = entries.iter().find(|e| key_matches(&e.key, syms)).cloned();
-        let entry = found.unwrap_or_else(|| {
+        let entry = if let Some(same) = entries.iter().find(|e| key_matches(&e.key, syms)) {
+            Arc::clone(same)
+        } else {
             let fingerprint = fingerprint(syms);
             let reordered = entries
                 .iter()
-                .find(|e| e.fingerprint == fingerprint && same_entries(&e.key, syms))
-                .cloned();
-            reordered.unwrap_or_else(|| {
-                Arc::new(
+                .find(|e| e.fingerprint == fingerprint && same_entries(&e.key, syms));
+            match reordered {
+                Some(same) => Arc::clone(same),
+                None => Arc::new(
                     Self::resume(&entries, syms, fingerprint).unwrap_or_else(|| {
-                        let (sizes, rounds) =
-                            compress::compressed_sizes(syms, longest_name.map(|longest| longest()));
+                        let record = longest_name.map(|longest| longest());
+                        let (sizes, rounds) = compress::compressed_sizes(syms, record);
                         CacheEntry {
                             key: cache_key(syms),
                             fingerprint,
@@ -477,9 +473,9 @@ impl CompressCache {
                             rounds,
                         }
                     }),
-                )
-            })
-        });
+                ),
+            }
+        };
         let sizes = entry.sizes;
         self.keep(entry);
         sizes

@@ -189,9 +189,7 @@ fn rela_name(section: &str) -> String {
 /// distinct name is allocated once per process.
 fn static_name(name: String) -> &'static str {
     static NAMES: std::sync::Mutex<Option<FastSet<&'static str>>> = std::sync::Mutex::new(None);
-    let mut names = NAMES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut names = crate::sync::locked(&NAMES);
     let names = names.get_or_insert_with(FastSet::default);
     if let Some(&known) = names.get(name.as_str()) {
         return known;

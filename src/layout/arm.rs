@@ -14,7 +14,7 @@
 //! stub hash table's order: sizes are exact, the symbol of each such stub may not be.
 
 use rayon::prelude::*;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::LayoutError;
 use super::flags::SecFlags;
@@ -24,6 +24,7 @@ use super::place::{Engine, TargetHooks};
 use super::symbols::{InputSymbolIds, LinkedSymbol, SymBase, SymState, SymbolSection};
 use crate::hash::FastMap;
 use crate::input::Binding;
+use crate::sync::locked;
 
 /// ARM options of the command line that change layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -834,10 +835,7 @@ impl ArmBackend {
             .iter()
             .map(|&(_, r, exidx)| (r, exidx, e.input_size(r) == 0))
             .collect();
-        let mut memo = self
-            .exidx_memo
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut memo = locked(&self.exidx_memo);
         if memo_holds && memo.code == code {
             for &(r, size) in &memo.resized {
                 e.set_input_size(r, size);

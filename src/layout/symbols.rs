@@ -287,19 +287,21 @@ impl<'n> SymbolTable<'n> {
     ) {
         // Which locals a file keeps depends on that file alone: the files are read side by
         // side, and their locals listed in file order.
-        let kept: Vec<Vec<KeptLocal>> = files
+        let (positions, kept): (Vec<SectionPositions<'_, '_>>, Vec<Vec<KeptLocal>>) = files
             .par_iter()
             .zip(disposition)
             .enumerate()
             .map(|(file_id, (file, disposition))| {
-                kept_locals(file_id, file, disposition, discard, emit_relocs)
+                let positions = file.section_positions();
+                let kept =
+                    kept_locals(file_id, file, &positions, disposition, discard, emit_relocs);
+                (positions, kept)
             })
-            .collect();
+            .unzip();
         let locals = Arc::make_mut(&mut self.locals);
         locals.reserve_exact(kept.iter().map(Vec::len).sum());
         locals.extend(kept.into_iter().flatten());
-        for (file_id, file) in files.iter().enumerate() {
-            let positions = file.section_positions();
+        for (file_id, (file, positions)) in files.iter().zip(&positions).enumerate() {
             for (sym_idx, sym) in file.symbols.iter().enumerate() {
                 if matches!(sym.kind, SymbolKind::Section | SymbolKind::File)
                     || sym.name.is_empty()
@@ -308,7 +310,7 @@ impl<'n> SymbolTable<'n> {
                     continue;
                 }
                 let placed =
-                    |shndx: usize| placed(&positions, &disposition[file_id], file_id, shndx);
+                    |shndx: usize| placed(positions, &disposition[file_id], file_id, shndx);
                 let Some(id) = ids.get(file_id, sym_idx) else {
                     continue;
                 };
@@ -582,11 +584,11 @@ fn placed(
 fn kept_locals(
     file_id: FileId,
     file: &InputFile<'_>,
+    positions: &SectionPositions<'_, '_>,
     disposition: &[Disposition],
     discard: Discard,
     emit_relocs: bool,
 ) -> Vec<KeptLocal> {
-    let positions = file.section_positions();
     let mut kept = Vec::new();
     for (sym_idx, sym) in file.symbols.iter().enumerate() {
         if matches!(sym.kind, SymbolKind::Section | SymbolKind::File)
@@ -615,7 +617,7 @@ fn kept_locals(
             continue;
         }
         let section = match sym.section {
-            Place::Section(shndx) => match placed(&positions, disposition, file_id, shndx) {
+            Place::Section(shndx) => match placed(positions, disposition, file_id, shndx) {
                 Some(r) => Some(r.sec),
                 None => continue,
             },

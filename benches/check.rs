@@ -114,19 +114,8 @@ fn main() {
         cli.push("--".into());
         cli.extend(args.iter().cloned());
         // Exit status 1 is a verdict (a hazard), not a failure.
-        // The command returns once its forked worker reports (see src/cli/detach.rs); the
-        // worker's teardown is timed too, by a run that keeps the work in the process.
         let process = common::median_of(runs, || {
             common::run_quiet(common::ldcheck_bin(), &cli, &build.objtree, &[1])
-        });
-        let attached = common::median_of(runs, || {
-            common::run_quiet_with_env(
-                common::ldcheck_bin(),
-                &cli,
-                &build.objtree,
-                &[1],
-                &[("LDCHECK_NO_DETACH", "1")],
-            )
         });
 
         println!(
@@ -144,9 +133,6 @@ fn main() {
         match process {
             Some(p) => common::row("ldcheck check (process)", p, ld),
             None => println!("  ldcheck check (process) failed"),
-        }
-        if let Some(a) = attached {
-            common::row("  with its teardown", a, ld);
         }
         let ours = process.unwrap_or(in_process);
         let ratio = ours.as_secs_f64() / ld.as_secs_f64();

@@ -138,15 +138,13 @@ fn main() -> ExitCode {
     keep_freed_memory();
     // Before the pool's worker starts: its first allocation would otherwise still be a huge page.
     no_transparent_huge_pages();
-    #[cfg(target_os = "linux")]
-    let detached = cli::detach::fork_worker();
     main_thread_joins_the_pool();
     // Paths and symbol names in messages must stay whole: no wrapping at hyphens or widths.
     let _ = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
     let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
-    let code = match cli.command {
+    match cli.command {
         Command::Check(args) => cli::check::run(args),
         Command::Fix(args) => cli::fix::run(args),
         Command::Parse(args) => cli::parse::run(args),
@@ -158,8 +156,5 @@ fn main() -> ExitCode {
         Command::Ksyms(args) => cli::ksyms::run(args),
         Command::Kbuild(args) => cli::kbuild::run(args),
         Command::Completions(args) => cli::completions::run(args, Cli::command()),
-    };
-    #[cfg(target_os = "linux")]
-    let code = detached.report(code);
-    code
+    }
 }

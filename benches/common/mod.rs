@@ -187,20 +187,8 @@ pub fn median_of(runs: usize, mut f: impl FnMut() -> bool) -> Option<Duration> {
 /// Runs a program in `dir` with output discarded; true when it exits with status 0 (or with
 /// one of `ok_codes`).
 pub fn run_quiet(program: &Path, args: &[String], dir: &Path, ok_codes: &[i32]) -> bool {
-    run_quiet_with_env(program, args, dir, ok_codes, &[])
-}
-
-/// [`run_quiet`] with `env` added to the environment.
-pub fn run_quiet_with_env(
-    program: &Path,
-    args: &[String],
-    dir: &Path,
-    ok_codes: &[i32],
-    env: &[(&str, &str)],
-) -> bool {
     Command::new(program)
         .args(args)
-        .envs(env.iter().copied())
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

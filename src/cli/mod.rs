@@ -2,8 +2,6 @@
 
 pub mod check;
 pub mod completions;
-#[cfg(target_os = "linux")]
-pub mod detach;
 pub mod fix;
 pub mod kallsyms;
 pub mod kallsyms_diff;

@@ -14,8 +14,8 @@ use serde::Serialize;
 use super::ir::OsId;
 use super::map::{Disposition, SectionRef};
 use super::model::{
-    Binding, FileId, InputFile, SectionPositions, SymbolKind, SymbolSection as Place, Visibility,
-    elf,
+    Binding, FileId, InputFile, InputSymbol, SectionPositions, SymbolKind, SymbolSection as Place,
+    Visibility, elf,
 };
 use crate::link_args::Discard;
 use crate::prefetch;
@@ -260,9 +260,7 @@ impl<'n> SymbolTable<'n> {
                 // Hashing reads each name: start loading some ahead.
                 prefetch::ahead(file.symbols.iter(), |sym| sym.name.as_bytes())
                     .map(|sym| {
-                        let by_name = !matches!(sym.kind, SymbolKind::Section | SymbolKind::File)
-                            && !sym.name.is_empty()
-                            && sym.binding != Binding::Local;
+                        let by_name = is_named(sym) && sym.binding != Binding::Local;
                         by_name.then(|| table.intern(sym.name) as u32)
                     })
                     .collect()
@@ -303,10 +301,7 @@ impl<'n> SymbolTable<'n> {
         locals.extend(kept.into_iter().flatten());
         for (file_id, (file, positions)) in files.iter().zip(&positions).enumerate() {
             for (sym_idx, sym) in file.symbols.iter().enumerate() {
-                if matches!(sym.kind, SymbolKind::Section | SymbolKind::File)
-                    || sym.name.is_empty()
-                    || sym.binding == Binding::Local
-                {
+                if !is_named(sym) || sym.binding == Binding::Local {
                     continue;
                 }
                 let placed =
@@ -562,6 +557,12 @@ pub struct LinkedSymbol {
     pub is_function: bool,
 }
 
+/// Whether an input symbol is one the link resolves or keeps under its name: not a section
+/// or file symbol, and named.
+fn is_named(sym: &InputSymbol<'_>) -> bool {
+    !matches!(sym.kind, SymbolKind::Section | SymbolKind::File) && !sym.name.is_empty()
+}
+
 /// Where a symbol of input `file_id` defined in its section of ELF index `shndx` ends up:
 /// None when that section was dropped.
 fn placed(
@@ -591,10 +592,7 @@ fn kept_locals(
 ) -> Vec<KeptLocal> {
     let mut kept = Vec::new();
     for (sym_idx, sym) in file.symbols.iter().enumerate() {
-        if matches!(sym.kind, SymbolKind::Section | SymbolKind::File)
-            || sym.name.is_empty()
-            || sym.binding != Binding::Local
-        {
+        if !is_named(sym) || sym.binding != Binding::Local {
             continue;
         }
         // Measured against ld 2.40: `--emit-relocs` keeps a local that a kept relocation

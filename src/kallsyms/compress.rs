@@ -640,7 +640,7 @@ fn strings_per_shard(strings: usize, shards: usize) -> usize {
 }
 
 /// Name bytes per shard below which splitting costs more than it saves.
-const MIN_SHARD_BYTES: usize = 1 << 17;
+const MIN_SHARD_BYTES: usize = 1 << 16;
 
 /// Compresses the names of `syms` ("type + name" each) exactly as the kernel tool does.
 pub(super) fn compress(syms: &[TableSymbol<'_>]) -> Compressed {

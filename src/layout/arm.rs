@@ -835,12 +835,15 @@ impl ArmBackend {
             .iter()
             .map(|&(_, r, exidx)| (r, exidx, e.input_size(r) == 0))
             .collect();
-        let mut memo = locked(&self.exidx_memo);
-        if memo_holds && memo.code == code {
-            for &(r, size) in &memo.resized {
-                e.set_input_size(r, size);
+        // The lock is not held over the walk below: probes laid out side by side would wait.
+        if memo_holds {
+            let memo = locked(&self.exidx_memo);
+            if memo.code == code {
+                for &(r, size) in &memo.resized {
+                    e.set_input_size(r, size);
+                }
+                return;
             }
-            return;
         }
 
         let mut delta: FastMap<SectionRef, i64> = FastMap::default();
@@ -915,7 +918,7 @@ impl ArmBackend {
             e.set_input_size(r, size);
         }
         if memo_holds {
-            *memo = ExidxMemo { code, resized };
+            *locked(&self.exidx_memo) = ExidxMemo { code, resized };
         }
     }
 
